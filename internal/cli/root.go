@@ -1,0 +1,84 @@
+// Package cli wires rko's subcommands to the packages that do the work.
+// Each subcommand lives in its own file, registers itself with register and
+// holds only flag parsing, option structs and output; no business logic.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	// ExitOK means the command ran and everything it checked passed.
+	ExitOK = 0
+	// ExitFail means the command ran and found a failure (a failed test,
+	// a crash, a lint finding, a failed doctor check).
+	ExitFail = 1
+	// ExitError means the command could not run (bad input, missing tool).
+	ExitError = 2
+)
+
+// ExitError is returned by a subcommand to choose its exit code; its
+// message, if any, has already been printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// exitCode makes an error that ends rko with code and prints nothing more.
+func exitCode(code int) error { return exitError{code} }
+
+var constructors []func() *cobra.Command
+
+// register adds a subcommand constructor; each subcommand file calls it from init.
+func register(c func() *cobra.Command) { constructors = append(constructors, c) }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rko",
+		Short: "A workbench for Linux kernel modules written in Rust",
+		Long: `rko checks and provisions the Rust-for-Linux toolchain, builds a small
+Rust-enabled kernel, scaffolds and builds modules out of tree, boots them in
+QEMU, runs their tests, triages crashes, lints them against the
+Rust-for-Linux rules and benchmarks Rust against C.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	var cmds []*cobra.Command
+	for _, c := range constructors {
+		cmds = append(cmds, c())
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	root.AddCommand(cmds...)
+	return root
+}
+
+// Main runs rko with args and returns the process exit code. Ctrl-C and
+// SIGTERM cancel the context that every subcommand runs under, so that
+// guests, mounts and temporary files are cleaned up on the way out.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(os.Stderr, "rko: %v\n", err)
+	if ctx.Err() != nil {
+		return 130
+	}
+	return ExitError
+}
