@@ -1,0 +1,137 @@
+package ktap
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files from the current output")
+
+// linuxSrc is the kernel source whose kunit.py the agreement test runs.
+func linuxSrc() string {
+	if s := os.Getenv("RKO_LINUX_SRC"); s != "" {
+		return s
+	}
+	return "/tmp/linux-source-7.3"
+}
+
+func kunitLogs(t *testing.T) []string {
+	t.Helper()
+	logs, err := filepath.Glob("testdata/kunit/*.log")
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no logs in testdata/kunit: %v", err)
+	}
+	sort.Strings(logs)
+	return logs
+}
+
+func countsLine(name string, c Counts) string {
+	return fmt.Sprintf("%s passed=%d failed=%d crashed=%d skipped=%d errors=%d",
+		name, c.Passed, c.Failed, c.Crashed, c.Skipped, c.Errors)
+}
+
+func readGoldenCounts(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/kunit/counts.golden")
+	if err != nil {
+		t.Fatalf("read golden: %v", err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if name, _, ok := strings.Cut(l, " "); ok {
+			m[name] = l
+		}
+	}
+	return m
+}
+
+// TestKunitGolden checks our counts, in both modes, against the counts
+// that kunit.py gave on the same logs (recorded in counts.golden).
+func TestKunitGolden(t *testing.T) {
+	golden := readGoldenCounts(t)
+	for _, compat := range []bool{true, false} {
+		for _, path := range kunitLogs(t) {
+			name := filepath.Base(path)
+			t.Run(fmt.Sprintf("compat=%v/%s", compat, name), func(t *testing.T) {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := countsLine(name, Parse(data, Options{Compat: compat}).Counts)
+				if want, ok := golden[name]; !ok {
+					t.Errorf("%s missing from counts.golden", name)
+				} else if got != want {
+					t.Errorf("counts differ from kunit.py:\n got %s\nwant %s", got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestKunitAgreement runs kunit.py itself on every log and compares its
+// counts with ours. With -update it rewrites counts.golden from kunit.py.
+func TestKunitAgreement(t *testing.T) {
+	kunit := filepath.Join(linuxSrc(), "tools/testing/kunit/kunit.py")
+	if _, err := os.Stat(kunit); err != nil {
+		t.Skipf("kunit.py not found at %s (set RKO_LINUX_SRC to a kernel source tree); counts.golden is still checked by TestKunitGolden", kunit)
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found; counts.golden is still checked by TestKunitGolden")
+	}
+	var golden []string
+	agree := 0
+	logs := kunitLogs(t)
+	for _, path := range logs {
+		name := filepath.Base(path)
+		abs, _ := filepath.Abs(path)
+		out := filepath.Join(t.TempDir(), "out.json")
+		cmd := exec.Command(py, kunit, "parse", "--json="+out, abs)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		_ = cmd.Run() // exits 1 when tests fail; the JSON is still written
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Errorf("%s: kunit.py wrote no JSON: %v\n%s", name, err, stderr.String())
+			continue
+		}
+		var doc struct {
+			Misc struct{ Passed, Failed, Crashed, Skipped, Errors int } `json:"misc"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Errorf("%s: bad kunit.py JSON: %v", name, err)
+			continue
+		}
+		want := countsLine(name, Counts(doc.Misc))
+		golden = append(golden, want)
+		got := countsLine(name, Parse(readFile(t, path), Options{Compat: true}).Counts)
+		if got != want {
+			t.Errorf("disagree with kunit.py:\n got %s\nwant %s", got, want)
+		} else {
+			agree++
+		}
+	}
+	t.Logf("agreement with kunit.py: %d of %d logs", agree, len(logs))
+	if *update {
+		if err := os.WriteFile("testdata/kunit/counts.golden", []byte(strings.Join(golden, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
