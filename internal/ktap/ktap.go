@@ -313,7 +313,9 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 func rstrip(s string) string {
 	for len(s) > 0 && isSpace(s[len(s)-1]) {
