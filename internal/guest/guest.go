@@ -1,0 +1,214 @@
+// Package guest is the host side of rko's guest protocol: it builds the
+// guest init (PID 1) from the source embedded in rko, writes the plan the
+// init runs, and reads the "@@rko" frames the init prints back out of a
+// console log. See docs/guest-protocol.md.
+package guest
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/run"
+)
+
+//go:embed init/*.go
+var initSource embed.FS
+
+// Step is one plan entry (the guest init has its own copy of this type;
+// the JSON field names are the protocol).
+type Step struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"` // insmod, rmmod, exec, kmemleak
+	Path       string   `json:"path,omitempty"`
+	Params     string   `json:"params,omitempty"`
+	Module     string   `json:"module,omitempty"`
+	Argv       []string `json:"argv,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	Dir        string   `json:"dir,omitempty"`
+	TimeoutSec int      `json:"timeout_sec,omitempty"`
+	StopOnFail bool     `json:"stop_on_fail,omitempty"`
+}
+
+// Plan is what the guest runs.
+type Plan struct {
+	Steps []Step `json:"steps"`
+}
+
+// JSON encodes the plan for /rko/plan.json.
+func (p *Plan) JSON() []byte {
+	b, _ := json.MarshalIndent(p, "", "  ")
+	return append(b, '\n')
+}
+
+// BuildInit returns the path of the static guest init, building it with
+// the Go toolchain on first use and caching it by source hash and Go
+// version.
+func BuildInit(ctx context.Context) (string, error) {
+	gobin, err := run.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the Go toolchain is needed to build rko's guest init, and go is not on PATH (fix: install Go 1.22 or newer, or apt-get install golang-go)")
+	}
+	ents, _ := initSource.ReadDir("init")
+	var parts [][]byte
+	files := map[string][]byte{}
+	for _, e := range ents {
+		data, _ := initSource.ReadFile("init/" + e.Name())
+		files[e.Name()] = data
+		parts = append(parts, []byte(e.Name()), data)
+	}
+	parts = append(parts, []byte(runtime.Version()))
+	dir, err := cache.Sub("guest", cache.Key(parts...))
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "init")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	unlock, err := cache.Lock(ctx, out, nil)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	src, err := os.MkdirTemp("", "rko-init-src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module rkoinit\n\ngo 1.21\n"), 0o644)
+	tmp := out + ".tmp"
+	_, err = run.Cmd(ctx, run.Opts{Dir: src, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod", "GOWORK=off"}},
+		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
+	if err != nil {
+		return "", fmt.Errorf("building the guest init: %+v", err)
+	}
+	return out, os.Rename(tmp, out)
+}
+
+// FramePrefix marks a guest frame in the console.
+const FramePrefix = "@@rko "
+
+// Frame is one decoded guest frame.
+type Frame struct {
+	Ev     string `json:"ev"`
+	Step   string `json:"step,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Stream string `json:"stream,omitempty"`
+	Line   string `json:"line,omitempty"`
+	RC     int    `json:"rc"`
+	Signal string `json:"signal,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Ms     int64  `json:"ms,omitempty"`
+	// LineNo is the 1-based console line the frame was on.
+	LineNo int `json:"-"`
+}
+
+// ParseFrame decodes a console line holding a frame, wherever the frame
+// starts (after a printk timestamp, say). ok is false for other lines.
+func ParseFrame(line string) (Frame, bool) {
+	i := strings.Index(line, FramePrefix)
+	if i < 0 {
+		return Frame{}, false
+	}
+	var f Frame
+	if err := json.Unmarshal([]byte(strings.TrimSpace(line[i+len(FramePrefix):])), &f); err != nil || f.Ev == "" {
+		return Frame{}, false
+	}
+	return f, true
+}
+
+// StepResult is what the console says about one step.
+type StepResult struct {
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"`
+	Status   string   `json:"status"` // passed, failed, crashed (started, never ended), skipped (never started)
+	RC       int      `json:"rc"`
+	Signal   string   `json:"signal,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Ms       int64    `json:"ms"`
+	Output   []string `json:"output,omitempty"`
+	LineFrom int      `json:"line_from,omitempty"` // console lines the step spans
+	LineTo   int      `json:"line_to,omitempty"`
+}
+
+// Session is the guest's story, read from a console log.
+type Session struct {
+	Booted bool         `json:"booted"` // the init printed its boot frame
+	Done   bool         `json:"done"`   // the init finished the plan
+	Steps  []StepResult `json:"steps"`
+	// Error is a plan-level error the init reported.
+	Error string `json:"error,omitempty"`
+}
+
+// ReadSession reads the frames of console against plan. Steps that
+// started and never ended are "crashed"; steps never started, "skipped".
+func ReadSession(console []byte, plan *Plan) *Session {
+	s := &Session{}
+	byName := map[string]*StepResult{}
+	for _, st := range plan.Steps {
+		s.Steps = append(s.Steps, StepResult{Name: st.Name, Kind: st.Kind, Status: "skipped"})
+	}
+	for i := range s.Steps {
+		byName[s.Steps[i].Name] = &s.Steps[i]
+	}
+	lines := bytes.Split(console, []byte("\n"))
+	for n, raw := range lines {
+		f, ok := ParseFrame(string(raw))
+		if !ok {
+			continue
+		}
+		st := byName[f.Step]
+		switch f.Ev {
+		case "boot":
+			s.Booted = true
+		case "done":
+			s.Done = true
+		case "error":
+			s.Error = f.Error
+		case "start":
+			if st != nil {
+				st.Status, st.LineFrom = "crashed", n+1
+			}
+		case "out":
+			if st != nil {
+				st.Output = append(st.Output, f.Line)
+			}
+		case "end":
+			if st != nil {
+				st.RC, st.Signal, st.Error, st.Ms, st.LineTo = f.RC, f.Signal, f.Error, f.Ms, n+1
+				if f.RC == 0 && f.Signal == "" && f.Error == "" {
+					st.Status = "passed"
+				} else {
+					st.Status = "failed"
+				}
+			}
+		}
+	}
+	return s
+}
+
+// Running returns the step that started and never ended, if any.
+func (s *Session) Running() *StepResult {
+	for i := range s.Steps {
+		if s.Steps[i].Status == "crashed" {
+			return &s.Steps[i]
+		}
+	}
+	return nil
+}

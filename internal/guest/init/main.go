@@ -1,0 +1,290 @@
+// Command init is rko's guest PID 1: a static Go program (standard library
+// only, so rko can build it anywhere with CGO_ENABLED=0) that mounts the
+// pseudo file systems, runs the plan in /rko/plan.json step by step in
+// child processes, reports each step with "@@rko" frames on /dev/kmsg and
+// reboots. See docs/guest-protocol.md.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const version = "1"
+
+// Step is one plan entry; see docs/guest-protocol.md.
+type Step struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	Path       string   `json:"path,omitempty"`
+	Params     string   `json:"params,omitempty"`
+	Module     string   `json:"module,omitempty"`
+	Argv       []string `json:"argv,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	Dir        string   `json:"dir,omitempty"`
+	TimeoutSec int      `json:"timeout_sec,omitempty"`
+	StopOnFail bool     `json:"stop_on_fail,omitempty"`
+}
+
+// Plan is the list of steps.
+type Plan struct {
+	Steps []Step `json:"steps"`
+}
+
+var (
+	kmsg   *os.File
+	kmsgMu sync.Mutex
+)
+
+// frame writes one "@@rko" line to the kernel log.
+func frame(v map[string]any) {
+	b, _ := json.Marshal(v)
+	writeKmsg("@@rko " + string(b))
+}
+
+// writeKmsg writes a line to /dev/kmsg (or stderr before it is open).
+// printk keeps at most about 1000 bytes of a record, so long lines are cut.
+func writeKmsg(line string) {
+	if len(line) > 900 {
+		line = line[:900] + "…"
+	}
+	kmsgMu.Lock()
+	defer kmsgMu.Unlock()
+	if kmsg != nil {
+		kmsg.WriteString("<5>" + line + "\n")
+		return
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+func main() {
+	if s := os.Getenv("RKO_STEP"); s != "" {
+		os.Exit(child(s))
+	}
+	setup()
+	frame(map[string]any{"ev": "boot", "version": version})
+	plan, err := readPlan("/rko/plan.json")
+	if err != nil {
+		frame(map[string]any{"ev": "error", "error": err.Error()})
+	} else {
+		for _, st := range plan.Steps {
+			if ok := runStep(st); !ok && st.StopOnFail {
+				break
+			}
+		}
+	}
+	frame(map[string]any{"ev": "done"})
+	syscall.Sync()
+	// QEMU runs with -no-reboot, so a reboot ends it.
+	syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+	select {}
+}
+
+func setup() {
+	mounts := []struct{ src, dst, fs string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+		{"debugfs", "/sys/kernel/debug", "debugfs"},
+	}
+	for _, m := range mounts {
+		os.MkdirAll(m.dst, 0o755)
+		if err := syscall.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+			fmt.Fprintf(os.Stderr, "rko-init: mount %s: %v\n", m.dst, err)
+		}
+	}
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		kmsg = f
+	}
+	os.Setenv("PATH", "/rko/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	os.Setenv("HOME", "/tmp")
+}
+
+func readPlan(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// runStep runs one step in a child process and frames its outcome.
+func runStep(st Step) bool {
+	frame(map[string]any{"ev": "start", "step": st.Name, "kind": st.Kind})
+	start := time.Now()
+	var cmd *exec.Cmd
+	if st.Kind == "exec" {
+		if len(st.Argv) == 0 {
+			frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": "exec step without argv", "ms": 0})
+			return false
+		}
+		cmd = exec.Command(st.Argv[0], st.Argv[1:]...)
+		cmd.Env = append(os.Environ(), st.Env...)
+		cmd.Dir = st.Dir
+	} else {
+		b, _ := json.Marshal(st)
+		cmd = exec.Command("/init")
+		cmd.Env = append(os.Environ(), "RKO_STEP="+string(b))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": err.Error(), "ms": 0})
+		return false
+	}
+	var wg sync.WaitGroup
+	for stream, r := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
+		wg.Add(1)
+		go func(stream string, r io.Reader) {
+			defer wg.Done()
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				frame(map[string]any{"ev": "out", "step": st.Name, "stream": stream, "line": sc.Text()})
+			}
+		}(stream, r)
+	}
+	timeout := time.Duration(st.TimeoutSec) * time.Second
+	if timeout == 0 {
+		timeout = 120 * time.Second
+	}
+	timedOut := false
+	timer := time.AfterFunc(timeout, func() {
+		timedOut = true
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	})
+	wg.Wait()
+	err := cmd.Wait()
+	timer.Stop()
+	end := map[string]any{"ev": "end", "step": st.Name, "rc": 0, "ms": time.Since(start).Milliseconds()}
+	ok := err == nil
+	if err != nil {
+		var xe *exec.ExitError
+		if errors.As(err, &xe) {
+			end["rc"] = xe.ExitCode()
+			if ws, isWS := xe.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
+				end["signal"] = ws.Signal().String()
+			}
+		} else {
+			end["rc"] = -1
+			end["error"] = err.Error()
+		}
+	}
+	if timedOut {
+		end["error"] = fmt.Sprintf("timed out after %s", timeout)
+		ok = false
+	}
+	frame(end)
+	return ok
+}
+
+// child performs a kernel step (insmod, rmmod, kmemleak) in its own
+// process, so that an oops kills it and not PID 1.
+func child(spec string) int {
+	var st Step
+	if err := json.Unmarshal([]byte(spec), &st); err != nil {
+		fmt.Fprintln(os.Stderr, "bad step:", err)
+		return 2
+	}
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		kmsg = f
+	}
+	var err error
+	switch st.Kind {
+	case "insmod":
+		err = insmod(st.Path, st.Params)
+	case "rmmod":
+		err = rmmod(st.Module)
+	case "kmemleak":
+		err = kmemleak()
+	default:
+		err = fmt.Errorf("unknown step kind %q", st.Kind)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func insmod(path, params string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := syscall.BytePtrFromString(params)
+	if err != nil {
+		return err
+	}
+	_, _, errno := syscall.Syscall(sysFinitModule, f.Fd(), uintptr(unsafePointer(p)), 0)
+	if errno != 0 {
+		return fmt.Errorf("insmod %s: %v", path, errno)
+	}
+	return nil
+}
+
+func rmmod(name string) error {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	// O_NONBLOCK: fail at once if the module is in use, as rmmod does.
+	_, _, errno := syscall.Syscall(syscall.SYS_DELETE_MODULE, uintptr(unsafePointer(p)), uintptr(syscall.O_NONBLOCK), 0)
+	if errno != 0 {
+		return fmt.Errorf("rmmod %s: %v", name, errno)
+	}
+	return nil
+}
+
+// kmemleak waits until objects freed by the unload are old enough to be
+// reported (kmemleak ignores objects younger than 5 s), scans twice, and
+// copies the report into the kernel log, where triage finds it.
+func kmemleak() error {
+	const ctl = "/sys/kernel/debug/kmemleak"
+	if _, err := os.Stat(ctl); err != nil {
+		return fmt.Errorf("kmemleak is not available (needs CONFIG_DEBUG_KMEMLEAK and debugfs): %w", err)
+	}
+	time.Sleep(5 * time.Second)
+	for i := 0; i < 2; i++ {
+		if err := os.WriteFile(ctl, []byte("scan"), 0); err != nil {
+			return fmt.Errorf("kmemleak scan: %w", err)
+		}
+	}
+	data, err := os.ReadFile(ctl)
+	if err != nil {
+		return err
+	}
+	// Each leak is printed as syzkaller does: a "BUG: memory leak"
+	// header, then the object's report as kmemleak wrote it.
+	n := 0
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "unreferenced object") {
+			n++
+			writeKmsg("BUG: memory leak")
+		}
+		writeKmsg(line)
+	}
+	if n > 0 {
+		return fmt.Errorf("kmemleak: %d unreferenced object(s)", n)
+	}
+	return nil
+}

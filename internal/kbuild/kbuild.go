@@ -1,0 +1,181 @@
+// Package kbuild builds out-of-tree kernel modules with the kernel's own
+// Kbuild (make -C KDIR M=DIR) and pulls the compiler's diagnostics out of
+// make's output, so that an error reads as file:line: message.
+package kbuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+)
+
+// Diagnostic is one compiler message.
+type Diagnostic struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col,omitempty"`
+	Severity string `json:"severity"` // error, warning
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message"`
+}
+
+func (d Diagnostic) String() string {
+	code := ""
+	if d.Code != "" {
+		code = "[" + d.Code + "]"
+	}
+	if d.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s%s: %s", d.File, d.Line, d.Col, d.Severity, code, d.Message)
+	}
+	return fmt.Sprintf("%s:%d: %s%s: %s", d.File, d.Line, d.Severity, code, d.Message)
+}
+
+// Result is a finished module build.
+type Result struct {
+	Dir         string       `json:"dir"`
+	Modules     []string     `json:"modules"` // .ko paths
+	Diagnostics []Diagnostic `json:"diagnostics,omitempty"`
+}
+
+// Error is a failed module build: the diagnostics found, and make's output
+// for %+v.
+type Error struct {
+	Dir         string
+	Diagnostics []Diagnostic
+	Output      []byte
+	Err         error
+}
+
+func (e *Error) Error() string {
+	var errs []string
+	for _, d := range e.Diagnostics {
+		if d.Severity == "error" {
+			errs = append(errs, d.String())
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Sprintf("module build in %s failed: %v", e.Dir, e.Err)
+	}
+	return fmt.Sprintf("module build in %s failed with %d error(s):\n  %s", e.Dir, len(errs), strings.Join(errs, "\n  "))
+}
+
+// Format prints make's full output with %+v.
+func (e *Error) Format(s fmt.State, verb rune) {
+	io.WriteString(s, e.Error())
+	if verb == 'v' && s.Flag('+') {
+		fmt.Fprintf(s, "\n%s", e.Output)
+	}
+}
+
+// Unwrap returns the make error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// CheckDir verifies that dir is a module directory Kbuild can build.
+func CheckDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("module directory %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s is not a directory: pass the module's directory", dir)
+	}
+	for _, f := range []string{"Kbuild", "Makefile"} {
+		if _, err := os.Stat(filepath.Join(abs, f)); err == nil {
+			return abs, nil
+		}
+	}
+	return "", fmt.Errorf("%s has neither a Kbuild nor a Makefile: an out-of-tree module needs one with obj-m := NAME.o (rko new NAME creates a module with both)", abs)
+}
+
+// Build runs make M=dir modules against k with tc, and returns the .ko files.
+func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir string, log io.Writer) (*Result, error) {
+	abs, err := CheckDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	binds := []string{k.Dir, k.Source.Dir, abs}
+	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + abs, fmt.Sprintf("-j%d", runtime.NumCPU()), "modules"}
+	r, err := tc.Run(ctx, run.Opts{Stdout: log, Stderr: log}, binds, argv...)
+	var out []byte
+	if r != nil {
+		out = append(append(out, r.Stdout...), r.Stderr...)
+	}
+	diags := ParseDiagnostics(string(out))
+	if err != nil {
+		var re *run.Error
+		if errors.As(err, &re) {
+			out = re.Output
+			diags = ParseDiagnostics(string(out))
+		}
+		return nil, &Error{Dir: abs, Diagnostics: diags, Output: out, Err: err}
+	}
+	mods, err := filepath.Glob(filepath.Join(abs, "*.ko"))
+	if err != nil {
+		return nil, err
+	}
+	if len(mods) == 0 {
+		return nil, &Error{Dir: abs, Output: out, Err: errors.New("make succeeded but built no .ko: check obj-m in the Kbuild file")}
+	}
+	sort.Strings(mods)
+	return &Result{Dir: abs, Modules: mods, Diagnostics: diags}, nil
+}
+
+var (
+	// clang: "path/x.c:12:5: error: message"
+	cDiagRE = regexp.MustCompile(`^(\S+?):(\d+):(\d+): (error|warning|fatal error): (.*)$`)
+	// rustc: "error[E0425]: message" then "  --> path:line:col"
+	rustHeadRE = regexp.MustCompile(`^(error|warning)(?:\[(\w+)\])?: (.*)$`)
+	rustLocRE  = regexp.MustCompile(`^\s*--> (\S+?):(\d+):(\d+)$`)
+)
+
+// ParseDiagnostics finds clang and rustc messages in make's output.
+func ParseDiagnostics(out string) []Diagnostic {
+	var ds []Diagnostic
+	lines := strings.Split(out, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimRight(lines[i], "\r")
+		if m := cDiagRE.FindStringSubmatch(line); m != nil {
+			ln, _ := strconv.Atoi(m[2])
+			col, _ := strconv.Atoi(m[3])
+			sev := m[4]
+			if sev == "fatal error" {
+				sev = "error"
+			}
+			ds = append(ds, Diagnostic{File: m[1], Line: ln, Col: col, Severity: sev, Message: m[5]})
+			continue
+		}
+		if m := rustHeadRE.FindStringSubmatch(line); m != nil {
+			// A summary such as "error: aborting due to 2 previous errors"
+			// has no location line.
+			for j := i + 1; j < len(lines) && j <= i+3; j++ {
+				if l := rustLocRE.FindStringSubmatch(lines[j]); l != nil {
+					ln, _ := strconv.Atoi(l[2])
+					col, _ := strconv.Atoi(l[3])
+					ds = append(ds, Diagnostic{File: l[1], Line: ln, Col: col, Severity: m[1], Code: m[2], Message: m[3]})
+					i = j
+					break
+				}
+			}
+		}
+	}
+	return ds
+}

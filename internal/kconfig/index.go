@@ -1,0 +1,92 @@
+package kconfig
+
+import (
+	"bufio"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Symbol is what the index knows of one Kconfig symbol.
+type Symbol struct {
+	Name    string
+	Depends []string // each "depends on" expression of its definitions
+	File    string
+}
+
+// Index maps symbol names to their definitions in a source tree.
+type Index struct{ Symbols map[string]*Symbol }
+
+// IndexTree reads every Kconfig file under srcTree. Only "config" and
+// "menuconfig" entries and their "depends on" lines are read; enclosing
+// "if" blocks and menus are not, so an explanation may name fewer
+// dependencies than Kconfig enforces.
+func IndexTree(srcTree string) (*Index, error) {
+	idx := &Index{Symbols: map[string]*Symbol{}}
+	err := filepath.WalkDir(srcTree, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "Documentation", "tools":
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(d.Name(), "Kconfig") {
+			return nil
+		}
+		return idx.readFile(path)
+	})
+	return idx, err
+}
+
+func (idx *Index) readFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var cur *Symbol
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	cont := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasSuffix(line, "\\") {
+			cont += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		line = strings.TrimSpace(cont + line)
+		cont = ""
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		switch fields[0] {
+		case "config", "menuconfig":
+			if len(fields) < 2 {
+				cur = nil
+				continue
+			}
+			cur = idx.Symbols[fields[1]]
+			if cur == nil {
+				cur = &Symbol{Name: fields[1], File: path}
+				idx.Symbols[fields[1]] = cur
+			}
+		case "menu", "endmenu", "choice", "endchoice", "if", "endif", "source", "comment", "mainmenu":
+			cur = nil
+		case "depends":
+			if cur != nil && len(fields) > 2 && fields[1] == "on" {
+				expr := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(line, "depends"), " on"))
+				if i := strings.Index(expr, "#"); i >= 0 {
+					expr = strings.TrimSpace(expr[:i])
+				}
+				cur.Depends = append(cur.Depends, expr)
+			}
+		}
+	}
+	return sc.Err()
+}

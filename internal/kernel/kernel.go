@@ -1,0 +1,350 @@
+// Package kernel builds small Rust-enabled x86_64 kernels for QEMU from
+// tinyconfig plus config fragments, checks that every requested option
+// survived olddefconfig, and caches the result keyed by (source, fragments,
+// toolchain).
+package kernel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rkodev/rko"
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kconfig"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+)
+
+// Profiles name the shipped fragment lists; fragments are applied on top of
+// tinyconfig in order.
+var Profiles = map[string][]string{
+	"default": {"base", "rust", "kunit"},
+	"debug":   {"base", "rust", "kunit", "debug"},
+	"bench":   {"base", "rust", "bench"},
+}
+
+// ProfileNames lists the profiles, sorted.
+func ProfileNames() []string {
+	var n []string
+	for k := range Profiles {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Fragment is one named config fragment.
+type Fragment struct {
+	Name string
+	Data []byte
+}
+
+// ProfileFragments returns the shipped fragments of a profile.
+func ProfileFragments(profile string) ([]Fragment, error) {
+	names, ok := Profiles[profile]
+	if !ok {
+		return nil, fmt.Errorf("unknown profile %q, want one of %s", profile, strings.Join(ProfileNames(), ", "))
+	}
+	var fs []Fragment
+	for _, n := range names {
+		data, err := rko.Configs.ReadFile("configs/" + n + ".config")
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: fragment %s is missing from this rko build", profile, n)
+		}
+		fs = append(fs, Fragment{Name: n, Data: data})
+	}
+	return fs, nil
+}
+
+// Kernel is a built kernel: what to boot and what to build modules against.
+type Kernel struct {
+	Key       string    `json:"key"`
+	Dir       string    `json:"dir"`
+	BuildDir  string    `json:"build_dir"` // the O= tree; KDIR for modules
+	Image     string    `json:"image"`     // bzImage
+	Source    *Source   `json:"source"`
+	Release   string    `json:"release"`
+	Profile   string    `json:"profile"`
+	Fragments []string  `json:"fragments"`
+	Toolchain string    `json:"toolchain"`
+	Built     time.Time `json:"built"`
+	BuildSecs float64   `json:"build_seconds"`
+	Objects   int       `json:"objects"`
+}
+
+// Config reads the kernel's final .config.
+func (k *Kernel) Config() (kconfig.Config, error) {
+	return kconfig.ParseFile(filepath.Join(k.BuildDir, ".config"))
+}
+
+// Params configures Build.
+type Params struct {
+	Source    *Source
+	Toolchain *toolchain.Toolchain
+	Profile   string
+	// Extra are user fragments applied after the profile's.
+	Extra []Fragment
+	// Jobs for make -j; default: the number of CPUs.
+	Jobs int
+	// Progress receives one-line status updates; Log gets make's output.
+	Progress func(format string, args ...any)
+	Log      io.Writer
+}
+
+// Key returns the cache key of a kernel built with p.
+func Key(p Params, frags []Fragment) string {
+	parts := [][]byte{[]byte(p.Source.ID), []byte(p.Source.Version), []byte(p.Toolchain.ID), []byte("tinyconfig")}
+	for _, f := range frags {
+		parts = append(parts, []byte(f.Name), f.Data)
+	}
+	return cache.Key(parts...)
+}
+
+// DroppedError reports requested options that olddefconfig dropped.
+type DroppedError struct{ Dropped []kconfig.Dropped }
+
+func (e *DroppedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d requested config option(s) did not survive olddefconfig:", len(e.Dropped))
+	for _, d := range e.Dropped {
+		b.WriteString("\n  - " + d.String())
+	}
+	b.WriteString("\nfix the fragment (add the missing dependencies, or remove the option)")
+	return b.String()
+}
+
+// Build returns the cached kernel for p, building it first if needed. A
+// build killed half-way is resumed by make on the next call; the kernel is
+// only reported (and cached) once kernel.json is written, last.
+func Build(ctx context.Context, p Params) (*Kernel, error) {
+	if p.Progress == nil {
+		p.Progress = func(string, ...any) {}
+	}
+	if p.Log == nil {
+		p.Log = io.Discard
+	}
+	if p.Jobs == 0 {
+		p.Jobs = runtime.NumCPU()
+	}
+	if p.Profile == "" {
+		p.Profile = "default"
+	}
+	frags, err := ProfileFragments(p.Profile)
+	if err != nil {
+		return nil, err
+	}
+	frags = append(frags, p.Extra...)
+	key := Key(p, frags)
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, key)
+	unlock, err := cache.Lock(ctx, dir, func() { p.Progress("waiting for another rko building kernel %s", key) })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if k, err := Load(dir); err == nil {
+		return k, nil
+	}
+	start := time.Now()
+	k := &Kernel{Key: key, Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID}
+	for _, f := range frags {
+		k.Fragments = append(k.Fragments, f.Name)
+	}
+	if err := os.MkdirAll(k.BuildDir, 0o755); err != nil {
+		return nil, err
+	}
+	binds := []string{p.Source.Dir, dir}
+	mk := func(phase string, args ...string) error {
+		argv := append([]string{"make", "LLVM=1", "-C", p.Source.Dir, "O=" + k.BuildDir}, args...)
+		_, err := p.Toolchain.Run(ctx, run.Opts{Stdout: p.Log, Stderr: p.Log}, binds, argv...)
+		if err != nil {
+			return fmt.Errorf("kernel %s: %w", phase, err)
+		}
+		return nil
+	}
+	p.Progress("configuring: tinyconfig + %s", strings.Join(k.Fragments, " + "))
+	if err := mk("tinyconfig", "tinyconfig"); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(k.BuildDir, ".config")
+	cfg, err := kconfig.ParseFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	requested := kconfig.Config{}
+	for _, f := range frags {
+		fc, err := kconfig.Parse(bytes.NewReader(f.Data))
+		if err != nil {
+			return nil, fmt.Errorf("fragment %s: %w", f.Name, err)
+		}
+		requested.Merge(fc)
+	}
+	cfg.Merge(requested)
+	var buf bytes.Buffer
+	cfg.Write(&buf)
+	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	if err := mk("olddefconfig", "olddefconfig"); err != nil {
+		return nil, err
+	}
+	final, err := kconfig.ParseFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if final.Get("RUST") != "y" {
+		// Say why RUST itself is off: usually the toolchain.
+		if _, ok := requested["RUST"]; ok {
+			p.Progress("CONFIG_RUST did not survive: checking the toolchain with make rustavailable")
+			r, _ := p.Toolchain.Run(ctx, run.Opts{}, binds, "make", "LLVM=1", "-C", p.Source.Dir, "O="+k.BuildDir, "rustavailable")
+			if r != nil {
+				fmt.Fprintf(p.Log, "%s%s", r.Stdout, r.Stderr)
+			}
+		}
+	}
+	if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
+		return nil, &DroppedError{Dropped: dropped}
+	}
+	// Estimate the object count from an earlier build of the same profile.
+	total := estimateObjects(root, p.Profile)
+	var objects atomic.Int64
+	pw := &progressWriter{count: &objects}
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				n := objects.Load()
+				if total > 0 {
+					p.Progress("building: %d/~%d objects, %s elapsed", n, total, time.Since(start).Round(time.Second))
+				} else {
+					p.Progress("building: %d objects, %s elapsed", n, time.Since(start).Round(time.Second))
+				}
+			}
+		}
+	}()
+	p.Progress("building bzImage and modules with make -j%d", p.Jobs)
+	log := io.MultiWriter(p.Log, pw)
+	_, err = p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, binds,
+		"make", "LLVM=1", "-C", p.Source.Dir, "O="+k.BuildDir, fmt.Sprintf("-j%d", p.Jobs), "bzImage", "modules")
+	close(stop)
+	if err != nil {
+		return nil, &BuildError{Phase: "bzImage modules", Err: err}
+	}
+	rel, _ := os.ReadFile(filepath.Join(k.BuildDir, "include/config/kernel.release"))
+	k.Release = strings.TrimSpace(string(rel))
+	k.Image = filepath.Join(k.BuildDir, "arch/x86/boot/bzImage")
+	k.Built = time.Now().UTC()
+	k.BuildSecs = time.Since(start).Seconds()
+	k.Objects = int(objects.Load())
+	data, _ := json.MarshalIndent(k, "", "  ")
+	if err := cache.WriteFileAtomic(filepath.Join(dir, "kernel.json"), append(data, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// BuildError is a failed kernel build; %+v prints make's output tail.
+type BuildError struct {
+	Phase string
+	Err   error
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("kernel build (%s) failed: %v", e.Phase, e.Err)
+}
+
+// Unwrap returns the make error.
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// Load reads a finished kernel from its cache directory.
+func Load(dir string) (*Kernel, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	if err != nil {
+		return nil, err
+	}
+	var k Kernel
+	if err := json.Unmarshal(data, &k); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(k.Image); err != nil {
+		return nil, fmt.Errorf("cached kernel %s lost its image: %w", dir, err)
+	}
+	return &k, nil
+}
+
+func explain(requested, final kconfig.Config, srcDir string) []kconfig.Dropped {
+	if len(kconfig.Compare(requested, final, nil)) == 0 {
+		return nil
+	}
+	idx, _ := kconfig.IndexTree(srcDir)
+	return kconfig.Compare(requested, final, idx)
+}
+
+func estimateObjects(root, profile string) int {
+	ents, _ := os.ReadDir(root)
+	best := 0
+	for _, e := range ents {
+		if k, err := Load(filepath.Join(root, e.Name())); err == nil && k.Profile == profile && k.Objects > best {
+			best = k.Objects
+		}
+	}
+	return best
+}
+
+// progressWriter counts Kbuild's "  CC      path" style lines.
+type progressWriter struct {
+	count *atomic.Int64
+	rest  []byte
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	w.rest = append(w.rest, p...)
+	for {
+		i := bytes.IndexByte(w.rest, '\n')
+		if i < 0 {
+			break
+		}
+		if isObjectLine(w.rest[:i]) {
+			w.count.Add(1)
+		}
+		w.rest = w.rest[i+1:]
+	}
+	return len(p), nil
+}
+
+// isObjectLine recognises Kbuild's quiet command lines, e.g.
+// "  CC      kernel/fork.o" or "  RUSTC L rust/core.o".
+func isObjectLine(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("  ")) {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(line))
+	sc.Split(bufio.ScanWords)
+	if !sc.Scan() {
+		return false
+	}
+	switch sc.Text() {
+	case "CC", "AS", "RUSTC", "BINDGEN", "LD", "AR", "HOSTCC", "CC [M]":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,150 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+)
+
+// Source is an extracted kernel source tree.
+type Source struct {
+	Dir     string `json:"dir"`
+	Version string `json:"version"` // e.g. "7.3.0" from the top Makefile
+	// ID identifies the source in cache keys.
+	ID string `json:"id"`
+}
+
+// FindSource locates a kernel source: spec may be a directory holding a
+// tree, a linux-source tarball, or empty. When empty, $RKO_LINUX_SRC is
+// used, then the newest /usr/src/linux-source-*.tar.* on the host, then
+// the one in the toolchain rootfs. Tarballs are extracted once into the
+// cache.
+func FindSource(ctx context.Context, spec string, tc *toolchain.Toolchain, progress func(string, ...any)) (*Source, error) {
+	if spec == "" {
+		spec = os.Getenv("RKO_LINUX_SRC")
+	}
+	if spec == "" {
+		spec = newestTarball("/usr/src")
+	}
+	if spec == "" && tc != nil && tc.Kind == toolchain.Rootfs {
+		spec = newestTarball(filepath.Join(tc.Root, "usr/src"))
+	}
+	if spec == "" {
+		return nil, errors.New("no kernel source found: pass --source DIR|TARBALL, set RKO_LINUX_SRC, or install linux-source-7.3 (rko toolchain install ships it)")
+	}
+	st, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("kernel source %s: %w", spec, err)
+	}
+	if st.IsDir() {
+		return sourceFromDir(spec, "dir:"+spec)
+	}
+	return extract(ctx, spec, st, progress)
+}
+
+func newestTarball(dir string) string {
+	m, _ := filepath.Glob(filepath.Join(dir, "linux-source-*.tar.*"))
+	if len(m) == 0 {
+		return ""
+	}
+	sort.Strings(m)
+	return m[len(m)-1]
+}
+
+func sourceFromDir(dir, id string) (*Source, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	v, err := MakefileVersion(filepath.Join(abs, "Makefile"))
+	if err != nil {
+		return nil, fmt.Errorf("%s does not look like a kernel source tree: %w", abs, err)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "rust/kernel")); err != nil {
+		return nil, fmt.Errorf("kernel source %s (version %s) has no rust/kernel: Rust support needs Linux 6.1 or newer", abs, v)
+	}
+	return &Source{Dir: abs, Version: v, ID: cache.Key([]byte(id), []byte(v))}, nil
+}
+
+func extract(ctx context.Context, tarball string, st os.FileInfo, progress func(string, ...any)) (*Source, error) {
+	id := cache.Key([]byte(tarball), []byte(fmt.Sprint(st.Size(), st.ModTime().UnixNano())))
+	base := strings.SplitN(filepath.Base(tarball), ".tar", 2)[0]
+	srcRoot, err := cache.Sub("src")
+	if err != nil {
+		return nil, err
+	}
+	final := filepath.Join(srcRoot, base+"-"+id)
+	unlock, err := cache.Lock(ctx, final, func() { progress("waiting for another rko extracting %s", tarball) })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(final, "Makefile")); err == nil {
+		return sourceFromDir(final, id)
+	}
+	tmp, err := os.MkdirTemp(srcRoot, ".tmp-"+base+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	progress("extracting %s", tarball)
+	if _, err := run.Cmd(ctx, run.Opts{}, "tar", "-x", "-f", tarball, "-C", tmp, "--strip-components=1"); err != nil {
+		return nil, fmt.Errorf("extracting %s: %w", tarball, err)
+	}
+	if err := cache.Publish(tmp, final); err != nil {
+		return nil, err
+	}
+	return sourceFromDir(final, id)
+}
+
+var mkVarRE = regexp.MustCompile(`(?m)^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)`)
+
+// MakefileVersion reads VERSION.PATCHLEVEL.SUBLEVEL from a top Makefile.
+func MakefileVersion(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	vals := map[string]string{}
+	for _, m := range mkVarRE.FindAllStringSubmatch(string(data), -1) {
+		if _, ok := vals[m[1]]; !ok {
+			vals[m[1]] = m[2]
+		}
+	}
+	if vals["VERSION"] == "" {
+		return "", errors.New("no VERSION in Makefile")
+	}
+	sub := vals["SUBLEVEL"]
+	if sub == "" {
+		sub = "0"
+	}
+	return vals["VERSION"] + "." + vals["PATCHLEVEL"] + "." + sub, nil
+}
+
+// Minima runs the tree's scripts/min-tool-version.sh for rustc, bindgen
+// and llvm on x86_64; missing answers fall back to Linux 7.3's.
+func (s *Source) Minima(ctx context.Context) toolchain.Minima {
+	m := toolchain.Minima73
+	ask := func(tool string, into *toolchain.Version) {
+		r, err := run.Cmd(ctx, run.Opts{Dir: s.Dir, Env: []string{"ARCH=x86_64", "SRCARCH=x86"}}, "sh", "scripts/min-tool-version.sh", tool)
+		if err != nil {
+			return
+		}
+		if v, err := toolchain.ParseVersion(string(r.Stdout)); err == nil {
+			*into = v
+		}
+	}
+	ask("rustc", &m.Rustc)
+	ask("bindgen", &m.Bindgen)
+	ask("llvm", &m.LLVM)
+	return m
+}

@@ -1,0 +1,244 @@
+package toolchain
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/run"
+)
+
+// DefaultMirror is the Debian mirror the rootfs is built from; override it
+// with RKO_DEBIAN_MIRROR or InstallOpts.Mirror.
+const DefaultMirror = "http://deb.debian.org/debian"
+
+// DefaultSuite is the Debian release of the rootfs. Trixie ships rustc
+// 1.85.1, bindgen 0.71.1 and clang 19; trixie-backports ships
+// linux-source-7.3, whose minima are exactly those versions.
+const DefaultSuite = "trixie"
+
+// DefaultPackages are installed into the rootfs.
+var DefaultPackages = []string{
+	"rustc", "rust-src", "rustfmt", "bindgen", "libclang-dev", "clang", "lld", "llvm",
+	"make", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "kmod", "python3",
+	"busybox-static", "linux-source-7.3",
+}
+
+// ErrNotInstalled means the rootfs toolchain has not been provisioned.
+var ErrNotInstalled = errors.New("the rootfs toolchain is not installed (run: rko toolchain install)")
+
+// Lock pins a rootfs: the suite and mirror it came from, what was asked
+// for and the exact version of every package in it.
+type Lock struct {
+	Suite     string            `json:"suite"`
+	Mirror    string            `json:"mirror"`
+	Requested []string          `json:"requested"`
+	Packages  map[string]string `json:"packages"`
+	Created   time.Time         `json:"created"`
+}
+
+// ID is a short hash of the exact package set, used in cache keys.
+func (l *Lock) ID() string {
+	names := make([]string, 0, len(l.Packages))
+	for n := range l.Packages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s=%s\n", n, l.Packages[n])
+	}
+	return cache.Key([]byte(b.String()))
+}
+
+// InstallOpts configures Install.
+type InstallOpts struct {
+	// Dir holds the toolchain; default: <cache>/toolchain.
+	Dir    string
+	Suite  string
+	Mirror string
+	// Extra packages beyond DefaultPackages.
+	Extra []string
+	// FromLock rebuilds exactly the package versions of a lock file.
+	FromLock *Lock
+	// Force rebuilds even if a rootfs exists.
+	Force bool
+	// Log receives mmdebstrap's output; Progress gets one-line phases.
+	Log      io.Writer
+	Progress func(format string, args ...any)
+}
+
+func (o *InstallOpts) defaults() error {
+	if o.Dir == "" {
+		d, err := cache.Sub("toolchain")
+		if err != nil {
+			return err
+		}
+		o.Dir = d
+	}
+	if o.Suite == "" {
+		o.Suite = DefaultSuite
+	}
+	if o.Mirror == "" {
+		o.Mirror = os.Getenv("RKO_DEBIAN_MIRROR")
+	}
+	if o.Mirror == "" {
+		o.Mirror = DefaultMirror
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, ...any) {}
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return nil
+}
+
+// rootfsDir is where a suite's rootfs lives.
+func rootfsDir(dir, suite string) string { return filepath.Join(dir, suite) }
+
+// Load returns the installed rootfs toolchain, or ErrNotInstalled.
+func Load(dir, suite string) (*Toolchain, error) {
+	if dir == "" {
+		d, err := cache.Sub("toolchain")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if suite == "" {
+		suite = DefaultSuite
+	}
+	base := rootfsDir(dir, suite)
+	data, err := os.ReadFile(filepath.Join(base, "lock.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotInstalled
+	}
+	if err != nil {
+		return nil, err
+	}
+	var l Lock
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("corrupt lock file %s: %w (remove %s and run rko toolchain install)", filepath.Join(base, "lock.json"), err, base)
+	}
+	return &Toolchain{Kind: Rootfs, Root: filepath.Join(base, "rootfs"), Lock: &l, ID: l.ID()}, nil
+}
+
+// Install provisions the rootfs toolchain: mmdebstrap builds it in a
+// temporary directory beside its final place, the package versions are
+// recorded in lock.json, and the directory is renamed into place only when
+// complete. It is idempotent and safe against a concurrent rko.
+func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	final := rootfsDir(o.Dir, o.Suite)
+	unlock, err := cache.Lock(ctx, final, func() { o.Progress("waiting for another rko that is installing the toolchain") })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !o.Force {
+		if tc, err := Load(o.Dir, o.Suite); err == nil {
+			o.Progress("toolchain already installed at %s", final)
+			return tc, nil
+		}
+	}
+	for _, tool := range []string{"mmdebstrap", "bwrap"} {
+		if _, err := run.LookPath(tool); err != nil {
+			pkg := map[string]string{"mmdebstrap": "mmdebstrap", "bwrap": "bubblewrap"}[tool]
+			return nil, fmt.Errorf("%s not found: it is needed to build and enter the toolchain rootfs (fix: apt-get install %s)", tool, pkg)
+		}
+	}
+	tmp, err := os.MkdirTemp(o.Dir, ".tmp-"+o.Suite+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp) // no-op after a successful publish
+	pkgs := append(append([]string(nil), DefaultPackages...), o.Extra...)
+	include := pkgs
+	if o.FromLock != nil {
+		include = nil
+		for _, p := range o.FromLock.Requested {
+			if v, ok := o.FromLock.Packages[p]; ok {
+				include = append(include, p+"="+v)
+			} else {
+				include = append(include, p)
+			}
+		}
+		pkgs = o.FromLock.Requested
+	}
+	sources := []string{
+		fmt.Sprintf("deb %s %s main", o.Mirror, o.Suite),
+		fmt.Sprintf("deb %s %s-backports main", o.Mirror, o.Suite),
+	}
+	root := filepath.Join(tmp, "rootfs")
+	target := root
+	if os.Geteuid() != 0 {
+		// An unprivileged mmdebstrap writes a tarball, which is then
+		// unpacked with the user's own ownership (device nodes are left
+		// out: bubblewrap provides /dev).
+		target = filepath.Join(tmp, "rootfs.tar")
+	}
+	// unshare mode keeps every mount mmdebstrap makes inside a private
+	// namespace, so a killed mmdebstrap leaves nothing mounted.
+	argv := []string{"mmdebstrap", "--variant=minbase", "--mode=unshare",
+		"--include=" + strings.Join(include, ","), o.Suite, target}
+	argv = append(argv, sources...)
+	o.Progress("building Debian %s rootfs with %d packages from %s (about a minute)", o.Suite, len(include), o.Mirror)
+	if _, err := run.Cmd(ctx, run.Opts{Stdout: o.Log, Stderr: o.Log, Timeout: 30 * time.Minute}, argv...); err != nil {
+		return nil, fmt.Errorf("building the toolchain rootfs failed: %w (see the mmdebstrap output above; unprivileged users need user namespaces and a range in /etc/subuid, see docs/toolchain.md)", err)
+	}
+	if target != root {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, err
+		}
+		if _, err := run.Cmd(ctx, run.Opts{}, "tar", "-x", "-f", target, "-C", root, "--no-same-owner", "--exclude=./dev/*"); err != nil {
+			return nil, fmt.Errorf("unpacking the toolchain rootfs: %w", err)
+		}
+		os.Remove(target)
+	}
+	tc := &Toolchain{Kind: Rootfs, Root: filepath.Join(tmp, "rootfs")}
+	res, err := tc.Run(ctx, run.Opts{}, nil, "dpkg-query", "-W", "-f", "${Package}\t${Version}\n")
+	if err != nil {
+		return nil, fmt.Errorf("reading the rootfs package list: %w", err)
+	}
+	lock := &Lock{Suite: o.Suite, Mirror: o.Mirror, Requested: pkgs, Packages: parseDpkg(string(res.Stdout)), Created: time.Now().UTC()}
+	data, _ := json.MarshalIndent(lock, "", "  ")
+	if err := cache.WriteFileAtomic(filepath.Join(tmp, "lock.json"), append(data, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if o.Force {
+		old := final + ".old"
+		os.RemoveAll(old)
+		if err := os.Rename(final, old); err == nil {
+			defer os.RemoveAll(old)
+		}
+	}
+	if err := cache.Publish(tmp, final); err != nil {
+		return nil, err
+	}
+	o.Progress("toolchain installed at %s (lock: %s)", final, filepath.Join(final, "lock.json"))
+	return Load(o.Dir, o.Suite)
+}
+
+func parseDpkg(s string) map[string]string {
+	m := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		name, ver, ok := strings.Cut(sc.Text(), "\t")
+		if ok && name != "" {
+			m[name] = ver
+		}
+	}
+	return m
+}

@@ -1,0 +1,147 @@
+// Package workflow strings rko's parts together for the commands: it picks
+// and provisions the toolchain, finds the kernel source, builds or loads
+// the kernel, and runs modules and their tests in a guest. The commands in
+// internal/cli stay thin; the parts below know nothing of each other
+// beyond the types they hand on.
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/ui"
+)
+
+// Env is a chosen toolchain and kernel source.
+type Env struct {
+	Toolchain *toolchain.Toolchain
+	Source    *kernel.Source
+	UI        *ui.Printer
+}
+
+// ToolchainModes are the values of --toolchain.
+var ToolchainModes = []string{"auto", "host", "rootfs"}
+
+// HostToolchain returns the host toolchain and its doctor checks against
+// min.
+func HostToolchain(ctx context.Context, tree string, min toolchain.Minima) (*toolchain.Toolchain, []toolchain.Check) {
+	tc := &toolchain.Toolchain{Kind: toolchain.Host}
+	f := tc.Probe(ctx, tree)
+	checks := append(toolchain.RustAvailable(f, min, toolchain.DebianHint), toolchain.BuildToolChecks(f, toolchain.DebianHint)...)
+	tc.ID = cache.Key([]byte(f.Rustc), []byte(f.Bindgen), []byte(f.Libclang), []byte(f.Clang), []byte(f.RustSrcCore))
+	return tc, checks
+}
+
+// SelectToolchain resolves --toolchain: "host" uses the host's tools and
+// fails if doctor fails; "rootfs" uses the pinned rootfs, installing it if
+// install is set; "auto" uses the host when every doctor check passes and
+// the rootfs otherwise.
+func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Printer) (*toolchain.Toolchain, error) {
+	switch mode {
+	case "", "auto", "host":
+		tc, checks := HostToolchain(ctx, "", toolchain.Minima73)
+		if toolchain.Passed(checks) {
+			return tc, nil
+		}
+		if mode == "host" {
+			var first toolchain.Check
+			for _, c := range checks {
+				if c.Status == toolchain.Fail {
+					first = c
+					break
+				}
+			}
+			return nil, fmt.Errorf("--toolchain host: the host toolchain fails its checks (first: %s: %s; fix: %s); run rko doctor for all of them, or use --toolchain rootfs", first.Name, first.Detail, first.Fix)
+		}
+	case "rootfs":
+	default:
+		return nil, fmt.Errorf("unknown --toolchain %q, want auto, host or rootfs", mode)
+	}
+	tc, err := toolchain.Load("", "")
+	if errors.Is(err, toolchain.ErrNotInstalled) && install {
+		done := p.Phase("toolchain install (Debian trixie rootfs)")
+		logPath, logf := LogFile("toolchain")
+		defer logf.Close()
+		tc, err = toolchain.Install(ctx, toolchain.InstallOpts{Log: logf, Progress: p.Logf})
+		if err != nil {
+			return nil, fmt.Errorf("%w (log: %s)", err, logPath)
+		}
+		done()
+	}
+	return tc, err
+}
+
+// Prepare selects the toolchain and finds the kernel source.
+func Prepare(ctx context.Context, mode, source string, install bool, p *ui.Printer) (*Env, error) {
+	tc, err := SelectToolchain(ctx, mode, install, p)
+	if err != nil {
+		return nil, err
+	}
+	src, err := kernel.FindSource(ctx, source, tc, p.Logf)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{Toolchain: tc, Source: src, UI: p}, nil
+}
+
+// KernelOpts selects a kernel.
+type KernelOpts struct {
+	Profile   string
+	Fragments []string // paths of user fragments
+}
+
+// Kernel builds (or loads from the cache) the kernel for o.
+func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
+	var extra []kernel.Fragment
+	for _, path := range o.Fragments {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config fragment: %w", err)
+		}
+		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
+	}
+	logPath, logf := LogFile("kernel")
+	defer logf.Close()
+	start := time.Now()
+	built := false
+	k, err := kernel.Build(ctx, kernel.Params{
+		Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra, Log: logf,
+		Progress: func(f string, a ...any) { built = true; e.UI.Logf(f, a...) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w\nfull build log: %s", err, logPath)
+	}
+	if built {
+		e.UI.Logf("kernel %s (%s, profile %s) built in %s", k.Release, k.Key, k.Profile, time.Since(start).Round(time.Second))
+	} else {
+		os.Remove(logPath)
+		e.UI.Logf("kernel %s (%s, profile %s) from cache", k.Release, k.Key, k.Profile)
+	}
+	return k, nil
+}
+
+// LogFile opens a new log file under the cache's logs directory; on
+// failure it returns a discarding writer.
+func LogFile(what string) (string, io.WriteCloser) {
+	dir, err := cache.Sub("logs")
+	if err != nil {
+		return "", nopCloser{io.Discard}
+	}
+	f, err := os.CreateTemp(dir, what+"-"+time.Now().Format("20060102-150405")+"-*.log")
+	if err != nil {
+		return "", nopCloser{io.Discard}
+	}
+	return f.Name(), f
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
