@@ -152,7 +152,7 @@ func baseName(fn string) string {
 // without its leading underscores, it starts with a prefix or equals an
 // exact name.
 var genericPrefix = []string{
-	"dump_stack", "show_stack", "show_regs", "show_trace", "print_", "printk", "vprintk", "warn_",
+	"dump_stack", "show_stack", "show_regs", "show_trace", "print_", "printk", "vprintk", "warn_slowpath", "warn_printk",
 	"report_bug", "handle_bug", "exc_", "asm_exc_", "asm_sysvec_", "sysvec_", "do_trap", "do_error_trap",
 	"die_", "oops_", "panic_", "check_panic_on_warn", "fortify_panic",
 	"kasan_", "asan_", "check_memory_region", "kmsan_", "kfence_", "ubsan_", "handle_overflow",
@@ -166,7 +166,7 @@ var genericPrefix = []string{
 	"vmalloc", "vfree", "slab_", "alloc_pages", "kstrdup", "kmemdup",
 	"memcpy", "memset", "memmove", "memcmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy", "strcmp",
 	"strncmp", "strcat", "copy_to_user", "copy_from_user", "_copy_to_user", "_copy_from_user", "refcount_",
-	"list_add", "list_del", "debug_", "rust_helper_", "rust_begin_unwind", "core::panicking", "core::result::unwrap_failed",
+	"list_add", "list_del", "debug_object", "debug_check", "debug_print", "debug_lockdep", "rust_helper_", "rust_begin_unwind", "core::panicking", "core::result::unwrap_failed",
 	"core::option::", "core::slice::index", "core::cell::panic", "kernel::print", "kernel::rust_begin_unwind",
 	"page_fault", "do_user_addr_fault", "do_kern_addr_fault", "kernelmode_fixup_or_oops",
 	"handle_mm_fault", "fixup_exception", "watchdog_", "hrtimer_", "tick_", "update_process_times",

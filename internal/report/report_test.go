@@ -1,0 +1,129 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the headers of golden files from the current output")
+
+// goldenHeader renders what Parse found the way golden files hold it:
+// one block of KEY: value lines per report, the primary first.
+func goldenHeader(reps []*Report) string {
+	if len(reps) == 0 {
+		return "NO REPORTS\n"
+	}
+	var b strings.Builder
+	for _, r := range reps {
+		fmt.Fprintf(&b, "TITLE: %s\n", r.Title)
+		fmt.Fprintf(&b, "TYPE: %s\n", r.Type)
+		if r.Frame != "" {
+			fmt.Fprintf(&b, "FRAME: %s\n", r.Frame)
+		}
+		if r.Module != "" {
+			fmt.Fprintf(&b, "MODULE: %s\n", r.Module)
+		}
+		if r.Location != "" {
+			fmt.Fprintf(&b, "LOCATION: %s\n", r.Location)
+		}
+		if r.Corrupted {
+			b.WriteString("CORRUPTED: Y\n")
+		}
+		fmt.Fprintf(&b, "LINES: %d-%d\n", r.StartLine, r.EndLine)
+	}
+	return b.String()
+}
+
+// splitGolden separates a golden file's header from the console after
+// the first blank line.
+func splitGolden(data []byte) (header string, console []byte) {
+	i := bytes.Index(data, []byte("\n\n"))
+	if bytes.HasPrefix(data, []byte("\n")) {
+		return "", data[1:]
+	}
+	if i < 0 {
+		return string(data), nil
+	}
+	return string(data[:i+1]), data[i+2:]
+}
+
+func goldenFiles(t *testing.T, dir string) []string {
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && !st.IsDir() && !strings.HasSuffix(f, ".md") {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := strconv.Atoi(filepath.Base(out[i]))
+		b, _ := strconv.Atoi(filepath.Base(out[j]))
+		if a != b {
+			return a < b
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// TestGolden runs Parse over every testdata/*/N file: a header of
+// expected reports, a blank line, the console. -update rewrites headers.
+func TestGolden(t *testing.T) {
+	for _, dir := range []string{"testdata/report", "testdata/real"} {
+		for _, path := range goldenFiles(t, dir) {
+			t.Run(path, func(t *testing.T) {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, console := splitGolden(data)
+				got := goldenHeader(Parse(console))
+				if *update {
+					if got != want {
+						out := append([]byte(got+"\n"), console...)
+						if err := os.WriteFile(path, out, 0o644); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return
+				}
+				if got != want {
+					t.Errorf("reports differ (run with -update if on purpose):\n--- got\n%s--- want\n%s", got, want)
+				}
+			})
+		}
+	}
+}
+
+func TestParseFrame(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{" do_one_initcall+0x5c/0x240", "do_one_initcall+0x5c/0x240", true},
+		{" ring_pop+0x4a/0x80 [uaf]", "ring_pop+0x4a/0x80 [uaf]", true},
+		{"RIP: 0010:nullderef_init+0x15/0x30 [nullderef]", "nullderef_init+0x15/0x30 [nullderef]", true},
+		{" [<ffffffff81000000>] foo.isra.0+0x1/0x2", "foo.isra.0+0x1/0x2", true},
+		{" ? __die+0x23/0x70", "", false},
+		{" <TASK>", "", false},
+		{"Code: 90 90", "", false},
+		{" _RNvNtCs1234_4core9panicking9panic_fmt+0x32/0x40", "core::panicking::panic_fmt+0x32/0x40", true},
+	}
+	for _, tt := range tests {
+		f, ok := ParseFrame(tt.in)
+		if ok != tt.ok || (ok && f.String() != tt.want) {
+			t.Errorf("ParseFrame(%q) = %q, %v; want %q, %v", tt.in, f.String(), ok, tt.want, tt.ok)
+		}
+	}
+}
