@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	benchsrc "github.com/rkodev/rko/examples/bench"
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/initramfs"
+	"github.com/rkodev/rko/internal/kbuild"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/vm"
+)
+
+// QEMUParams configure the QEMU booter.
+type QEMUParams struct {
+	Kernel    *kernel.Kernel
+	Toolchain *toolchain.Toolchain
+	Workloads []Workload
+	// Accel is kvm or tcg.
+	Accel string
+	// WorkDir holds the module builds, initramfs and console logs of
+	// each round.
+	WorkDir string
+	// MemoryMB of the guest; 0 means 1024.
+	MemoryMB int
+	Progress func(format string, args ...any)
+}
+
+// QEMUBooter boots the bench kernel under QEMU, one boot per round, with
+// one vCPU so that both twins run on the same (virtual) core.
+type QEMUBooter struct {
+	p      QEMUParams
+	base   *initramfs.Archive
+	rounds int
+}
+
+// PrepareQEMU builds the twins against the kernel, the guest driver and
+// init, gathers fio when the blk workload is selected, and returns the
+// booter and the Options fields that name the modules in the guest.
+func PrepareQEMU(ctx context.Context, p QEMUParams) (*QEMUBooter, map[string]string, [2]string, error) {
+	var blk [2]string
+	if p.Progress == nil {
+		p.Progress = func(string, ...any) {}
+	}
+	if p.MemoryMB == 0 {
+		p.MemoryMB = 1024
+	}
+	a := initramfs.New()
+	initPath, err := guest.BuildInit(ctx)
+	if err != nil {
+		return nil, nil, blk, err
+	}
+	if err := a.AddHostFile("/init", initPath); err != nil {
+		return nil, nil, blk, err
+	}
+	drv, err := buildDriver(ctx)
+	if err != nil {
+		return nil, nil, blk, err
+	}
+	if err := a.AddHostFile(driverGuestPath, drv); err != nil {
+		return nil, nil, blk, err
+	}
+	mods := map[string]string{}
+	for _, w := range p.Workloads {
+		for _, m := range w.Modules {
+			ko, err := buildTwin(ctx, p, m)
+			if err != nil {
+				return nil, nil, blk, err
+			}
+			guestPath := "/rko/modules/" + filepath.Base(ko)
+			if err := a.AddHostFile(guestPath, ko); err != nil {
+				return nil, nil, blk, err
+			}
+			mods[m] = guestPath
+		}
+		if w.Name == "blk" {
+			for i, rel := range []string{"drivers/block/null_blk/null_blk.ko", "drivers/block/rnull/rnull_mod.ko"} {
+				host := filepath.Join(p.Kernel.BuildDir, rel)
+				if _, err := os.Stat(host); err != nil {
+					return nil, nil, blk, fmt.Errorf("blk workload: %s is missing from kernel %s: build the kernel with the bench profile (BLK_DEV_NULL_BLK=m, BLK_DEV_RUST_NULL=m)", rel, p.Kernel.Key)
+				}
+				blk[i] = "/rko/modules/" + filepath.Base(rel)
+				if err := a.AddHostFile(blk[i], host); err != nil {
+					return nil, nil, blk, err
+				}
+			}
+			if err := addFio(ctx, p, a); err != nil {
+				return nil, nil, blk, err
+			}
+		}
+	}
+	a.AddDir("/tmp")
+	return &QEMUBooter{p: p, base: a}, mods, blk, nil
+}
+
+// buildTwin writes the embedded sources of module directory m to the work
+// directory and builds them against the kernel.
+func buildTwin(ctx context.Context, p QEMUParams, m string) (string, error) {
+	dir := filepath.Join(p.WorkDir, "src", m)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	ents, err := fs.ReadDir(benchsrc.FS, m)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		data, _ := fs.ReadFile(benchsrc.FS, m+"/"+e.Name())
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	p.Progress("building %s", m)
+	res, err := kbuild.Build(ctx, p.Toolchain, p.Kernel, dir, nil)
+	if err != nil {
+		return "", fmt.Errorf("building bench twin %s: %+v", m, err)
+	}
+	return res.Modules[0], nil
+}
+
+// buildDriver builds the guest driver from its embedded source with the Go
+// toolchain, static, and caches it by source hash and Go version.
+func buildDriver(ctx context.Context) (string, error) {
+	src, err := benchsrc.FS.ReadFile("driver/main.go")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(append(src, runtime.Version()...))
+	dir, err := cache.Sub("bench", "driver-"+hex.EncodeToString(h[:8]))
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "benchdrv")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	gobin, err := run.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the Go toolchain is needed to build the bench driver, and go is not on PATH")
+	}
+	tmp, err := os.MkdirTemp("", "rko-benchdrv-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	os.WriteFile(filepath.Join(tmp, "main.go"), src, 0o644)
+	os.WriteFile(filepath.Join(tmp, "go.mod"), []byte("module rkobenchdrv\n\ngo 1.21\n"), 0o644)
+	bin := out + ".tmp"
+	if _, err := run.Cmd(ctx, run.Opts{Dir: tmp, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOWORK=off", "GOFLAGS=-mod=mod"}},
+		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."); err != nil {
+		return "", fmt.Errorf("building the bench driver: %+v", err)
+	}
+	return out, os.Rename(bin, out)
+}
+
+// Boot runs one round.
+func (b *QEMUBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.Duration, error) {
+	b.rounds++
+	b.base.AddFile("/rko/plan.json", plan.JSON(), 0o644)
+	initrd := filepath.Join(b.p.WorkDir, "initramfs.cpio")
+	var buf bytes.Buffer
+	if _, err := b.base.WriteTo(&buf); err != nil {
+		return nil, 0, err
+	}
+	if err := os.WriteFile(initrd, buf.Bytes(), 0o644); err != nil {
+		return nil, 0, err
+	}
+	logPath := filepath.Join(b.p.WorkDir, fmt.Sprintf("console-round%d.log", b.rounds))
+	res, err := vm.Boot(ctx, vm.Config{
+		Kernel: b.p.Kernel.Image, Initrd: initrd, Accel: b.p.Accel,
+		MemoryMB: b.p.MemoryMB, CPUs: 1, Timeout: 20 * time.Minute, ConsoleLog: logPath,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("round %d: %w (console: %s)", b.rounds, err, logPath)
+	}
+	if res.TimedOut {
+		return res.Console, res.Duration, fmt.Errorf("round %d: the guest timed out (console: %s)", b.rounds, logPath)
+	}
+	return res.Console, res.Duration, nil
+}

@@ -1,0 +1,111 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WorkloadResult is the outcome of one workload: the JSON entries of the
+// top-level "workloads" list.
+type WorkloadResult struct {
+	Name string `json:"name"`
+	// Unit of C and Rust: "ops/s", "ns/op" or "IOPS".
+	Unit string `json:"unit"`
+	// HigherIsBetter is true for throughputs.
+	HigherIsBetter bool `json:"higher_is_better"`
+	// C and Rust are the medians of each side's samples.
+	C    float64 `json:"c"`
+	Rust float64 `json:"rust"`
+	// Ratio is the Rust/C cost ratio: above 1 means Rust is slower.
+	Ratio  float64 `json:"ratio"`
+	CILow  float64 `json:"ci_low"`
+	CIHigh float64 `json:"ci_high"`
+	// HalfWidth is (ci_high-ci_low)/2/ratio.
+	HalfWidth float64 `json:"half_width"`
+	// Level is the confidence level of the interval.
+	Level float64 `json:"level"`
+	// Converged says the half-width reached the target.
+	Converged bool `json:"converged"`
+	// Samples per side, and the raw samples.
+	N           int       `json:"n"`
+	SamplesC    []float64 `json:"samples_c"`
+	SamplesRust []float64 `json:"samples_rust"`
+	// Verdict is "rust slower", "rust faster" or "no difference" at the
+	// interval's level.
+	Verdict string `json:"verdict"`
+}
+
+// Report is the result of a bench run (the --json document).
+type Report struct {
+	Kernel    string           `json:"kernel"`
+	Toolchain string           `json:"toolchain"`
+	Accel     string           `json:"accel"`
+	Target    float64          `json:"target_half_width"`
+	Rounds    int              `json:"rounds"`
+	VMSeconds float64          `json:"vm_seconds"`
+	Workloads []WorkloadResult `json:"workloads"`
+	Started   time.Time        `json:"started"`
+}
+
+func verdict(r Ratio) string {
+	switch {
+	case r.Low > 1:
+		return "rust slower"
+	case r.High < 1:
+		return "rust faster"
+	}
+	return "no difference"
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes a human table of the report.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tunit\tC (median)\tRust (median)\tRust/C cost\t95% CI\t±\tn\tverdict")
+	for _, x := range r.Workloads {
+		mark := ""
+		if !x.Converged {
+			mark = " (target not reached)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t[%.3f, %.3f]\t%.1f%%\t%d\t%s%s\n", x.Name, x.Unit,
+			num(x.C), num(x.Rust), x.Ratio, x.CILow, x.CIHigh, 100*x.HalfWidth, x.N, x.Verdict, mark)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nkernel %s, %s, %s; %d rounds, %.0f s of VM time\n", r.Kernel, r.Toolchain, r.Accel, r.Rounds, r.VMSeconds)
+	return err
+}
+
+// WriteMarkdown writes the report as a Markdown table, for docs.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| workload | unit | C (median) | Rust (median) | Rust/C cost | 95 % CI | ± | n per side |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n")
+	for _, x := range r.Workloads {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f | [%.3f, %.3f] | %.1f %% | %d |\n", x.Name, x.Unit,
+			num(x.C), num(x.Rust), x.Ratio, x.CILow, x.CIHigh, 100*x.HalfWidth, x.N)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}

@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rkodev/rko/internal/guest"
+)
+
+// fakeBooter answers a round as the guest would, drawing each workload's
+// samples from log-normal distributions: C around base, Rust around base times
+// slow (as a cost).
+type fakeBooter struct {
+	rng    *rand.Rand
+	slow   map[string]float64
+	relSD  float64
+	rounds int
+}
+
+func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.Duration, error) {
+	f.rounds++
+	var b bytes.Buffer
+	frame := func(v map[string]any) {
+		j, _ := json.Marshal(v)
+		fmt.Fprintf(&b, "[    1.000000] @@rko %s\n", j)
+	}
+	frame(map[string]any{"ev": "boot", "version": "1"})
+	for _, st := range plan.Steps {
+		frame(map[string]any{"ev": "start", "step": st.Name})
+		if st.Kind == "exec" {
+			var w Workload
+			for _, x := range Workloads {
+				if x.Name == st.Argv[2] {
+					w = x
+				}
+			}
+			reps, _ := strconv.Atoi(st.Argv[4])
+			for i := 0; i < reps; i++ {
+				for _, side := range []string{"c", "rust"} {
+					cost := 1000 * math.Exp(f.relSD*f.rng.NormFloat64())
+					if side == "rust" {
+						cost *= f.slow[w.Name]
+					}
+					v := cost
+					if w.HigherIsBetter {
+						v = 1e9 / cost
+					}
+					frame(map[string]any{"ev": "out", "step": st.Name, "stream": "stdout", "line": fmt.Sprintf("BENCH %s %s %.3f", w.Name, side, v)})
+				}
+			}
+		}
+		frame(map[string]any{"ev": "end", "step": st.Name, "rc": 0, "ms": 1000})
+	}
+	frame(map[string]any{"ev": "done"})
+	return b.Bytes(), 5 * time.Second, nil
+}
+
+func TestRunSlowedTwin(t *testing.T) {
+	tests := []struct {
+		name     string
+		slow     map[string]float64
+		relSD    float64
+		wantSlow map[string]bool
+	}{
+		{
+			name:     "rust slowed by 10 % on purpose",
+			slow:     map[string]float64{"kv": 1.10, "rbt": 1.10, "blk": 1.10},
+			relSD:    0.05,
+			wantSlow: map[string]bool{"kv": true, "rbt": true, "blk": true},
+		},
+		{
+			name:     "identical twins",
+			slow:     map[string]float64{"kv": 1, "rbt": 1, "blk": 1},
+			relSD:    0.05,
+			wantSlow: map[string]bool{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := &fakeBooter{rng: rand.New(rand.NewPCG(1, 2)), slow: tt.slow, relSD: tt.relSD}
+			rep, err := Run(context.Background(), Options{Booter: fb, Seed: 1, Target: 0.03,
+				Modules: map[string]string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Workloads) != len(Workloads) {
+				t.Fatalf("%d workloads reported, want %d", len(rep.Workloads), len(Workloads))
+			}
+			for _, w := range rep.Workloads {
+				if !w.Converged || w.HalfWidth > 0.03 {
+					t.Errorf("%s: half-width %.3f after %d rounds, want <= 0.03", w.Name, w.HalfWidth, rep.Rounds)
+				}
+				if math.Abs(w.Ratio-tt.slow[w.Name]) > 0.04 {
+					t.Errorf("%s: ratio %.3f, want about %.2f", w.Name, w.Ratio, tt.slow[w.Name])
+				}
+				slower := w.Verdict == "rust slower"
+				if slower != tt.wantSlow[w.Name] {
+					t.Errorf("%s: verdict %q for [%.3f, %.3f], want slower=%v", w.Name, w.Verdict, w.CILow, w.CIHigh, tt.wantSlow[w.Name])
+				}
+				if tt.wantSlow[w.Name] && !(w.CILow > 1) {
+					t.Errorf("%s: interval [%.3f, %.3f] does not exclude 1", w.Name, w.CILow, w.CIHigh)
+				}
+			}
+		})
+	}
+}
+
+func TestRunBudget(t *testing.T) {
+	// Noisy twins and a budget of three rounds: Run stops, and says the
+	// target was not reached.
+	fb := &fakeBooter{rng: rand.New(rand.NewPCG(3, 4)), slow: map[string]float64{"kv": 1, "rbt": 1, "blk": 1}, relSD: 0.4}
+	rep, err := Run(context.Background(), Options{Booter: fb, Budget: 15 * time.Second, Target: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb.rounds > 3 {
+		t.Errorf("%d rounds within a 15 s budget of 5 s rounds", fb.rounds)
+	}
+	for _, w := range rep.Workloads {
+		if w.Converged {
+			t.Errorf("%s converged at ±%.3f with a 0.01 target", w.Name, w.HalfWidth)
+		}
+	}
+}
+
+func TestReportOutputs(t *testing.T) {
+	rep := &Report{Kernel: "7.3", Accel: "tcg", Workloads: []WorkloadResult{
+		{Name: "kv", Unit: "ops/s", C: 1e5, Rust: 9.5e4, Ratio: 1.05, CILow: 1.02, CIHigh: 1.08, HalfWidth: 0.03, N: 20, Verdict: "rust slower", Converged: true},
+		{Name: "rbt", Unit: "ns/op", C: 500, Rust: 495, Ratio: 0.99, CILow: 0.97, CIHigh: 1.01, HalfWidth: 0.02, N: 20, Verdict: "no difference", Converged: true},
+	}}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Workloads []map[string]any `json:"workloads"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"name", "unit", "c", "rust", "ratio", "ci_low", "ci_high"} {
+		if _, ok := doc.Workloads[0][key]; !ok {
+			t.Errorf("JSON workload entry lacks %q", key)
+		}
+	}
+	var tab bytes.Buffer
+	rep.WriteTable(&tab)
+	if !strings.Contains(tab.String(), "[1.020, 1.080]") {
+		t.Errorf("table lacks the interval:\n%s", tab.String())
+	}
+	for _, ext := range []string{"svg", "png"} {
+		if err := WriteChart(rep, filepath.Join(t.TempDir(), "ratio."+ext)); err != nil {
+			t.Errorf("chart %s: %v", ext, err)
+		}
+	}
+}

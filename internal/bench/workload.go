@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Workload is one pair of twins and how the guest driver measures them.
+type Workload struct {
+	// Name is what the driver prints and the user selects ("kv").
+	Name string
+	// Unit of one sample.
+	Unit string
+	// HigherIsBetter marks throughputs.
+	HigherIsBetter bool
+	// Desc says what is measured.
+	Desc string
+	// Modules are the C and Rust module directories in examples/bench;
+	// empty for workloads whose twins come with the kernel.
+	Modules []string
+	// Args are the driver's arguments besides -w, -reps and -warmup.
+	Args []string
+	// Reps is the number of measured repetitions per side in the first round.
+	Reps int
+	// Warmup is the number of unmeasured repetitions per side each round.
+	Warmup int
+}
+
+// Workloads are the bundled twins, in report order.
+var Workloads = []Workload{
+	{
+		Name: "kv", Unit: "ops/s", HigherIsBetter: true,
+		Desc:    "misc device key-value store driven from user space: one op = ioctl(KV_SELECT) + write(32 B) + read",
+		Modules: []string{"kv_c", "kv_rust"},
+		Args:    []string{"-ops", "3000"},
+		Reps:    12, Warmup: 1,
+	},
+	{
+		Name: "rbt", Unit: "ns/op",
+		Desc:    "in-kernel rbtree, timed in the kernel: one op = insert (with its allocation) + lookup + remove of one key, 2000 keys per sample",
+		Modules: []string{"rbt_c", "rbt_rust"},
+		Args:    []string{"-keys", "2000"},
+		Reps:    12, Warmup: 1,
+	},
+	{
+		Name: "blk", Unit: "IOPS", HigherIsBetter: true,
+		Desc: "null_blk (C) against rnull (Rust): fio 4 KiB random reads, O_DIRECT, libaio depth 16, no I/O scheduler, irqmode 0, 1 s per sample",
+		Args: []string{"-runtime", "1", "-iodepth", "16", "-fio", fioGuestPath},
+		Reps: 6, Warmup: 1,
+	},
+}
+
+// fioGuestPath is where fio is put in the guest.
+const fioGuestPath = "/usr/bin/fio"
+
+// SelectWorkloads returns the named workloads, all of them for none.
+func SelectWorkloads(names []string) ([]Workload, error) {
+	if len(names) == 0 {
+		return Workloads, nil
+	}
+	var out []Workload
+	for _, n := range names {
+		found := false
+		for _, w := range Workloads {
+			if w.Name == n {
+				out = append(out, w)
+				found = true
+			}
+		}
+		if !found {
+			var all []string
+			for _, w := range Workloads {
+				all = append(all, w.Name)
+			}
+			return nil, fmt.Errorf("unknown workload %q, want one of %s", n, strings.Join(all, ", "))
+		}
+	}
+	return out, nil
+}
