@@ -94,11 +94,13 @@ var (
 	// Build-time host code: proc macros, host programs, pin-init's
 	// userspace examples. The kernel's rules about std and panics do not
 	// apply to programs that run on the build machine.
-	kernelHost = []string{"rust/macros", "rust/pin-init/internal", "rust/pin-init/examples",
-		"samples/rust/hostprogs", "scripts", "tools"}
+	kernelHost = []string{"rust/macros", "rust/pin-init/internal", "samples/rust/hostprogs", "scripts", "tools"}
 	// Vendored third-party crates, built with --cap-lints=allow by
 	// rust/Makefile: the kernel does not hold them to its rules.
-	kernelExclude = []string{"rust/syn", "rust/quote", "rust/proc-macro2", "rust/zerocopy", "rust/zerocopy-derive"}
+	// pin-init's examples are userspace programs of the upstream crate
+	// that kbuild never compiles.
+	kernelExclude = []string{"rust/syn", "rust/quote", "rust/proc-macro2", "rust/zerocopy", "rust/zerocopy-derive",
+		"rust/pin-init/examples"}
 )
 
 // resolved is the configuration that applies to one directory.

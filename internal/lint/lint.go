@@ -181,12 +181,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	// Phase 2: facts that cross files (which field names are spinlocks).
 	facts := gatherLockFacts(files, parsed)
+	inherited := inheritedAttrs(files, parsed)
 
 	// Phase 3: rules, in parallel.
 	per := make([][]Finding, len(files))
 	supp := make([]int, len(files))
 	parallel(ctx, len(files), jobs, func(i int) {
-		per[i], supp[i] = lintFile(parsed[i], files[i], facts)
+		per[i], supp[i] = lintFile(parsed[i], files[i], facts, inherited[files[i].abs])
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err

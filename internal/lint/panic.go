@@ -23,7 +23,7 @@ func checkPanics(c *checker) {
 		switch n.Kind {
 		case "macro_invocation":
 			name := lastSegment(c, n.ChildByField("macro"))
-			if panicMacros[name] && !c.inTest(n) && !inConstContext(n) {
+			if panicMacros[name] && !c.inTest(n) && !inConstContext(n) && !c.stdOnly(n) && !c.panicDocumented(n) {
 				c.report(n.ChildByField("macro"), "%s! panics; kernel code returns an error (or uses build_assert!/build_error! for compile-time checks)", name)
 			}
 		case "call_expression":
@@ -38,7 +38,7 @@ func checkPanics(c *checker) {
 			switch m := c.f.Text(fld); m {
 			case "unwrap", "expect":
 				if args := n.ChildByField("arguments"); args != nil && argCount(args) == map[string]int{"unwrap": 0, "expect": 1}[m] &&
-					!c.inTest(n) && !inConstContext(n) {
+					!c.inTest(n) && !inConstContext(n) && !c.stdOnly(n) && !c.panicDocumented(n) {
 					c.reportSpan(fld.Start, n.End, ".%s() panics on None/Err; propagate the error with ? or handle it", m)
 				}
 			}
@@ -46,13 +46,15 @@ func checkPanics(c *checker) {
 		return true
 	})
 	for _, tt := range c.tokenTrees {
-		if c.inTest(tt) || inConstContext(tt) {
+		if c.inTest(tt) || inConstContext(tt) || c.stdOnly(tt) {
 			continue
 		}
 		toks := tokenLeaves(tt)
 		for i, t := range toks {
 			name := c.f.Text(t)
 			switch {
+			case (t.Kind == "identifier" && panicMacros[name] || name == "unwrap" || name == "expect") && (c.tokenInConst(toks, i) || c.panicDocumented(t)):
+				continue
 			case t.Kind == "identifier" && panicMacros[name] && c.tokText(toks, i+1) == "!" && c.tokText(toks, i-1) != ".":
 				c.reportSpan(t.Start, t.End, "%s! (inside a macro) panics; kernel code returns an error", name)
 			case (name == "unwrap" || name == "expect") && c.tokText(toks, i-1) == "." && c.tokText(toks, i+1) == "(":
@@ -92,4 +94,19 @@ func checkSPDX(c *checker) {
 		}
 	}
 	c.reportSpan(0, 0, "no SPDX-License-Identifier line at the top of the file; add `// SPDX-License-Identifier: GPL-2.0` (or the file's licence) as line 1")
+}
+
+// panicDocumented accepts the kernel's `// PANIC: <why this cannot
+// happen>` comment right above the panicking expression or its statement,
+// read like a SAFETY comment.
+func (c *checker) panicDocumented(n *Node) bool {
+	has := func(s string) bool { return strings.Contains(strings.ToUpper(s), "PANIC:") }
+	floor := c.floorFor(n)
+	if c.commentAbove(c.lineOf(n.Start), floor, has) {
+		return true
+	}
+	if s, ok := statementStart(n); ok && c.lineOf(s) < c.lineOf(n.Start) {
+		return c.commentAbove(c.lineOf(s), floor, has)
+	}
+	return false
 }

@@ -103,8 +103,14 @@ func checkBindings(c *checker) {
 		if n.Kind == "use_declaration" {
 			if arg := n.ChildByField("argument"); arg != nil {
 				useImports(c, arg, nil, func(p []string, alias string, _ *Node) {
-					if len(p) >= 2 && p[len(p)-1] == "bindings" && (p[len(p)-2] == "kernel" || p[len(p)-2] == "$crate") && alias != "" {
+					kernelBindings := len(p) >= 2 && p[len(p)-1] == "bindings" && (p[len(p)-2] == "kernel" || p[len(p)-2] == "$crate")
+					if kernelBindings && alias != "" && alias != "_" {
 						aliases[alias] = true
+					}
+					// `use r570_144 as bindings;` or `use super::bindings;`:
+					// the name bindings is some other module here.
+					if !kernelBindings && (alias == "bindings" || (alias == "" && len(p) >= 2 && p[len(p)-1] == "bindings")) {
+						localMod = true
 					}
 				})
 			}
@@ -177,7 +183,7 @@ func checkStd(c *checker) {
 	Walk(c.f.Root, func(n *Node) bool {
 		switch n.Kind {
 		case "extern_crate_declaration":
-			if nm := n.ChildByField("name"); nm != nil && c.f.Text(nm) == "std" {
+			if nm := n.ChildByField("name"); nm != nil && c.f.Text(nm) == "std" && !c.stdOnly(n) {
 				c.report(n, "extern crate std in kernel code; the kernel has no std, use core, alloc-free kernel types or the kernel crate")
 			}
 			return false
@@ -189,7 +195,7 @@ func checkStd(c *checker) {
 						hit = true
 					}
 				})
-				if hit {
+				if hit && !c.stdOnly(n) {
 					c.report(n, "use of std in kernel code; the kernel has no std, use core or the kernel crate")
 				}
 			}
@@ -199,7 +205,7 @@ func checkStd(c *checker) {
 			if p != nil && (p.Kind == "scoped_identifier" || p.Kind == "scoped_type_identifier") {
 				return true
 			}
-			if segs := pathSegments(c, n); isStdPath(segs) {
+			if segs := pathSegments(c, n); isStdPath(segs) && !c.stdOnly(n) {
 				c.report(n, "%s names std in kernel code; the kernel has no std, use core or the kernel crate", strings.Join(segs, "::"))
 				return false
 			}

@@ -74,6 +74,7 @@ type checker struct {
 	out         []Finding
 	comments    []*Node // every comment node, in order
 	tokenTrees  []*Node // outermost token trees of macro invocations and definitions
+	inherited   []string // attributes put on this file by its parent's `mod` declaration
 }
 
 func (c *checker) report(n *Node, format string, args ...any) {
@@ -92,8 +93,8 @@ func (c *checker) reportSpan(start, end uint32, format string, args ...any) {
 
 // lintFile runs every enabled rule on f and applies rko-allow comments. It
 // returns the findings and the number suppressed.
-func lintFile(f *File, t target, facts *lockFacts) ([]Finding, int) {
-	c := &checker{f: f, t: t, facts: facts,
+func lintFile(f *File, t target, facts *lockFacts, inherited []string) ([]Finding, int) {
+	c := &checker{f: f, t: t, facts: facts, inherited: inherited,
 		abstraction: t.cfg.isAbstraction(t.abs), host: t.cfg.isHost(t.abs)}
 	Walk(f.Root, func(n *Node) bool {
 		switch n.Kind {
@@ -191,14 +192,66 @@ func (c *checker) inTest(n *Node) bool {
 }
 
 // inConstContext reports whether n is evaluated at compile time (a const
-// or static initialiser, or a const block), where a panic is a build error.
+// or static initialiser, a const block or generic argument) or sits in a
+// const fn, where a panic is how Rust spells a build error.
 func inConstContext(n *Node) bool {
 	for p := n.Parent; p != nil; p = p.Parent {
 		switch p.Kind {
-		case "const_item", "static_item", "const_block":
+		case "const_item", "static_item", "const_block", "type_arguments":
 			return true
-		case "function_item", "closure_expression":
+		case "function_item":
+			if m := p.ChildOfKind("function_modifiers"); m != nil && m.ChildOfKind("const") != nil {
+				return true
+			}
 			return false
+		case "closure_expression":
+			return false
+		}
+	}
+	return false
+}
+
+// tokenInConst reports whether toks[i] sits in the initialiser of a
+// `const NAME: T = ...;` or `static` written inside a macro, or in the
+// body of a `const fn` there.
+func (c *checker) tokenInConst(toks []*Node, i int) bool {
+	depth := 0
+	for j := i - 1; j >= 0; j-- {
+		switch t := c.f.Text(toks[j]); t {
+		case ")", "]", "}":
+			depth++
+		case "(", "[", "{":
+			if depth > 0 {
+				depth--
+			}
+		case ";":
+			if depth == 0 {
+				// skip to the start of the enclosing group
+				for d := 0; j >= 0; j-- {
+					switch c.f.Text(toks[j]) {
+					case ")", "]", "}":
+						d++
+					case "(", "[", "{":
+						if d == 0 {
+							goto next
+						}
+						d--
+					}
+				}
+				return false
+			next:
+			}
+		case "const", "static":
+			if depth == 0 && c.tokText(toks, j+1) != "fn" {
+				return true
+			}
+			if depth == 0 && c.tokText(toks, j+1) == "fn" {
+				return true
+			}
+		case "fn":
+			if depth == 0 {
+				return c.tokText(toks, j-1) == "const"
+			}
 		}
 	}
 	return false

@@ -23,6 +23,11 @@ func hasSafetyText(s string) bool {
 // safetyAboveLine reports whether a safety comment sits directly above
 // 1-based line, scanning no higher than line floor+1.
 func (c *checker) safetyAboveLine(line, floor int) bool {
+	return c.commentAbove(line, floor, hasSafetyText)
+}
+
+// commentAbove is safetyAboveLine for any keyword test.
+func (c *checker) commentAbove(line, floor int, hasKey func(string) bool) bool {
 	i := line - 1
 	next := func() (string, int, bool) {
 		for i > floor && i >= 1 {
@@ -35,6 +40,12 @@ func (c *checker) safetyAboveLine(line, floor int) bool {
 		return "", 0, false
 	}
 	first, firstLine, ok := next()
+	// Attributes between the comment and the code (#[cfg(..)] on a
+	// field or statement) are skipped, as clippy's
+	// accept-comment-above-attributes does.
+	for ok && strings.HasPrefix(first, "#[") && strings.HasSuffix(first, "]") {
+		first, firstLine, ok = next()
+	}
 	if !ok {
 		return false
 	}
@@ -44,7 +55,7 @@ func (c *checker) safetyAboveLine(line, floor int) bool {
 			if strings.HasPrefix(strings.TrimSpace(strings.TrimLeft(l, "/!")), "```") {
 				inCode = !inCode
 			}
-			if hasSafetyText(l) && !inCode {
+			if hasKey(l) && !inCode {
 				return true
 			}
 			var ok bool
@@ -58,7 +69,7 @@ func (c *checker) safetyAboveLine(line, floor int) bool {
 	if strings.HasSuffix(first, "*/") {
 		if bc := c.commentEndingOnLine(firstLine); bc != nil && bc.Kind == "block_comment" {
 			sl, _ := c.f.Pos(bc.Start)
-			return sl > floor && hasSafetyText(c.f.Text(bc))
+			return sl > floor && hasKey(c.f.Text(bc))
 		}
 	}
 	return false
@@ -109,13 +120,8 @@ func (c *checker) floorFor(n *Node) int {
 				l, _ := c.f.Pos(b.Start)
 				return l
 			}
-		case "macro_definition", "macro_invocation":
+		case "macro_definition":
 			l, _ := c.f.Pos(p.Start)
-			if p.Kind == "macro_invocation" {
-				// comments above the invocation are searched via the
-				// statement that holds it
-				return l
-			}
 			return l
 		}
 	}
@@ -197,7 +203,7 @@ func (c *checker) blockDocumented(n *Node, off uint32, holder *Node) bool {
 
 func checkUnsafeBlocks(c *checker) {
 	Walk(c.f.Root, func(n *Node) bool {
-		if n.Kind == "unsafe_block" && !c.blockDocumented(n, n.Start, n) {
+		if n.Kind == "unsafe_block" && !c.blockDocumented(n, n.Start, n) && !c.lintAllowed(n, c.rule.ID) {
 			c.reportSpan(n.Start, n.Start+uint32(len("unsafe")), "unsafe block has no // SAFETY: comment right before it")
 		}
 		return true
@@ -208,7 +214,7 @@ func checkUnsafeBlocks(c *checker) {
 			if t.Kind != "unsafe" || c.tokText(toks, i+1) != "{" {
 				continue
 			}
-			if c.blockDocumented(t, t.Start, nil) || c.tokenStatementDocumented(toks, i) || c.macroHolderDocumented(tt, t) {
+			if c.blockDocumented(t, t.Start, nil) || c.tokenStatementDocumented(toks, i) || c.macroHolderDocumented(tt, t) || c.lintAllowed(t, c.rule.ID) {
 				continue
 			}
 			c.reportSpan(t.Start, t.End, "unsafe block (inside a macro) has no // SAFETY: comment right before it")
@@ -219,19 +225,29 @@ func checkUnsafeBlocks(c *checker) {
 // tokenStatementDocumented looks above the start of the token "statement"
 // that holds toks[i]: tokens back to the previous ; { } or =>.
 func (c *checker) tokenStatementDocumented(toks []*Node, i int) bool {
-	j := i
-	for j > 0 {
-		switch c.f.Text(toks[j-1]) {
-		case ";", "{", "}", "=>":
-			goto done
+	floor := c.floorFor(toks[i])
+	line := c.lineOf(toks[i].Start)
+	stop := false
+	for j := i - 1; j >= 0 && !stop; j-- {
+		switch c.f.Text(toks[j]) {
+		case ";", "}", "=>":
+			stop = true
+			if j+1 < i && c.lineOf(toks[j+1].Start) < line {
+				return c.safetyAboveLine(c.lineOf(toks[j+1].Start), floor)
+			}
+		case "{":
+			stop = true
+			if j+1 < i && c.lineOf(toks[j+1].Start) < line && c.safetyAboveLine(c.lineOf(toks[j+1].Start), floor) {
+				return true
+			}
+		case "let", "static", "const":
+			// the statement that holds the block, even across $( ... )
+			if c.lineOf(toks[j].Start) < line && c.safetyAboveLine(c.lineOf(toks[j].Start), floor) {
+				return true
+			}
 		}
-		j--
 	}
-done:
-	if j == i || c.lineOf(toks[j].Start) == c.lineOf(toks[i].Start) {
-		return false
-	}
-	return c.safetyAboveLine(c.lineOf(toks[j].Start), c.floorFor(toks[i]))
+	return false
 }
 
 // macroHolderDocumented: `// SAFETY: ...` above a statement whose
@@ -279,7 +295,7 @@ func checkUnsafeImpls(c *checker) {
 			// Like clippy, the comment goes right above the impl; rko also
 			// accepts it above the impl's attributes.
 			if !c.safetyAboveLine(c.lineOf(n.Start), floor) && !c.safetyAboveLine(c.lineOf(firstAttributeStart(n)), floor) &&
-				!c.safetySameLine(n.Start) {
+				!c.safetySameLine(n.Start) && !c.lintAllowed(n, c.rule.ID) {
 				c.reportSpan(n.Start, n.Start+uint32(len("unsafe")), "unsafe impl has no // SAFETY: comment right before it")
 			}
 		}
@@ -300,7 +316,7 @@ func checkUnsafeImpls(c *checker) {
 				}
 				j = k
 			}
-			if c.blockDocumented(t, t.Start, nil) || c.safetyAboveLine(c.lineOf(toks[j].Start), c.floorFor(t)) {
+			if c.blockDocumented(t, t.Start, nil) || c.safetyAboveLine(c.lineOf(toks[j].Start), c.floorFor(t)) || c.lintAllowed(t, c.rule.ID) {
 				continue
 			}
 			c.reportSpan(t.Start, t.End, "unsafe impl (inside a macro) has no // SAFETY: comment right before it")
@@ -374,12 +390,12 @@ func checkUnsafeFnDocs(c *checker) {
 			if !hasUnsafeModifier(n) || inForeignOrTraitImpl(n) || !(isPub(c, n) || inPubTrait(c, n)) {
 				return true
 			}
-			if !safetyHeading.MatchString(c.docText(n)) {
+			if !safetyHeading.MatchString(c.docText(n)) && !c.lintAllowed(n, c.rule.ID) {
 				id, name := nameOf(c, n)
 				c.report(id, "public unsafe fn %s has no # Safety section in its doc comment", name)
 			}
 		case "trait_item":
-			if n.ChildOfKind("unsafe") != nil && isPub(c, n) && !safetyHeading.MatchString(c.docText(n)) {
+			if n.ChildOfKind("unsafe") != nil && isPub(c, n) && !safetyHeading.MatchString(c.docText(n)) && !c.lintAllowed(n, c.rule.ID) {
 				id, name := nameOf(c, n)
 				c.report(id, "public unsafe trait %s has no # Safety section in its doc comment", name)
 			}

@@ -384,17 +384,17 @@ func (w *sleepWalker) call(n *Node, gs []*guard) {
 	if fn.Kind == "field_expression" {
 		if m := fn.ChildByField("field"); m != nil && condvarWaits[c.f.Text(m)] {
 			// A CondVar wait releases the guard it is given.
-			released := ""
+			released := map[string]bool{}
 			if args != nil {
 				for a := args.FirstChild; a != nil; a = a.Next {
 					if a.Named {
-						released = strings.TrimPrefix(strings.TrimPrefix(c.f.Text(a), "&mut "), "&")
+						released[strings.TrimPrefix(strings.TrimPrefix(c.f.Text(a), "&mut "), "&")] = true
 					}
 				}
 			}
 			var rest []*guard
 			for _, g := range live {
-				if g.name != released {
+				if !released[g.name] {
 					rest = append(rest, g)
 				}
 			}
