@@ -9,3 +9,14 @@ import "embed"
 //
 //go:embed configs/*.config
 var Configs embed.FS
+
+// Templates holds templates/, the module templates of rko new.
+//
+//go:embed templates
+var Templates embed.FS
+
+// Examples holds examples/hello, the bundled Rust module and its C twin
+// that rko quickstart builds and tests.
+//
+//go:embed examples/hello
+var Examples embed.FS

@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newBuildCmd) }
+
+func newBuildCmd() *cobra.Command {
+	var f envFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "build [DIR...]",
+		Short: "Build modules out of tree with Kbuild against rko's kernel",
+		Long: `build runs make LLVM=1 -C KDIR M=DIR modules for each module directory
+(default: the current one) against the kernel of --profile, building that
+kernel first if needed. Compiler errors are printed as file:line:col with
+the message; the whole make output is kept in a log file.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			p := printer(f.quiet)
+			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
+			if err != nil {
+				return err
+			}
+			k, err := env.Kernel(c.Context(), f.kernelOpts())
+			if err != nil {
+				return err
+			}
+			done := p.Phase("build")
+			mods, err := env.BuildModules(c.Context(), k, args)
+			if err != nil {
+				return err
+			}
+			done()
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), mods)
+			}
+			for _, m := range mods {
+				for _, ko := range m.KoPaths {
+					fmt.Fprintln(c.OutOrStdout(), ko)
+				}
+			}
+			return nil
+		},
+	}
+	f.add(c, true)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the built modules as JSON")
+	return c
+}

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/ui"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+// envFlags are the flags shared by the commands that need a toolchain and
+// a kernel.
+type envFlags struct {
+	toolchain string
+	source    string
+	profile   string
+	fragments []string
+	quiet     bool
+}
+
+func (f *envFlags) add(c *cobra.Command, withKernel bool) {
+	c.Flags().StringVar(&f.toolchain, "toolchain", "auto", "toolchain: auto (host if rko doctor passes, else the pinned rootfs), host or rootfs")
+	c.Flags().StringVar(&f.source, "source", "", "kernel source: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
+	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
+	if withKernel {
+		c.Flags().StringVar(&f.profile, "profile", "default", "kernel profile: default, debug (KASAN, lockdep, kmemleak...) or bench")
+		c.Flags().StringArrayVar(&f.fragments, "fragment", nil, "extra kernel config fragment file (repeatable), applied after the profile's")
+	}
+}
+
+func (f *envFlags) kernelOpts() workflow.KernelOpts {
+	return workflow.KernelOpts{Profile: f.profile, Fragments: f.fragments}
+}
+
+type printerT = *ui.Printer
+
+func printer(quiet bool) *ui.Printer { return ui.New(os.Stderr, quiet) }
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func seconds(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/vm"
+)
+
+func init() { register(newDoctorCmd) }
+
+type doctorOpts struct {
+	toolchain string
+	source    string
+	json      bool
+}
+
+// DoctorReport is the JSON output of rko doctor (docs/schemas.md).
+type DoctorReport struct {
+	Toolchain string            `json:"toolchain"`
+	Minima    toolchain.Minima  `json:"minima"`
+	Source    string            `json:"source,omitempty"`
+	Checks    []toolchain.Check `json:"checks"`
+	Accel     string            `json:"accel"`
+	OK        bool              `json:"ok"`
+}
+
+func newDoctorCmd() *cobra.Command {
+	o := &doctorOpts{}
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the toolchain and the host for Rust kernel work",
+		Long: `doctor applies the kernel's scripts/rust_is_available.sh rules (rustc and
+bindgen at least the tree's minima, bindgen 0.66.x refused, libclang as
+bindgen sees it, the known bindgen/libclang bug pairs, rust-src) and checks
+clang, ld.lld, make, flex, bison, bc, libelf headers, QEMU, bubblewrap and
+whether KVM really runs a guest. Each failing check says how to fix it.
+Exit status: 0 when every check passes, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), o, c.OutOrStdout()) },
+	}
+	c.Flags().StringVar(&o.toolchain, "toolchain", "host", "toolchain to check: host or rootfs")
+	c.Flags().StringVar(&o.source, "source", "", "kernel source tree or tarball whose minima apply (default: Linux 7.3's)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
+	return c
+}
+
+// Doctor runs the checks; it is shared with quickstart.
+func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
+	rep := &DoctorReport{Toolchain: mode, Minima: toolchain.Minima73}
+	var tc *toolchain.Toolchain
+	switch mode {
+	case "host":
+		tc = &toolchain.Toolchain{Kind: toolchain.Host}
+	case "rootfs":
+		var err error
+		tc, err = toolchain.Load("", "")
+		if err != nil {
+			rep.Checks = append(rep.Checks, toolchain.Check{Name: "rootfs", Status: toolchain.Fail, Detail: err.Error(), Fix: "rko toolchain install"})
+		}
+	default:
+		return nil, fmt.Errorf("unknown --toolchain %q, want host or rootfs", mode)
+	}
+	tree := ""
+	if source != "" {
+		src, err := kernel.FindSource(ctx, source, tc, func(string, ...any) {})
+		if err != nil {
+			return nil, err
+		}
+		rep.Source, tree = src.Dir, src.Dir
+		rep.Minima = src.Minima(ctx)
+	}
+	if tc != nil {
+		f := tc.Probe(ctx, tree)
+		rep.Checks = append(rep.Checks, toolchain.RustAvailable(f, rep.Minima, hintFor(tc))...)
+		rep.Checks = append(rep.Checks, toolchain.BuildToolChecks(f, hintFor(tc))...)
+	}
+	rep.Checks = append(rep.Checks, hostChecks(ctx, &rep.Accel)...)
+	rep.OK = toolchain.Passed(rep.Checks)
+	return rep, nil
+}
+
+func hintFor(tc *toolchain.Toolchain) toolchain.Hint {
+	if tc.Kind == toolchain.Rootfs {
+		return toolchain.Hint{Install: func(pkgs ...string) string {
+			return "rko toolchain install --force --package " + strings.Join(pkgs, " --package ")
+		}}
+	}
+	return toolchain.DebianHint
+}
+
+// hostChecks are the checks that concern the host whatever the toolchain:
+// QEMU, bubblewrap, mmdebstrap, Go (for the guest init) and KVM.
+func hostChecks(ctx context.Context, accel *string) []toolchain.Check {
+	var cs []toolchain.Check
+	need := []struct{ name, pkg, why string }{
+		{"qemu-system-x86_64", "qemu-system-x86", "boots the test guests"},
+		{"bwrap", "bubblewrap", "enters the rootfs toolchain"},
+		{"mmdebstrap", "mmdebstrap", "builds the rootfs toolchain"},
+		{"go", "golang-go", "builds the guest init"},
+	}
+	qemu := ""
+	for _, n := range need {
+		c := toolchain.Check{Name: n.name, Want: "present (" + n.why + ")"}
+		if p, err := run.LookPath(n.name); err == nil {
+			c.Status, c.Found = toolchain.Pass, p
+			if n.name == "qemu-system-x86_64" {
+				qemu = p
+			}
+		} else {
+			c.Status, c.Detail, c.Fix = toolchain.Fail, n.name+" not found", "apt-get install "+n.pkg
+		}
+		cs = append(cs, c)
+	}
+	kc := toolchain.Check{Name: "kvm", Want: "KVM runs a guest (else TCG, about 10x slower)"}
+	if qemu == "" {
+		kc.Status, kc.Detail = toolchain.Skip, "no QEMU"
+	} else if err := vm.ProbeQEMUKVM(ctx, qemu); err != nil {
+		kc.Status, kc.Detail, kc.Found = toolchain.Warn, err.Error(), "tcg"
+		kc.Fix = "guests run under TCG; for KVM enable virtualisation (nested, if this is a VM) and give the user access to /dev/kvm"
+		*accel = vm.TCG
+	} else {
+		kc.Status, kc.Found = toolchain.Pass, "kvm"
+		*accel = vm.KVM
+	}
+	return append(cs, kc)
+}
+
+func runDoctor(ctx context.Context, o *doctorOpts, w io.Writer) error {
+	rep, err := Doctor(ctx, o.toolchain, o.source)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := writeJSON(w, rep); err != nil {
+			return err
+		}
+	} else {
+		printChecks(w, rep.Checks)
+		if rep.OK {
+			fmt.Fprintf(w, "\nall checks passed (toolchain: %s, guests: %s)\n", rep.Toolchain, rep.Accel)
+		} else {
+			fmt.Fprintf(w, "\nsome checks failed: fix them, or let rko use its pinned toolchain (rko toolchain install)\n")
+		}
+	}
+	if !rep.OK {
+		return exitCode(ExitFail)
+	}
+	return nil
+}
+
+func printChecks(w io.Writer, cs []toolchain.Check) {
+	for _, c := range cs {
+		mark := map[toolchain.Status]string{toolchain.Pass: "ok  ", toolchain.Warn: "warn", toolchain.Fail: "FAIL", toolchain.Skip: "skip"}[c.Status]
+		line := fmt.Sprintf("%s %-20s", mark, c.Name)
+		if c.Found != "" {
+			line += " " + c.Found
+		}
+		if c.Detail != "" && c.Status != toolchain.Pass {
+			line += " — " + c.Detail
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		if c.Fix != "" && c.Status != toolchain.Pass && c.Status != toolchain.Skip {
+			fmt.Fprintf(w, "     fix: %s\n", c.Fix)
+		}
+	}
+}
+

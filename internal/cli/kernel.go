@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newKernelCmd) }
+
+func newKernelCmd() *cobra.Command {
+	c := &cobra.Command{Use: "kernel", Short: "Build Rust-enabled kernels for QEMU"}
+	var f envFlags
+	var asJSON bool
+	b := &cobra.Command{
+		Use:   "build",
+		Short: "Build (or fetch from the cache) a small Rust-enabled x86_64 kernel",
+		Long: `build makes tinyconfig plus the profile's fragments (configs/*.config;
+default = base + rust + kunit, debug adds KASAN, lockdep, kmemleak and
+debug info, bench adds the block layer for null_blk/rnull) plus any
+--fragment, checks that every requested option survived olddefconfig and
+names the unmet dependency of any that did not, and builds bzImage and
+modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p := printer(f.quiet)
+			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
+			if err != nil {
+				return err
+			}
+			done := p.Phase("kernel build")
+			k, err := env.Kernel(c.Context(), f.kernelOpts())
+			if err != nil {
+				return err
+			}
+			done()
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), k)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "kernel %s (profile %s)\n  image: %s\n  KDIR:  %s\n", k.Release, k.Profile, k.Image, k.BuildDir)
+			return nil
+		},
+	}
+	f.add(b, true)
+	b.Flags().BoolVar(&asJSON, "json", false, "print the kernel as JSON")
+	c.AddCommand(b)
+	return c
+}

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko"
+	"github.com/rkodev/rko/internal/cache"
+)
+
+func init() { register(newQuickstartCmd) }
+
+func newQuickstartCmd() *cobra.Command {
+	o := &testOpts{}
+	c := &cobra.Command{
+		Use:   "quickstart",
+		Short: "From nothing to the bundled Rust module and its C twin, built, booted and tested",
+		Long: `quickstart runs the whole loop on the bundled example (examples/hello: a
+Rust module and its C twin): doctor, the pinned toolchain if the host's
+fails doctor, the kernel, then rko test on both modules. It prints each
+phase with its time. Exit status: 0 when both modules passed.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runQuickstart(c.Context(), o, c.OutOrStdout())
+		},
+	}
+	o.env.add(c, true)
+	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
+	c.Flags().DurationVar(&o.timeout, "timeout", 0, "guest timeout (default 3m)")
+	o.kmemleak = "auto"
+	return c
+}
+
+func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
+	p := printer(o.env.quiet)
+	start := time.Now()
+	done := p.Phase("doctor (host)")
+	rep, err := Doctor(ctx, "host", "")
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range rep.Checks {
+		if c.Status == "fail" {
+			failed++
+		}
+	}
+	if rep.OK {
+		p.Logf("the host toolchain passes every check: using it")
+	} else {
+		p.Logf("%d host check(s) failed (rko doctor lists them): using the pinned rootfs toolchain", failed)
+		if o.env.toolchain == "auto" {
+			o.env.toolchain = "rootfs"
+		}
+	}
+	p.Logf("guests will run under %s", rep.Accel)
+	done()
+	dir, err := extractExamples()
+	if err != nil {
+		return err
+	}
+	dirs := []string{filepath.Join(dir, "rust"), filepath.Join(dir, "c")}
+	tr, err := RunTest(ctx, o, dirs, p)
+	if err != nil {
+		return err
+	}
+	printTestReport(w, tr)
+	fmt.Fprintf(w, "quickstart: %s total (kernel %.1fs, build %.1fs, boot+test %.1fs)\n",
+		time.Since(start).Round(100*time.Millisecond), tr.Timings.Kernel, tr.Timings.Build, tr.Timings.Boot)
+	fmt.Fprintf(w, "next: rko new mymod && rko test mymod\n")
+	if !tr.Verdict.Passed {
+		return exitCode(ExitFail)
+	}
+	return nil
+}
+
+// extractExamples writes the bundled examples/hello under the cache once
+// per content, so that warm runs build incrementally.
+func extractExamples() (string, error) {
+	var parts [][]byte
+	fs.WalkDir(rko.Examples, "examples/hello", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := rko.Examples.ReadFile(p)
+			parts = append(parts, []byte(p), data)
+		}
+		return nil
+	})
+	dir, err := cache.Sub("quickstart", cache.Key(parts...))
+	if err != nil {
+		return "", err
+	}
+	err = fs.WalkDir(rko.Examples, "examples/hello", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel("examples/hello", p)
+		out := filepath.Join(dir, rel)
+		data, _ := rko.Examples.ReadFile(p)
+		if old, err := os.ReadFile(out); err == nil && bytes.Equal(old, data) {
+			return nil
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Ext(p) == ".sh" {
+			mode = 0o755
+		}
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return cache.WriteFileAtomic(out, data, mode)
+	})
+	return dir, err
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/ktap"
+	"github.com/rkodev/rko/internal/report"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newTestCmd) }
+
+type testOpts struct {
+	env      envFlags
+	accel    string
+	timeout  time.Duration
+	memory   int
+	cpus     int
+	json     bool
+	kmemleak string
+}
+
+// TestReport is the JSON output of rko test (docs/schemas.md).
+type TestReport struct {
+	Verdict    workflow.Verdict     `json:"verdict"`
+	Kernel     KernelInfo           `json:"kernel"`
+	Accel      string               `json:"accel"`
+	AccelNote  string               `json:"accel_note,omitempty"`
+	RunDir     string               `json:"run_dir"`
+	ConsoleLog string               `json:"console_log"`
+	Modules    []workflow.ModuleRun `json:"modules"`
+	Steps      []guest.StepResult   `json:"steps"`
+	Tests      *ktap.Test           `json:"tests"`
+	Crashes    []*report.Report     `json:"crashes"`
+	Timings    Timings              `json:"timings"`
+}
+
+// KernelInfo identifies the kernel a run used.
+type KernelInfo struct {
+	Release string `json:"release"`
+	Profile string `json:"profile"`
+	Key     string `json:"key"`
+	Image   string `json:"image"`
+}
+
+// Timings are the phases of a run, in seconds.
+type Timings struct {
+	Kernel float64 `json:"kernel_s"`
+	Build  float64 `json:"build_s"`
+	Boot   float64 `json:"boot_s"`
+	Total  float64 `json:"total_s"`
+}
+
+func newTestCmd() *cobra.Command {
+	o := &testOpts{}
+	c := &cobra.Command{
+		Use:   "test [DIR...]",
+		Short: "Build modules, boot them in QEMU, run their tests and triage the console",
+		Long: `test builds each module directory (default: the current one), makes a
+reproducible initramfs whose PID 1 is rko's static guest init, boots the
+kernel of --profile in QEMU (KVM when it really works, TCG otherwise),
+loads every module (running its KUnit suites), runs the executables in
+DIR/tests, unloads the modules (a module that does not unload fails) and,
+on the debug profile, scans for leaks with kmemleak. The console is read
+for KUnit results and for every Oops, BUG, WARNING, KASAN report, lockdep
+splat or Rust panic. A guest that hangs is stopped after --timeout; its
+console log is kept. Exit status: 0 when everything passed, 1 when
+anything failed, 2 when rko could not run.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			rep, err := RunTest(c.Context(), o, args, printer(o.env.quiet || o.json))
+			if err != nil {
+				return err
+			}
+			if o.json {
+				if err := writeJSON(c.OutOrStdout(), rep); err != nil {
+					return err
+				}
+			} else {
+				printTestReport(c.OutOrStdout(), rep)
+			}
+			if !rep.Verdict.Passed {
+				return exitCode(ExitFail)
+			}
+			return nil
+		},
+	}
+	o.env.add(c, true)
+	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
+	c.Flags().DurationVar(&o.timeout, "timeout", 0, "stop a guest that has not finished after this long (default 3m, 10m for the debug profile)")
+	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
+	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON (docs/schemas.md)")
+	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
+	return c
+}
+
+// RunTest is rko test; quickstart calls it too.
+func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*TestReport, error) {
+	start := time.Now()
+	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	if err != nil {
+		return nil, err
+	}
+	done := p.Phase("kernel (" + o.env.profile + ")")
+	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	if err != nil {
+		return nil, err
+	}
+	kernelTime := done()
+	done = p.Phase("build")
+	mods, err := env.BuildModules(ctx, k, dirs)
+	if err != nil {
+		return nil, err
+	}
+	buildTime := done()
+	debug := k.Profile == "debug"
+	to := workflow.TestOpts{Dirs: dirs, Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
+		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug)}
+	if debug {
+		if to.Timeout == 0 {
+			to.Timeout = 10 * time.Minute
+		}
+		if to.MemoryMB == 0 {
+			to.MemoryMB = 1024
+		}
+		if to.CPUs == 0 {
+			to.CPUs = 2
+		}
+	}
+	plan := workflow.MakePlan(mods, to)
+	done = p.Phase(fmt.Sprintf("test (%d steps)", len(plan.Steps)))
+	tr, err := env.Boot(ctx, k, mods, plan, to, mods[0].Modules[0])
+	if err != nil {
+		if tr != nil && tr.ConsoleLog != "" {
+			return nil, fmt.Errorf("%w (console log: %s)", err, tr.ConsoleLog)
+		}
+		return nil, err
+	}
+	if tr.AccelNote != "" && tr.Accel == "tcg" {
+		p.Logf("KVM not used: %s", tr.AccelNote)
+	}
+	bootTime := done()
+	rep := &TestReport{
+		Kernel: KernelInfo{Release: k.Release, Profile: k.Profile, Key: k.Key, Image: k.Image},
+		Accel:  tr.Accel, AccelNote: tr.AccelNote, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
+		Modules: mods, Steps: tr.Session.Steps,
+		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
+	}
+	rep.Tests = ktap.Parse(tr.Console, ktap.Options{})
+	rep.Crashes = report.Parse(tr.Console)
+	title := ""
+	if len(rep.Crashes) > 0 {
+		title = rep.Crashes[0].Title
+	}
+	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Counts.Failed+rep.Tests.Counts.Crashed)
+	rep.Timings.Total = seconds(time.Since(start))
+	if err := tr.WriteJSON("report.json", rep); err != nil {
+		p.Warnf("saving the report: %v", err)
+	}
+	return rep, nil
+}
+
+func printTestReport(w io.Writer, r *TestReport) {
+	fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "  %-8s %s\n", s.Status, s.Name)
+		if s.Status != "passed" {
+			for _, l := range s.Output {
+				fmt.Fprintf(w, "           | %s\n", l)
+			}
+		}
+	}
+	c := r.Tests.Counts
+	fmt.Fprintf(w, "kunit: %d passed, %d failed, %d crashed, %d skipped\n", c.Passed, c.Failed, c.Crashed, c.Skipped)
+	for _, cr := range r.Crashes {
+		loc := ""
+		if cr.Location != "" {
+			loc = " at " + cr.Location
+		}
+		fmt.Fprintf(w, "crash: %s%s (console lines %d-%d)\n", cr.Title, loc, cr.StartLine, cr.EndLine)
+	}
+	if r.Verdict.Passed {
+		fmt.Fprintf(w, "PASS in %.1fs (console: %s)\n", r.Timings.Total, r.ConsoleLog)
+	} else {
+		fmt.Fprintf(w, "FAIL: %s\nconsole: %s\n", r.Verdict.Reason, r.ConsoleLog)
+	}
+}
+

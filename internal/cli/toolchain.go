@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newToolchainCmd) }
+
+func newToolchainCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "toolchain",
+		Short: "Provision and inspect the pinned Debian trixie toolchain",
+	}
+	c.AddCommand(newToolchainInstallCmd(), newToolchainShowCmd())
+	return c
+}
+
+func newToolchainInstallCmd() *cobra.Command {
+	var (
+		extra    []string
+		force    bool
+		mirror   string
+		fromLock string
+		quiet    bool
+	)
+	c := &cobra.Command{
+		Use:   "install",
+		Short: "Build the toolchain rootfs (rustc, rust-src, bindgen, clang, lld, linux-source 7.3)",
+		Long: `install builds a Debian trixie root file system with mmdebstrap under
+rko's cache, with the kernel's Rust toolchain and linux-source-7.3 from
+trixie-backports, and records every package version in lock.json. It is
+built aside and moved into place only when complete; a second call does
+nothing. --from-lock rebuilds exactly the versions of a lock file.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p := printer(quiet)
+			o := toolchain.InstallOpts{Extra: extra, Force: force, Mirror: mirror, Progress: p.Logf}
+			if fromLock != "" {
+				data, err := os.ReadFile(fromLock)
+				if err != nil {
+					return err
+				}
+				var l toolchain.Lock
+				if err := json.Unmarshal(data, &l); err != nil {
+					return fmt.Errorf("%s is not a rko lock file: %w", fromLock, err)
+				}
+				o.FromLock, o.Suite, o.Mirror = &l, l.Suite, l.Mirror
+			}
+			logPath, logf := workflow.LogFile("toolchain")
+			defer logf.Close()
+			o.Log = logf
+			done := p.Phase("toolchain install")
+			tc, err := toolchain.Install(c.Context(), o)
+			if err != nil {
+				return fmt.Errorf("%w\nlog: %s", err, logPath)
+			}
+			done()
+			fmt.Fprintln(c.OutOrStdout(), tc.Describe())
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&extra, "package", nil, "extra Debian package to install (repeatable)")
+	c.Flags().BoolVar(&force, "force", false, "rebuild even if installed")
+	c.Flags().StringVar(&mirror, "mirror", "", "Debian mirror (default $RKO_DEBIAN_MIRROR or "+toolchain.DefaultMirror+")")
+	c.Flags().StringVar(&fromLock, "from-lock", "", "rebuild the exact package versions of this lock.json")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print no progress")
+	return c
+}
+
+func newToolchainShowCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show",
+		Short: "Show the installed rootfs toolchain and its lock file",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			tc, err := toolchain.Load("", "")
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), tc.Lock)
+			}
+			fmt.Fprintln(c.OutOrStdout(), tc.Describe())
+			fmt.Fprintf(c.OutOrStdout(), "id %s, %d packages, created %s\n", tc.ID, len(tc.Lock.Packages), tc.Lock.Created.Format("2006-01-02 15:04"))
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the lock file")
+	return c
+}

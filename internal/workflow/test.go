@@ -1,0 +1,304 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/initramfs"
+	"github.com/rkodev/rko/internal/kbuild"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/vm"
+)
+
+// TestOpts configures Test.
+type TestOpts struct {
+	Dirs     []string
+	Accel    string // auto, kvm, tcg
+	Timeout  time.Duration
+	MemoryMB int
+	CPUs     int
+	// Params are module parameters by module name.
+	Params map[string]string
+	// Kmemleak adds a kmemleak scan after the unloads (debug kernels).
+	Kmemleak bool
+	// Extra steps and files, for callers such as bench.
+	ExtraSteps []guest.Step
+	ExtraFiles map[string]string // guest path -> host path
+	// Binaries are programs of the toolchain's file system to copy into
+	// the guest with their shared libraries (e.g. /usr/bin/fio).
+	Binaries []string
+}
+
+// ModuleRun is one module directory of a test run.
+type ModuleRun struct {
+	Dir     string   `json:"dir"`
+	Modules []string `json:"modules"` // module names
+	KoPaths []string `json:"ko"`
+	Tests   []string `json:"tests,omitempty"`
+}
+
+// TestRun is the outcome of Test, before results are read from the console.
+type TestRun struct {
+	RunDir     string         `json:"run_dir"`
+	ConsoleLog string         `json:"console_log"`
+	Kernel     *kernel.Kernel `json:"-"`
+	Accel      string         `json:"accel"`
+	AccelNote  string         `json:"accel_note,omitempty"`
+	Modules    []ModuleRun    `json:"modules"`
+	Plan       *guest.Plan    `json:"-"`
+	Session    *guest.Session `json:"session"`
+	Boot       *vm.Result     `json:"boot"`
+	BuildTime  time.Duration  `json:"-"`
+	BootTime   time.Duration  `json:"-"`
+	Console    []byte         `json:"-"`
+}
+
+// ModuleName is the kernel's name for a .ko file (dashes become
+// underscores).
+func ModuleName(ko string) string {
+	return strings.ReplaceAll(strings.TrimSuffix(filepath.Base(ko), ".ko"), "-", "_")
+}
+
+// BuildModules builds every directory against k.
+func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string) ([]ModuleRun, error) {
+	var mods []ModuleRun
+	for _, d := range dirs {
+		logPath, logf := LogFile("kbuild")
+		r, err := kbuild.Build(ctx, e.Toolchain, k, d, logf)
+		logf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w\nfull make output: %s", err, logPath)
+		}
+		os.Remove(logPath)
+		for _, dg := range r.Diagnostics {
+			if dg.Severity == "warning" {
+				e.UI.Warnf("%s", dg)
+			}
+		}
+		mr := ModuleRun{Dir: r.Dir, KoPaths: r.Modules}
+		for _, ko := range r.Modules {
+			mr.Modules = append(mr.Modules, ModuleName(ko))
+		}
+		mr.Tests = findTests(r.Dir)
+		mods = append(mods, mr)
+	}
+	return mods, nil
+}
+
+// findTests lists the executable files in dir/tests, sorted.
+func findTests(dir string) []string {
+	ents, err := os.ReadDir(filepath.Join(dir, "tests"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		out = append(out, filepath.Join(dir, "tests", e.Name()))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MakePlan turns modules into guest steps: load every module, run every
+// test, unload in reverse order, then the extra steps and kmemleak.
+func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
+	p := &guest.Plan{}
+	var loaded []string
+	for _, m := range mods {
+		for i, ko := range m.KoPaths {
+			name := m.Modules[i]
+			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + name, Kind: "insmod",
+				Path: "/rko/modules/" + filepath.Base(ko), Params: o.Params[name]})
+			loaded = append(loaded, name)
+		}
+	}
+	for _, m := range mods {
+		for _, t := range m.Tests {
+			rel := "/rko/tests/" + filepath.Base(m.Dir) + "/" + filepath.Base(t)
+			p.Steps = append(p.Steps, guest.Step{Name: "test " + filepath.Base(m.Dir) + "/" + filepath.Base(t),
+				Kind: "exec", Argv: []string{rel}, Dir: "/rko/tests/" + filepath.Base(m.Dir), TimeoutSec: 60})
+		}
+	}
+	p.Steps = append(p.Steps, o.ExtraSteps...)
+	for i := len(loaded) - 1; i >= 0; i-- {
+		p.Steps = append(p.Steps, guest.Step{Name: "rmmod " + loaded[i], Kind: "rmmod", Module: loaded[i]})
+	}
+	if o.Kmemleak {
+		p.Steps = append(p.Steps, guest.Step{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: 60})
+	}
+	return p
+}
+
+// Initramfs builds the guest image for plan and mods.
+func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun, o TestOpts) (*initramfs.Archive, error) {
+	initPath, err := guest.BuildInit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a := initramfs.New()
+	if err := a.AddHostFile("init", initPath); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "root", "rko/bin"} {
+		a.AddDir(d)
+	}
+	a.AddCharDev("dev/console", 5, 1, 0o600)
+	a.AddCharDev("dev/null", 1, 3, 0o666)
+	a.AddFile("rko/plan.json", plan.JSON(), 0o644)
+	for _, m := range mods {
+		for _, ko := range m.KoPaths {
+			if err := a.AddHostFile("rko/modules/"+filepath.Base(ko), ko); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range m.Tests {
+			if err := a.AddHostFile("rko/tests/"+filepath.Base(m.Dir)+"/"+filepath.Base(t), t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for guestPath, host := range o.ExtraFiles {
+		if err := a.AddHostFile(guestPath, host); err != nil {
+			return nil, err
+		}
+	}
+	root := "/"
+	if e.Toolchain.Root != "" {
+		root = e.Toolchain.Root
+	}
+	// A shell and the usual commands for test scripts: busybox when the
+	// toolchain has it, else the toolchain's /bin/sh and its libraries.
+	if _, err := os.Stat(filepath.Join(root, "bin/busybox")); err == nil {
+		if err := a.AddHostFile("bin/busybox", filepath.Join(root, "bin/busybox")); err != nil {
+			return nil, err
+		}
+		for _, app := range busyboxApplets {
+			a.AddSymlink("bin/"+app, "busybox")
+		}
+	} else if err := a.AddBinary(root, "/bin/sh"); err != nil {
+		e.UI.Warnf("no shell for test scripts in the guest: %v", err)
+	}
+	for _, b := range o.Binaries {
+		if err := a.AddBinary(root, b); err != nil {
+			return nil, fmt.Errorf("adding %s to the guest: %w", b, err)
+		}
+	}
+	return a, nil
+}
+
+var busyboxApplets = []string{"sh", "cat", "echo", "ls", "dd", "grep", "head", "tail", "sleep", "test", "[", "printf",
+	"mkdir", "rm", "cp", "mv", "wc", "sed", "awk", "cmp", "diff", "true", "false", "dmesg", "mknod", "stat", "od", "hexdump", "tr", "cut", "sort", "seq", "timeout", "env"}
+
+// NewRunDir makes a directory for one run's artefacts under the cache,
+// keeping the newest 30.
+func NewRunDir(name string) (string, error) {
+	root, err := cache.Sub("runs")
+	if err != nil {
+		return "", err
+	}
+	pruneRuns(root, 30)
+	return os.MkdirTemp(root, time.Now().Format("20060102-150405")+"-"+name+"-")
+}
+
+func pruneRuns(root string, keep int) {
+	ents, _ := os.ReadDir(root)
+	if len(ents) <= keep {
+		return
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	for _, e := range ents[:len(ents)-keep] {
+		os.RemoveAll(filepath.Join(root, e.Name()))
+	}
+}
+
+// Boot runs plan with mods in a guest booted from k.
+func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan *guest.Plan, o TestOpts, name string) (*TestRun, error) {
+	tr := &TestRun{Kernel: k, Modules: mods, Plan: plan}
+	dir, err := NewRunDir(name)
+	if err != nil {
+		return nil, err
+	}
+	tr.RunDir = dir
+	arch, err := e.Initramfs(ctx, plan, mods, o)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := arch.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	initrd := filepath.Join(dir, "initramfs.cpio")
+	if err := os.WriteFile(initrd, buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	os.WriteFile(filepath.Join(dir, "plan.json"), plan.JSON(), 0o644)
+	qemu, err := run.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return nil, fmt.Errorf("qemu-system-x86_64 not found (fix: apt-get install qemu-system-x86)")
+	}
+	accel, note, err := vm.ChooseAccel(ctx, qemu, o.Accel)
+	if err != nil {
+		return nil, err
+	}
+	tr.Accel, tr.AccelNote = accel, note
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 180 * time.Second
+	}
+	tr.ConsoleLog = filepath.Join(dir, "console.log")
+	steps := 0
+	cfg := vm.Config{QEMU: qemu, Kernel: k.Image, Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
+		Timeout: timeout, ConsoleLog: tr.ConsoleLog,
+		OnLine: func(line string) {
+			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
+				steps++
+				e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
+			}
+		}}
+	res, err := vm.Boot(ctx, cfg)
+	if res != nil {
+		tr.Boot = res
+		tr.Console = res.Console
+		tr.BootTime = res.Duration
+	}
+	if err != nil {
+		return tr, err
+	}
+	tr.Session = guest.ReadSession(tr.Console, plan)
+	return tr, nil
+}
+
+func describeEnd(f guest.Frame) string {
+	switch {
+	case f.Signal != "":
+		return "killed by " + f.Signal
+	case f.Error != "":
+		return f.Error
+	case f.RC != 0:
+		return fmt.Sprintf("exit status %d", f.RC)
+	}
+	return fmt.Sprintf("ok (%d ms)", f.Ms)
+}
+
+// WriteJSON saves v as name in the run directory.
+func (t *TestRun) WriteJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(filepath.Join(t.RunDir, name), append(data, '\n'), 0o644)
+}
