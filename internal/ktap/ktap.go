@@ -257,6 +257,19 @@ func Parse(log []byte, opts Options) *Test {
 	return root
 }
 
+// Extract returns the KTAP lines of a console, printk prefixes stripped:
+// version lines, plans, headers, results and "#" diagnostics; other
+// console lines between them are left out.
+func Extract(log []byte) []string {
+	var out []string
+	for _, l := range extract(string(log), false) {
+		if !isDiagnostic(l.text) || strings.HasPrefix(lstrip(l.text), "#") {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
 // Leaves calls fn for every leaf test under t in order, with the names of
 // its parents (not including the root "main").
 func (t *Test) Leaves(fn func(path []string, leaf *Test)) {

@@ -1,0 +1,224 @@
+// Package results turns a console log into the results of a run: the
+// KUnit/KTAP test verdicts and the crash reports, with module frames
+// resolved to source lines. It writes them as JSON (docs/results-schema.md),
+// JUnit XML and a human summary. It knows nothing about guest steps; rko
+// test adds those in its own document around this one.
+package results
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	"github.com/rkodev/rko/internal/ktap"
+	"github.com/rkodev/rko/internal/report"
+	"github.com/rkodev/rko/internal/symbolize"
+)
+
+// SchemaVersion is the version of the JSON document; it changes when a
+// field changes meaning or goes away (adding fields does not change it).
+const SchemaVersion = 1
+
+// Options tunes FromConsole.
+type Options struct {
+	// Modules are the modules under test, for symbolization and for
+	// naming which crashes are in them.
+	Modules []symbolize.Module
+	// Symbolizer resolves module frames; nil means symbolize.New(Modules).
+	// Symbolization is skipped when no module has a KoPath.
+	Symbolizer *symbolize.Symbolizer
+	// Context bounds the symbolizer's tool runs; nil means Background.
+	Context context.Context
+}
+
+// Results is the document of `rko test` and `rko triage`.
+type Results struct {
+	// Schema is SchemaVersion.
+	Schema int `json:"schema"`
+	// Tests are the KUnit/KTAP results.
+	Tests Tests `json:"tests"`
+	// Crashes are the crash reports in console order; the first is the
+	// primary one.
+	Crashes []Crash `json:"crashes"`
+	// KTAP is the raw KTAP found in the console.
+	KTAP []string `json:"-"`
+	// Warnings are problems met while building the results (a module that
+	// could not be symbolized), for the human summary.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Tests are the test counts and the tree of suites and tests.
+type Tests struct {
+	// Total is the number of leaf tests that ran (passed+failed+crashed+skipped).
+	Total   int `json:"total"`
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Crashed int `json:"crashed"`
+	Skipped int `json:"skipped"`
+	// Errors counts KTAP parse errors (a missing plan, a missing result);
+	// they do not make a run fail on their own.
+	Errors int `json:"errors"`
+	// Found is false when the console held no KTAP at all.
+	Found bool `json:"found"`
+	// Suites is the per-test tree: top-level suites with their tests.
+	Suites []*ktap.Test `json:"suites"`
+}
+
+// Crash is one crash report.
+type Crash struct {
+	// Type is the kind of report ("kasan", "null-deref", "rust-panic", ...;
+	// see docs/results-schema.md).
+	Type string `json:"type"`
+	// Title is a stable one-line summary ("KASAN: slab-use-after-free Read
+	// in ring_pop").
+	Title string `json:"title"`
+	// Frame is the guilty function, "" if none could be told.
+	Frame string `json:"frame"`
+	// Module is the module of the guilty frame, "" for the kernel image.
+	Module string `json:"module,omitempty"`
+	// Source is the "file:line" that caused the crash where known: the
+	// symbolized guilty frame, or the first symbolized frame in a module
+	// under test, or a Rust panic's own location, or the file:line that a
+	// WARNING or UBSAN report names.
+	Source string `json:"source,omitempty"`
+	// Location is the file:line[:col] printed in the report itself.
+	Location string `json:"location,omitempty"`
+	// Message is a Rust panic's message or a kernel panic's reason.
+	Message string `json:"message,omitempty"`
+	// InModule is true when a frame of the stack is in a module under test.
+	InModule bool `json:"in_module"`
+	// Corrupted is true when the report lacks the stack trace it should have.
+	Corrupted bool `json:"corrupted,omitempty"`
+	// StartLine and EndLine are the report's 1-based console lines.
+	StartLine int `json:"start_line"`
+	EndLine   int `json:"end_line"`
+	// Frames is the stack trace, symbolized where possible.
+	Frames []report.Frame `json:"frames,omitempty"`
+	// Report is the report's console text, prefixes stripped.
+	Report string `json:"report"`
+}
+
+// FromConsole builds Results from a console log (raw bytes; @@rko frames
+// and printk prefixes are fine).
+func FromConsole(console []byte, opts Options) *Results {
+	r := &Results{Schema: SchemaVersion, Crashes: []Crash{}}
+	root := ktap.Parse(console, ktap.Options{})
+	r.Tests = Tests{
+		Passed: root.Counts.Passed, Failed: root.Counts.Failed, Crashed: root.Counts.Crashed,
+		Skipped: root.Counts.Skipped, Errors: root.Counts.Errors, Total: root.Counts.Total(),
+		Found: root.Status != ktap.ParseFailure, Suites: root.Subtests,
+	}
+	if r.Tests.Suites == nil {
+		r.Tests.Suites = []*ktap.Test{}
+	}
+	if !r.Tests.Found {
+		r.Tests.Errors = 0
+	}
+	r.KTAP = ktap.Extract(console)
+
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sym := opts.Symbolizer
+	if sym == nil && hasKo(opts.Modules) {
+		sym = symbolize.New(opts.Modules)
+	}
+	ours := map[string]symbolize.Module{}
+	for _, m := range opts.Modules {
+		ours[m.Name] = m
+		ours[strings.ReplaceAll(m.Name, "-", "_")] = m
+	}
+	warned := map[string]bool{}
+	for _, rep := range report.Parse(console) {
+		c := Crash{
+			Type: string(rep.Type), Title: rep.Title, Frame: rep.Frame, Module: rep.Module,
+			Location: rep.Location, Message: rep.Message, Corrupted: rep.Corrupted,
+			StartLine: rep.StartLine, EndLine: rep.EndLine, Frames: rep.Frames, Report: rep.Text,
+		}
+		for i := range c.Frames {
+			f := &c.Frames[i]
+			if _, ok := ours[f.Module]; ok {
+				c.InModule = true
+			}
+			if sym == nil || f.Module == "" || !sym.Has(f.Module) {
+				continue
+			}
+			name := f.Symbol
+			if name == "" {
+				name = f.Func
+			}
+			locs, err := sym.Resolve(ctx, f.Module, name, f.Offset, f.IP)
+			if err != nil {
+				if msg := err.Error(); !warned[msg] {
+					warned[msg] = true
+					r.Warnings = append(r.Warnings, "symbolize: "+msg)
+				}
+				continue
+			}
+			if len(locs) > 0 {
+				f.Source = locs[0].String()
+				for _, l := range locs[1:] {
+					f.Inlined = append(f.Inlined, l.Func+" "+l.String())
+				}
+			}
+		}
+		c.Source = source(rep, c.Frames, ours)
+		r.Crashes = append(r.Crashes, c)
+	}
+	return r
+}
+
+func hasKo(ms []symbolize.Module) bool {
+	for _, m := range ms {
+		if m.KoPath != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// source picks the line to blame, in order: a Rust panic's own location,
+// the symbolized guilty frame, the first symbolized frame in a module
+// under test, the report's own file:line.
+func source(rep *report.Report, frames []report.Frame, ours map[string]symbolize.Module) string {
+	if rep.Type == report.RustPanic && rep.Location != "" {
+		return relLocation(rep.Location, ours)
+	}
+	if rep.GuiltyIndex >= 0 && rep.GuiltyIndex < len(frames) && frames[rep.GuiltyIndex].Source != "" {
+		return frames[rep.GuiltyIndex].Source
+	}
+	for _, f := range frames {
+		if _, ok := ours[f.Module]; ok && f.Source != "" {
+			return f.Source
+		}
+	}
+	return relLocation(rep.Location, ours)
+}
+
+// relLocation shows an absolute path inside a module's source dir
+// relative to it.
+func relLocation(loc string, ours map[string]symbolize.Module) string {
+	if !filepath.IsAbs(loc) {
+		return loc
+	}
+	for _, m := range ours {
+		if m.SourceDir == "" {
+			continue
+		}
+		dir, err := filepath.Abs(m.SourceDir)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(dir, loc); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return loc
+}
+
+// OK reports whether the run is clean: no failed or crashed test and no
+// crash report.
+func (r *Results) OK() bool {
+	return r.Tests.Failed == 0 && r.Tests.Crashed == 0 && len(r.Crashes) == 0
+}
