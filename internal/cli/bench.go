@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/bench"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/vm"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newBenchCmd) }
+
+type benchOpts struct {
+	env       envFlags
+	workloads []string
+	target    float64
+	budget    time.Duration
+	accel     string
+	json      bool
+	chart     string
+	markdown  string
+	seed      uint64
+	kernelDir string
+}
+
+func newBenchCmd() *cobra.Command {
+	o := &benchOpts{}
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Rust against C: twin modules, one kernel, one VM, interleaved",
+		Long: `rko bench builds C and Rust twins of the same workloads against one kernel
+(the bench profile), boots it under QEMU with one vCPU and runs the twins
+interleaved (C, Rust, Rust, C...), in rounds, until the 95 % bootstrap
+interval of every Rust/C cost ratio is within --target or --budget of VM
+time is spent. A ratio above 1 means Rust is slower. Workloads:
+  kv   misc device key-value store driven from user space (ops/s)
+  rbt  rbtree inserts, lookups and removals timed in the kernel (ns/op)
+  blk  null_blk against rnull under fio, 4 KiB random reads (IOPS)
+See docs/bench.md for the method and the JSON schema.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
+	}
+	o.env.add(c, false)
+	c.Flags().StringSliceVarP(&o.workloads, "workload", "w", nil, "workloads to run (kv, rbt, blk; default all)")
+	c.Flags().Float64Var(&o.target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")
+	c.Flags().DurationVar(&o.budget, "budget", 5*time.Minute, "VM-time budget of all rounds")
+	c.Flags().StringVar(&o.accel, "accel", "auto", "accelerator: auto, kvm or tcg")
+	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
+	c.Flags().StringVar(&o.chart, "chart", "bench-ratio.svg", "write the ratio chart here (.svg or .png; empty for none)")
+	c.Flags().StringVar(&o.markdown, "markdown", "", "also write the table as Markdown here")
+	c.Flags().Uint64Var(&o.seed, "seed", 1, "bootstrap seed")
+	c.Flags().StringVar(&o.kernelDir, "kernel-dir", "", "use this already built kernel tree (O= dir with arch/x86/boot/bzImage) instead of building the bench profile")
+	return c
+}
+
+func runBench(cmd *cobra.Command, o *benchOpts) error {
+	ctx := cmd.Context()
+	p := printer(o.env.quiet)
+	ws, err := bench.SelectWorkloads(o.workloads)
+	if err != nil {
+		return err
+	}
+	if o.target <= 0 || o.target >= 1 {
+		return fmt.Errorf("invalid --target %v, want (0, 1)", o.target)
+	}
+	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	if err != nil {
+		return err
+	}
+	var k *kernel.Kernel
+	if o.kernelDir != "" {
+		k, err = kernelFromDir(o.kernelDir, env.Source)
+	} else {
+		done := p.Phase("kernel (bench)")
+		k, err = env.Kernel(ctx, workflow.KernelOpts{Profile: "bench"})
+		done()
+	}
+	if err != nil {
+		return err
+	}
+	accel, note, err := vm.ChooseAccel(ctx, "qemu-system-x86_64", o.accel)
+	if err != nil {
+		return err
+	}
+	if note != "" && accel == vm.TCG {
+		p.Logf("KVM not used: %s", note)
+	}
+	runDir, err := workflow.NewRunDir("bench")
+	if err != nil {
+		return err
+	}
+	done := p.Phase("build twins")
+	booter, mods, blk, err := bench.PrepareQEMU(ctx, bench.QEMUParams{
+		Kernel: k, Toolchain: env.Toolchain, Workloads: ws, Accel: accel, WorkDir: runDir, Progress: p.Logf,
+	})
+	if err != nil {
+		return err
+	}
+	done()
+	done = p.Phase("bench")
+	rep, err := bench.Run(ctx, bench.Options{
+		Workloads: ws, Target: o.target, Budget: o.budget, Seed: o.seed,
+		Booter: booter, Modules: mods, BlkModules: blk, Progress: p.Logf,
+	})
+	if err != nil {
+		return fmt.Errorf("%w (run directory: %s)", err, runDir)
+	}
+	done()
+	rep.Kernel = k.Release
+	if rep.Kernel == "" {
+		rep.Kernel = k.BuildDir
+	}
+	rep.Toolchain = env.Toolchain.Describe()
+	rep.Accel = accel
+	if f, err := os.Create(filepath.Join(runDir, "bench.json")); err == nil {
+		rep.WriteJSON(f)
+		f.Close()
+	}
+	if o.chart != "" {
+		if err := bench.WriteChart(rep, o.chart); err != nil {
+			return err
+		}
+		p.Logf("chart: %s", o.chart)
+	}
+	if o.markdown != "" {
+		f, err := os.Create(o.markdown)
+		if err != nil {
+			return err
+		}
+		rep.WriteMarkdown(f)
+		f.Close()
+	}
+	p.Logf("run directory: %s", runDir)
+	if o.json {
+		return rep.WriteJSON(cmd.OutOrStdout())
+	}
+	return rep.WriteTable(cmd.OutOrStdout())
+}
+
+// kernelFromDir describes an already built O= tree as a kernel.
+func kernelFromDir(dir string, src *kernel.Source) (*kernel.Kernel, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	img := filepath.Join(abs, "arch/x86/boot/bzImage")
+	if _, err := os.Stat(img); err != nil {
+		return nil, fmt.Errorf("--kernel-dir %s: no bzImage: %w", dir, err)
+	}
+	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
+	k := &kernel.Kernel{Key: "dir", Dir: abs, BuildDir: abs, Image: img, Source: src, Release: string(trimNL(rel)), Profile: "bench"}
+	if src == nil {
+		return nil, fmt.Errorf("--kernel-dir needs the kernel source (--source)")
+	}
+	return k, nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
