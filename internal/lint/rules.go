@@ -72,8 +72,8 @@ type checker struct {
 	host        bool
 	rule        *Rule
 	out         []Finding
-	comments    []*Node // every comment node, in order
-	tokenTrees  []*Node // outermost token trees of macro invocations and definitions
+	comments    []*Node  // every comment node, in order
+	tokenTrees  []*Node  // outermost token trees of macro invocations and definitions
 	inherited   []string // attributes put on this file by its parent's `mod` declaration
 }
 

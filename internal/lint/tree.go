@@ -229,7 +229,7 @@ func Parse(path string, src []byte) (*File, error) {
 		if fid := c.FieldId(); fid != 0 && int(fid) < len(fieldName) {
 			nd.Field = fieldName[fid]
 		}
-		nd.Start = uint32(n.StartByte())
+		nd.Start, nd.End = uint32(n.StartByte()), uint32(n.EndByte())
 		if len(f.nodes) == cap(f.nodes) {
 			// DescendantCount is exact, so this does not happen; if it
 			// ever did, a fresh chunk keeps earlier pointers valid.
@@ -253,15 +253,12 @@ func Parse(path string, src []byte) (*File, error) {
 			parent = cur
 			continue
 		}
-		// A leaf: ask for its end; inner nodes end where their last
-		// child ends, which saves a cgo call per inner node.
-		cur.End = uint32(n.EndByte())
+		// Not every node ends where its last child does (a line comment's
+		// only child is its "//"), so every node keeps its own end.
 		for !c.GotoNextSibling() {
 			if !c.GotoParent() {
-				f.Root.End = uint32(len(src))
 				return f, nil
 			}
-			parent.End = parent.LastChild.End
 			parent = parent.Parent
 		}
 	}
