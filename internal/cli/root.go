@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/kbuild"
 )
 
 // Exit codes shared by every subcommand.
@@ -79,6 +81,12 @@ func Main(args []string) int {
 	fmt.Fprintf(os.Stderr, "rko: %v\n", err)
 	if ctx.Err() != nil {
 		return 130
+	}
+	// A module that does not compile is a finding about the user's code,
+	// not a failure of rko to run.
+	var be *kbuild.Error
+	if errors.As(err, &be) && len(be.Diagnostics) > 0 {
+		return ExitFail
 	}
 	return ExitError
 }

@@ -1,0 +1,336 @@
+// Package e2e runs the rko command end to end on the real path: the pinned
+// toolchain rootfs, a real Rust-enabled kernel built with Kbuild, real
+// modules and real QEMU. The first run on a machine builds the toolchain
+// and the kernel (minutes); later runs use the cache (seconds).
+//
+// Where the host lacks what the real path needs (QEMU, bubblewrap,
+// mmdebstrap), the tests skip with the reason, except in CI (CI=true),
+// where they fail: an end-to-end test that skips in CI tests nothing.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+var rkoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rko-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	rkoBin = filepath.Join(dir, "rko")
+	cmd := exec.Command("go", "build", "-o", rkoBin, "../cmd/rko")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		panic("building rko: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireRealPath skips (or, in CI, fails) when the host cannot run the
+// real path.
+func requireRealPath(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: not run with -short")
+	}
+	if runtime.GOARCH != "amd64" {
+		t.Skip("rko's guests are x86_64")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "bwrap", "mmdebstrap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := tool + " is not installed (run .ci/setup, or apt-get install qemu-system-x86 bubblewrap mmdebstrap)"
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+}
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+	took   time.Duration
+}
+
+// rko runs the binary with args; a timeout kills it.
+func rko(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(rkoBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		cmd.Process.Signal(os.Interrupt)
+		<-done
+		t.Fatalf("rko %s did not finish in %s\nstderr:\n%s", strings.Join(args, " "), timeout, errb.String())
+	}
+	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	var xe *exec.ExitError
+	if errors.As(err, &xe) {
+		r.code = xe.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// copyDir copies a module directory into a temporary one, so that builds
+// leave nothing in the repository.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// testReport is the part of rko test --json these tests read.
+type testReport struct {
+	Verdict struct {
+		Passed bool   `json:"passed"`
+		Reason string `json:"reason"`
+		Step   string `json:"step"`
+	} `json:"verdict"`
+	Accel      string `json:"accel"`
+	ConsoleLog string `json:"console_log"`
+	Steps      []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+	} `json:"steps"`
+	Tests struct {
+		Counts struct {
+			Passed, Failed, Crashed, Skipped int
+		} `json:"counts"`
+	} `json:"tests"`
+	Crashes []struct {
+		Type  string `json:"type"`
+		Title string `json:"title"`
+	} `json:"crashes"`
+}
+
+func decode(t *testing.T, r result) testReport {
+	t.Helper()
+	var rep testReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("rko test --json printed no JSON (%v)\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
+	}
+	return rep
+}
+
+const coldTimeout = 60 * time.Minute
+
+func TestQuickstart(t *testing.T) {
+	requireRealPath(t)
+	r := rko(t, coldTimeout, "quickstart")
+	t.Logf("quickstart took %s\n%s%s", r.took, r.stderr, r.stdout)
+	if r.code != 0 {
+		t.Fatalf("rko quickstart exited %d", r.code)
+	}
+	for _, want := range []string{"PASS", "insmod hello", "insmod hello_c", "rmmod hello"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("quickstart output lacks %q", want)
+		}
+	}
+}
+
+func TestHelloJSON(t *testing.T) {
+	requireRealPath(t)
+	rust := copyDir(t, "../examples/hello/rust")
+	c := copyDir(t, "../examples/hello/c")
+	r := rko(t, coldTimeout, "test", "--json", rust, c)
+	rep := decode(t, r)
+	if r.code != 0 || !rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v\n%s", r.code, rep.Verdict, r.stderr)
+	}
+	want := []string{"insmod hello", "insmod hello_c", "test rust/smoke.sh", "test c/smoke.sh", "rmmod hello_c", "rmmod hello"}
+	if len(rep.Steps) != len(want) {
+		t.Fatalf("steps = %+v, want %v", rep.Steps, want)
+	}
+	for i, s := range rep.Steps {
+		if s.Name != want[i] || s.Status != "passed" {
+			t.Errorf("step %d = %+v, want %s passed", i, s, want[i])
+		}
+	}
+	// Two KUnit cases in each twin, plus the kernel crate's doctests.
+	if rep.Tests.Counts.Passed < 4 || rep.Tests.Counts.Failed != 0 || rep.Tests.Counts.Crashed != 0 {
+		t.Errorf("kunit counts = %+v, want >= 4 passed and none failed", rep.Tests.Counts)
+	}
+	if len(rep.Crashes) != 0 {
+		t.Errorf("crashes = %+v, want none", rep.Crashes)
+	}
+	// Warm edit-to-verdict: touch the Rust source and test again.
+	now := time.Now()
+	os.Chtimes(filepath.Join(rust, "hello.rs"), now, now)
+	r2 := rko(t, 5*time.Minute, "test", "--json", rust)
+	if decode(t, r2).Verdict.Passed != true {
+		t.Fatalf("second run failed: %s", r2.stderr)
+	}
+	t.Logf("warm edit-to-verdict (touch hello.rs; rko test): %s", r2.took)
+}
+
+func TestOopsOnLoadFails(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "../examples/buggy/null_c")
+	r := rko(t, coldTimeout, "test", "--json", dir)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v: a module that oopses on load must fail", r.code, rep.Verdict)
+	}
+	if !strings.HasPrefix(rep.Verdict.Step, "insmod") {
+		t.Errorf("verdict step = %q, want the insmod step", rep.Verdict.Step)
+	}
+	if len(rep.Crashes) == 0 || !strings.Contains(rep.Crashes[0].Title, "NULL pointer dereference") {
+		t.Errorf("crashes = %+v, want a NULL pointer dereference first", rep.Crashes)
+	}
+	if !strings.Contains(rep.Verdict.Reason, "NULL pointer dereference") {
+		t.Errorf("verdict reason %q does not name the crash", rep.Verdict.Reason)
+	}
+}
+
+func TestRustPanicFails(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "../examples/buggy/oob_rust")
+	r := rko(t, coldTimeout, "test", "--json", dir)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v: a Rust panic must fail", r.code, rep.Verdict)
+	}
+	found := false
+	for _, c := range rep.Crashes {
+		if strings.Contains(strings.ToLower(c.Title), "panic") && strings.Contains(c.Title, "index out of bounds") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("crashes = %+v, want a Rust panic for the index out of bounds", rep.Crashes)
+	}
+}
+
+func TestHungGuestIsStopped(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "testdata/hang")
+	r := rko(t, coldTimeout, "test", "--json", "--timeout", "40s", dir)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v: a hung guest must fail", r.code, rep.Verdict)
+	}
+	if !strings.Contains(rep.Verdict.Reason, "hung") || rep.Verdict.Step != "insmod hang" {
+		t.Errorf("verdict = %+v, want a hang in step insmod hang", rep.Verdict)
+	}
+	log, err := os.ReadFile(rep.ConsoleLog)
+	if err != nil || !bytes.Contains(log, []byte("hang: sleeping for ten minutes")) {
+		t.Errorf("console log %s not kept or incomplete (%v)", rep.ConsoleLog, err)
+	}
+}
+
+func TestNewAndBuild(t *testing.T) {
+	requireRealPath(t)
+	parent := t.TempDir()
+	for _, lang := range []string{"rust", "c"} {
+		name := "e2e_" + lang
+		if r := rko(t, time.Minute, "new", "--lang", lang, "--dir", parent, name); r.code != 0 {
+			t.Fatalf("rko new %s: exit %d: %s", name, r.code, r.stderr)
+		}
+		r := rko(t, coldTimeout, "build", filepath.Join(parent, name))
+		if r.code != 0 {
+			t.Fatalf("rko build: exit %d: %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(parent, name, name+".ko")); err != nil {
+			t.Errorf("no %s.ko after rko build: %v", name, err)
+		}
+	}
+	// Bad input: an existing directory is never touched.
+	marker := filepath.Join(parent, "e2e_rust", "e2e_rust.rs")
+	before, _ := os.ReadFile(marker)
+	if r := rko(t, time.Minute, "new", "--dir", parent, "e2e_rust"); r.code != 2 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("rko new over an existing module: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(marker); !bytes.Equal(before, after) {
+		t.Error("rko new changed an existing module")
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "testdata/broken")
+	r := rko(t, coldTimeout, "build", dir)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 for a compile error\n%s", r.code, r.stderr)
+	}
+	want := filepath.Join(dir, "broken.rs") + ":19:"
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "undefined_value") {
+		t.Errorf("stderr does not point at %s with the message:\n%s", want, r.stderr)
+	}
+	empty := t.TempDir()
+	r = rko(t, time.Minute, "build", empty)
+	if r.code != 2 || !strings.Contains(r.stderr, "neither a Kbuild nor a Makefile") {
+		t.Errorf("build of a directory without Kbuild: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestDoctorRootfs(t *testing.T) {
+	requireRealPath(t)
+	// The toolchain is there once any test above has run; make sure.
+	if r := rko(t, coldTimeout, "toolchain", "install", "-q"); r.code != 0 {
+		t.Fatalf("toolchain install: %s", r.stderr)
+	}
+	r := rko(t, 2*time.Minute, "doctor", "--toolchain", "rootfs", "--json")
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct{ Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r.stdout)
+	}
+	if !rep.OK || r.code != 0 {
+		t.Errorf("doctor on the pinned rootfs: exit %d, %+v", r.code, rep.Checks)
+	}
+	names := map[string]bool{}
+	for _, c := range rep.Checks {
+		names[c.Name] = true
+	}
+	for _, n := range []string{"rustc", "bindgen", "libclang", "rust-src", "clang", "ld.lld", "kvm"} {
+		if !names[n] {
+			t.Errorf("doctor has no %s check", n)
+		}
+	}
+}
