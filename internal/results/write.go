@@ -71,7 +71,11 @@ func (r *Results) WriteJUnit(w io.Writer) error {
 	for _, s := range r.Tests.Suites {
 		js := junitSuite{Name: testName(s)}
 		add := func(path []string, t *ktap.Test) {
-			c := junitCase{Name: testName(t), Classname: strings.Join(append([]string{js.Name}, path...), ".")}
+			cls := js.Name
+			if len(path) > 0 {
+				cls = strings.Join(path, ".")
+			}
+			c := junitCase{Name: testName(t), Classname: cls}
 			log := clean(strings.Join(t.Log, "\n"))
 			switch t.Status {
 			case ktap.Passed:
@@ -91,11 +95,22 @@ func (r *Results) WriteJUnit(w io.Writer) error {
 			js.Cases = append(js.Cases, c)
 			js.Tests++
 		}
-		if len(s.Subtests) == 0 {
-			add(nil, s)
-		} else {
-			s.Leaves(func(path []string, t *ktap.Test) { add(path, t) })
+		var walk func(parents []string, x *ktap.Test)
+		walk = func(parents []string, x *ktap.Test) {
+			sub := 0
+			for _, c := range x.Subtests {
+				sub += c.Counts.Failed
+			}
+			if len(x.Subtests) == 0 || (x.Status == ktap.Failed && sub < x.Counts.Failed) {
+				// A leaf, or a suite that said "not ok" although its
+				// tests passed (kunit.py counts that as one failure).
+				add(parents, x)
+			}
+			for _, c := range x.Subtests {
+				walk(append(parents[:len(parents):len(parents)], testName(x)), c)
+			}
 		}
+		walk(nil, s)
 		doc.Suites = append(doc.Suites, js)
 	}
 	if len(r.Crashes) > 0 {
