@@ -176,7 +176,7 @@ func RustAvailable(f Facts, min Minima, h Hint) []Check {
 		cc.Found = strings.TrimSpace(firstLine(f.Clang))
 		switch {
 		case err != nil:
-			cc.Status, cc.Detail = Fail, err.Error()
+			cc.Status, cc.Detail, cc.Fix = Fail, "clang --version: "+err.Error(), "check that clang runs: clang --version"
 		case !libclangV.IsZero() && v != libclangV:
 			cc.Status = Warn
 			cc.Detail = fmt.Sprintf("libclang %s (used by bindgen) does not match clang %s; this may be a problem", libclangV, v)
