@@ -152,6 +152,7 @@ var (
 
 func language() *sitter.Language {
 	langOnce.Do(func() {
+		useLibcAllocator()
 		lang = sitter.NewLanguage(rust.Language())
 		n := int(lang.NodeKindCount())
 		kindNames = make([]string, n)
@@ -193,75 +194,19 @@ func Parse(path string, src []byte) (*File, error) {
 		parserPool.Put(po)
 		return nil, po.err
 	}
-	tree := po.p.Parse(src, nil)
-	parserPool.Put(po)
-	if tree == nil {
-		return nil, fmt.Errorf("parse %s: tree-sitter returned no tree", path)
-	}
-	defer tree.Close()
-
 	f := &File{Path: path, Src: src}
+	err := f.parseInto(po.p)
+	parserPool.Put(po)
+	if err != nil {
+		return nil, err
+	}
 	f.lineStarts = append(f.lineStarts, 0)
 	for i, b := range src {
 		if b == '\n' && i+1 < len(src) {
 			f.lineStarts = append(f.lineStarts, uint32(i+1))
 		}
 	}
-	root := tree.RootNode()
-	f.HasError = root.HasError()
-	f.nodes = make([]Node, 0, root.DescendantCount())
-
-	c := root.Walk()
-	defer c.Close()
-	var parent *Node
-	for {
-		n := c.Node()
-		k := n.KindId()
-		var nd Node
-		switch {
-		case k == errorKindID:
-			nd.Kind, nd.Named = "ERROR", true
-		case int(k) < len(kindNames):
-			nd.Kind, nd.Named = kindNames[k], kindNamed[k]
-		default:
-			nd.Kind, nd.Named = n.Kind(), n.IsNamed()
-		}
-		if fid := c.FieldId(); fid != 0 && int(fid) < len(fieldName) {
-			nd.Field = fieldName[fid]
-		}
-		nd.Start, nd.End = uint32(n.StartByte()), uint32(n.EndByte())
-		if len(f.nodes) == cap(f.nodes) {
-			// DescendantCount is exact, so this does not happen; if it
-			// ever did, a fresh chunk keeps earlier pointers valid.
-			f.nodes = make([]Node, 0, 1024)
-		}
-		f.nodes = append(f.nodes, nd)
-		cur := &f.nodes[len(f.nodes)-1]
-		cur.Parent = parent
-		if parent != nil {
-			if parent.LastChild != nil {
-				parent.LastChild.Next = cur
-				cur.Prev = parent.LastChild
-			} else {
-				parent.FirstChild = cur
-			}
-			parent.LastChild = cur
-		} else {
-			f.Root = cur
-		}
-		if c.GotoFirstChild() {
-			parent = cur
-			continue
-		}
-		// Not every node ends where its last child does (a line comment's
-		// only child is its "//"), so every node keeps its own end.
-		for !c.GotoNextSibling() {
-			if !c.GotoParent() {
-				return f, nil
-			}
-			parent = parent.Parent
-		}
-	}
+	return f, nil
 }
 
 // errorKindID is the symbol tree-sitter gives ERROR nodes (ts_builtin_sym_error).
