@@ -157,6 +157,9 @@ type Test struct {
 // twice; later lines are dropped and counted in a final "... N more" line.
 const MaxLog = 200
 
+// maxMissing bounds the placeholder tests made for a plan's missing tests.
+const maxMissing = 1000
+
 func newTest() *Test { return &Test{Status: Crashed, Expected: 0} }
 
 func (t *Test) addError(msg string) {
@@ -220,13 +223,31 @@ func (s *stream) pop() string {
 // It never fails: a log without KTAP gives a root with status ParseFailure
 // and one error.
 func Parse(log []byte, opts Options) *Test {
-	s := &stream{lines: extract(string(log), opts.Compat)}
+	root, _ := parse(string(log), opts)
+	return root
+}
+
+// ParseConsole reads a console in console mode and returns the root test
+// and the raw KTAP lines (as Extract), reading the console once.
+func ParseConsole(console string) (*Test, []string) {
+	return parse(console, Options{})
+}
+
+func parse(log string, opts Options) (*Test, []string) {
+	lines := extract(log, opts.Compat)
+	var raw []string
+	for _, l := range lines {
+		if !isDiagnostic(l.text) || strings.HasPrefix(lstrip(l.text), "#") {
+			raw = append(raw, l.text)
+		}
+	}
+	s := &stream{lines: lines}
 	if !s.more() {
 		t := newTest()
 		t.Name = "<missing>"
 		t.addError("could not find any KTAP output")
 		t.Status = ParseFailure
-		return t
+		return t, raw
 	}
 	root := parseTest(s, 0, nil, false)
 	if !opts.Compat {
@@ -254,20 +275,15 @@ func Parse(log []byte, opts Options) *Test {
 	if root.Status != NoTests || len(root.Subtests) > 0 {
 		root.Status = root.Counts.status()
 	}
-	return root
+	return root, raw
 }
 
 // Extract returns the KTAP lines of a console, printk prefixes stripped:
 // version lines, plans, headers, results and "#" diagnostics; other
 // console lines between them are left out.
 func Extract(log []byte) []string {
-	var out []string
-	for _, l := range extract(string(log), false) {
-		if !isDiagnostic(l.text) || strings.HasPrefix(lstrip(l.text), "#") {
-			out = append(out, l.text)
-		}
-	}
-	return out
+	_, raw := parse(string(log), Options{})
+	return raw
 }
 
 // Leaves calls fn for every leaf test under t in order, with the names of
@@ -710,11 +726,23 @@ func parseTest(s *stream, expectedNum int, log []string, isSubtest bool) *Test {
 		var sub *Test
 		if !s.more() || (isSubtest && peekTestNameMatch(s, t)) {
 			if expected > 0 && num <= expected {
-				t.addError("missing expected subtest")
-				sub = newTest()
-				sub.Number = num
-				sub.addLog(subLog)
-				t.Counts.addStatus(Crashed)
+				// The rest of the plan never ran: each missing test
+				// counts as crashed with one error, as in kunit.py, but
+				// at most maxMissing placeholders are kept so that a
+				// bogus plan ("1..99999999999") cannot exhaust memory.
+				missing := expected - num + 1
+				t.Counts.Crashed += missing
+				t.Counts.Errors += missing
+				t.Errors = append(t.Errors, "missing expected subtest(s): "+strconv.Itoa(missing))
+				for i := 0; i < min(missing, maxMissing); i++ {
+					sub = newTest()
+					sub.Number = num + i
+					if i == 0 {
+						sub.addLog(subLog)
+					}
+					t.Subtests = append(t.Subtests, sub)
+				}
+				break
 			} else {
 				t.addLog(subLog)
 				break

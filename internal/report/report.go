@@ -253,7 +253,10 @@ type pending struct {
 
 // Parse returns every report in console, in order; the first is the
 // primary one. It never fails and never panics.
-func Parse(console []byte) []*Report {
+func Parse(console []byte) []*Report { return ParseString(string(console)) }
+
+// ParseString is Parse on a string, for callers that already hold one.
+func ParseString(s string) []*Report {
 	var reports []*Report
 	var cur *pending
 	var lastSep *rawLine
@@ -263,7 +266,6 @@ func Parse(console []byte) []*Report {
 			cur = nil
 		}
 	}
-	s := string(console)
 	num := 0
 	for len(s) > 0 {
 		var l string

@@ -102,7 +102,8 @@ type Crash struct {
 // and printk prefixes are fine).
 func FromConsole(console []byte, opts Options) *Results {
 	r := &Results{Schema: SchemaVersion, Crashes: []Crash{}}
-	root := ktap.Parse(console, ktap.Options{})
+	text := string(console) // one copy, shared by both parsers
+	root, raw := ktap.ParseConsole(text)
 	r.Tests = Tests{
 		Passed: root.Counts.Passed, Failed: root.Counts.Failed, Crashed: root.Counts.Crashed,
 		Skipped: root.Counts.Skipped, Errors: root.Counts.Errors, Total: root.Counts.Total(),
@@ -114,7 +115,7 @@ func FromConsole(console []byte, opts Options) *Results {
 	if !r.Tests.Found {
 		r.Tests.Errors = 0
 	}
-	r.KTAP = ktap.Extract(console)
+	r.KTAP = raw
 
 	ctx := opts.Context
 	if ctx == nil {
@@ -130,7 +131,7 @@ func FromConsole(console []byte, opts Options) *Results {
 		ours[strings.ReplaceAll(m.Name, "-", "_")] = m
 	}
 	warned := map[string]bool{}
-	for _, rep := range report.Parse(console) {
+	for _, rep := range report.ParseString(text) {
 		c := Crash{
 			Type: string(rep.Type), Title: rep.Title, Frame: rep.Frame, Module: rep.Module,
 			Location: rep.Location, Message: rep.Message, Corrupted: rep.Corrupted,

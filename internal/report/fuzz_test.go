@@ -1,0 +1,31 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse checks that no console makes Parse panic or hang and that
+// every report has a title and a sane span. Run:
+// go test -fuzz=FuzzParse ./internal/report
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			_, console := splitGolden(b)
+			f.Add(console)
+		}
+	}
+	f.Add([]byte("BUG: KASAN:\nRIP: 0010:+0x\n@@rko {\"ev\":\"out\",\"line\":\"unreferenced object 0x1\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, r := range Parse(data) {
+			if r.Title == "" {
+				t.Fatalf("report without a title: %+v", r)
+			}
+			if r.StartLine < 1 || r.EndLine < r.StartLine {
+				t.Fatalf("bad span %d-%d", r.StartLine, r.EndLine)
+			}
+		}
+	})
+}
