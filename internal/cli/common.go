@@ -47,3 +47,9 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func seconds(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+
+// isTerminal reports whether w is a terminal (for colour).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && ui.IsTerminal(f) && os.Getenv("NO_COLOR") == ""
+}

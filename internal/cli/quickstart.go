@@ -72,7 +72,7 @@ func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printTestReport(w, tr)
+	printTestReport(w, tr, false)
 	fmt.Fprintf(w, "quickstart: %s total (kernel %.1fs, build %.1fs, boot+test %.1fs)\n",
 		time.Since(start).Round(100*time.Millisecond), tr.Timings.Kernel, tr.Timings.Build, tr.Timings.Boot)
 	fmt.Fprintf(w, "next: rko new mymod && rko test mymod\n")

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkodev/rko/internal/guest"
-	"github.com/rkodev/rko/internal/ktap"
-	"github.com/rkodev/rko/internal/report"
+	"github.com/rkodev/rko/internal/results"
+	"github.com/rkodev/rko/internal/symbolize"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
@@ -24,6 +24,7 @@ type testOpts struct {
 	cpus     int
 	json     bool
 	kmemleak string
+	junit    string
 }
 
 // TestReport is the JSON output of rko test (docs/schemas.md).
@@ -36,9 +37,10 @@ type TestReport struct {
 	ConsoleLog string               `json:"console_log"`
 	Modules    []workflow.ModuleRun `json:"modules"`
 	Steps      []guest.StepResult   `json:"steps"`
-	Tests      *ktap.Test           `json:"tests"`
-	Crashes    []*report.Report     `json:"crashes"`
-	Timings    Timings              `json:"timings"`
+	// Results holds "schema", "tests" and "crashes" (docs/results-schema.md),
+	// at the top level of the JSON document.
+	*results.Results
+	Timings Timings `json:"timings"`
 }
 
 // KernelInfo identifies the kernel a run used.
@@ -85,7 +87,7 @@ anything failed, 2 when rko could not run.`,
 					return err
 				}
 			} else {
-				printTestReport(c.OutOrStdout(), rep)
+				printTestReport(c.OutOrStdout(), rep, isTerminal(c.OutOrStdout()))
 			}
 			if !rep.Verdict.Passed {
 				return exitCode(ExitFail)
@@ -99,6 +101,7 @@ anything failed, 2 when rko could not run.`,
 	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
 	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON (docs/schemas.md)")
+	c.Flags().StringVar(&o.junit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
 	return c
 }
@@ -155,21 +158,34 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
 	}
-	rep.Tests = ktap.Parse(tr.Console, ktap.Options{})
-	rep.Crashes = report.Parse(tr.Console)
+	var syms []symbolize.Module
+	for _, m := range mods {
+		for i, ko := range m.KoPaths {
+			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir})
+		}
+	}
+	rep.Results = results.FromConsole(tr.Console, results.Options{Modules: syms, Context: ctx})
 	title := ""
 	if len(rep.Crashes) > 0 {
 		title = rep.Crashes[0].Title
+		if src := rep.Crashes[0].Source; src != "" {
+			title += " (" + src + ")"
+		}
 	}
-	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Counts.Failed+rep.Tests.Counts.Crashed)
+	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
 	rep.Timings.Total = seconds(time.Since(start))
+	if o.junit != "" {
+		if err := writeFileWith(o.junit, rep.Results.WriteJUnit); err != nil {
+			return nil, err
+		}
+	}
 	if err := tr.WriteJSON("report.json", rep); err != nil {
 		p.Warnf("saving the report: %v", err)
 	}
 	return rep, nil
 }
 
-func printTestReport(w io.Writer, r *TestReport) {
+func printTestReport(w io.Writer, r *TestReport, color bool) {
 	fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
 	for _, s := range r.Steps {
 		fmt.Fprintf(w, "  %-8s %s\n", s.Status, s.Name)
@@ -179,15 +195,7 @@ func printTestReport(w io.Writer, r *TestReport) {
 			}
 		}
 	}
-	c := r.Tests.Counts
-	fmt.Fprintf(w, "kunit: %d passed, %d failed, %d crashed, %d skipped\n", c.Passed, c.Failed, c.Crashed, c.Skipped)
-	for _, cr := range r.Crashes {
-		loc := ""
-		if cr.Location != "" {
-			loc = " at " + cr.Location
-		}
-		fmt.Fprintf(w, "crash: %s%s (console lines %d-%d)\n", cr.Title, loc, cr.StartLine, cr.EndLine)
-	}
+	r.Results.WriteText(w, color)
 	if r.Verdict.Passed {
 		fmt.Fprintf(w, "PASS in %.1fs (console: %s)\n", r.Timings.Total, r.ConsoleLog)
 	} else {
