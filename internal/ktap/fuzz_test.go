@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that no input makes Parse panic or hang, in both modes,
-// and that the root's counts add up. Run: go test -fuzz=FuzzParse ./internal/ktap
-func FuzzParse(f *testing.F) {
+// FuzzKTAP checks that no input makes Parse panic or hang, in both modes,
+// and that the root's counts add up. Run: go test -fuzz=FuzzKTAP ./internal/ktap
+func FuzzKTAP(f *testing.F) {
 	logs, _ := filepath.Glob("testdata/kunit/*.log")
 	for _, l := range logs {
 		if b, err := os.ReadFile(l); err == nil {

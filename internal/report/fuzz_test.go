@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that no console makes Parse panic or hang and that
+// FuzzReport checks that no console makes Parse panic or hang and that
 // every report has a title and a sane span. Run:
-// go test -fuzz=FuzzParse ./internal/report
-func FuzzParse(f *testing.F) {
+// go test -fuzz=FuzzReport ./internal/report
+func FuzzReport(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*")
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil {
