@@ -32,14 +32,14 @@ var Workloads = []Workload{
 		Name: "kv", Unit: "ops/s", HigherIsBetter: true,
 		Desc:    "misc device key-value store driven from user space: one op = ioctl(KV_SELECT) + write(32 B) + read",
 		Modules: []string{"kv_c", "kv_rust"},
-		Args:    []string{"-ops", "3000"},
+		Args:    []string{"-ops", "20000"},
 		Reps:    12, Warmup: 1,
 	},
 	{
 		Name: "rbt", Unit: "ns/op",
-		Desc:    "in-kernel rbtree, timed in the kernel: one op = insert (with its allocation) + lookup + remove of one key, 2000 keys per sample",
+		Desc:    "in-kernel rbtree, timed in the kernel: one op = insert (with its allocation) + lookup + remove of one key, 5000 keys per sample",
 		Modules: []string{"rbt_c", "rbt_rust"},
-		Args:    []string{"-keys", "2000"},
+		Args:    []string{"-keys", "5000"},
 		Reps:    12, Warmup: 1,
 	},
 	{

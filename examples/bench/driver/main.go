@@ -53,7 +53,7 @@ func main() {
 	flag.Parse()
 	// Samples are printed at the end, not as they come: every console line
 	// costs emulated serial I/O on the one vCPU the twins run on.
-	defer os.Stdout.WriteString(out.String())
+	defer func() { os.Stdout.WriteString(out.String()) }()
 	var err error
 	switch *workload {
 	case "kv":
