@@ -73,9 +73,25 @@ func ModuleName(ko string) string {
 func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string) ([]ModuleRun, error) {
 	var mods []ModuleRun
 	for _, d := range dirs {
+		abs, err := kbuild.CheckDir(d)
+		if err != nil {
+			return nil, err
+		}
+		// Two rko processes must not run make in the same directory at
+		// once; the lock lives in the cache, not in the user's directory.
+		locks, err := cache.Sub("locks")
+		if err != nil {
+			return nil, err
+		}
+		unlock, err := cache.Lock(ctx, filepath.Join(locks, "module-"+cache.Key([]byte(abs))),
+			func() { e.UI.Logf("waiting for another rko building %s", abs) })
+		if err != nil {
+			return nil, err
+		}
 		logPath, logf := LogFile("kbuild")
-		r, err := kbuild.Build(ctx, e.Toolchain, k, d, logf)
+		r, err := kbuild.Build(ctx, e.Toolchain, k, abs, logf)
 		logf.Close()
+		unlock()
 		if err != nil {
 			return nil, fmt.Errorf("%w\nfull make output: %s", err, logPath)
 		}
