@@ -164,5 +164,11 @@ func (p *parser) value(t string) string {
 	case strings.HasPrefix(t, `"`):
 		return strings.Trim(t, `"`)
 	}
-	return p.c.Get(t)
+	// A .config keeps string values quoted (CONFIG_CMDLINE=""); compare
+	// them unquoted, as the literals above are.
+	v := p.c.Get(t)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
 }

@@ -53,8 +53,25 @@ func (idx *Index) readFile(path string) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	cont := ""
+	// Help texts are skipped: a line of prose such as "depends on this."
+	// must not be read as an attribute. As in Kconfig's lexer, a help
+	// text ends at the first non-blank line indented less than its first.
+	inHelp, helpIndent := false, -1
 	for sc.Scan() {
 		line := sc.Text()
+		if inHelp {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			ind := indentWidth(line)
+			if helpIndent < 0 {
+				helpIndent = ind
+			}
+			if ind > 0 && ind >= helpIndent {
+				continue
+			}
+			inHelp = false
+		}
 		if strings.HasSuffix(line, "\\") {
 			cont += strings.TrimSuffix(line, "\\") + " "
 			continue
@@ -66,6 +83,8 @@ func (idx *Index) readFile(path string) error {
 			continue
 		}
 		switch fields[0] {
+		case "help", "---help---":
+			inHelp, helpIndent = true, -1
 		case "config", "menuconfig":
 			if len(fields) < 2 {
 				cur = nil
@@ -89,4 +108,20 @@ func (idx *Index) readFile(path string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// indentWidth is a line's indentation in columns, tabs to multiples of 8.
+func indentWidth(line string) int {
+	w := 0
+	for _, c := range line {
+		switch c {
+		case ' ':
+			w++
+		case '\t':
+			w = (w/8 + 1) * 8
+		default:
+			return w
+		}
+	}
+	return w
 }

@@ -110,10 +110,13 @@ var checkCases = []checkCase{
 		says:  map[string][]string{"bindgen": {"0.66"}},
 	},
 	{
-		name:  "bindgen 0.65.1 fine for an old kernel",
-		min:   oldMinima,
-		facts: func(f *Facts) { f.Bindgen = "bindgen 0.65.1\n"; f.Libclang, f.Clang = libclangOut("16.0.6"), "clang version 16.0.6\n" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
+		name: "bindgen 0.65.1 fine for an old kernel",
+		min:  oldMinima,
+		facts: func(f *Facts) {
+			f.Bindgen = "bindgen 0.65.1\n"
+			f.Libclang, f.Clang = libclangOut("16.0.6"), "clang version 16.0.6\n"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
 	},
 	{
 		name:  "bindgen too old",
@@ -147,10 +150,12 @@ var checkCases = []checkCase{
 		says: map[string][]string{"libclang": {"19.1.7"}},
 	},
 	{
-		name:  "bindgen cannot load libclang",
-		facts: func(f *Facts) { f.Libclang, f.LibclangErr = "", "bindgen exited with status 101: Unable to find libclang" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=fail", "clang=pass", "rust-src=pass"},
-		says:  map[string][]string{"libclang": {"could not run libclang", "Unable to find libclang", "LIBCLANG_PATH"}},
+		name: "bindgen cannot load libclang",
+		facts: func(f *Facts) {
+			f.Libclang, f.LibclangErr = "", "bindgen exited with status 101: Unable to find libclang"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=fail", "clang=pass", "rust-src=pass"},
+		says: map[string][]string{"libclang": {"could not run libclang", "Unable to find libclang", "LIBCLANG_PATH"}},
 	},
 	{
 		name:  "bindgen prints no libclang version",
@@ -172,27 +177,39 @@ var checkCases = []checkCase{
 		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
 	},
 	{
-		name:  "bindgen < 0.69.5 with libclang 18 is fine",
-		min:   oldMinima,
-		facts: func(f *Facts) { f.Bindgen = "bindgen 0.69.4\n"; f.Libclang, f.Clang = libclangOut("18.1.8"), "clang version 18.1.8\n" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
+		name: "bindgen < 0.69.5 with libclang 18 is fine",
+		min:  oldMinima,
+		facts: func(f *Facts) {
+			f.Bindgen = "bindgen 0.69.4\n"
+			f.Libclang, f.Clang = libclangOut("18.1.8"), "clang version 18.1.8\n"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
 	},
 	{
-		name:  "bindgen < 0.72.1 with libclang 22 warns",
-		facts: func(f *Facts) { f.Bindgen = "bindgen 0.72.0\n"; f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "bindgen-libclang-22=warn", "clang=pass", "rust-src=pass"},
-		says:  map[string][]string{"bindgen-libclang-22": {"bindgen 0.72.0, libclang 22.1.0", "rust-bindgen#3278", "0.72.1"}},
+		name: "bindgen < 0.72.1 with libclang 22 warns",
+		facts: func(f *Facts) {
+			f.Bindgen = "bindgen 0.72.0\n"
+			f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=pass", "bindgen-libclang-22=warn", "clang=pass", "rust-src=pass"},
+		says: map[string][]string{"bindgen-libclang-22": {"bindgen 0.72.0, libclang 22.1.0", "rust-bindgen#3278", "0.72.1"}},
 	},
 	{
-		name:  "bindgen 0.72.1 with libclang 22 is fine",
-		facts: func(f *Facts) { f.Bindgen = "bindgen 0.72.1\n"; f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
+		name: "bindgen 0.72.1 with libclang 22 is fine",
+		facts: func(f *Facts) {
+			f.Bindgen = "bindgen 0.72.1\n"
+			f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=pass", "clang=pass", "rust-src=pass"},
 	},
 	{
-		name:  "old bindgen with libclang 22 warns twice",
-		min:   oldMinima,
-		facts: func(f *Facts) { f.Bindgen = "bindgen 0.68.1\n"; f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n" },
-		want:  []string{"rustc=pass", "bindgen=pass", "libclang=pass", "bindgen-libclang-19=warn", "bindgen-libclang-22=warn", "clang=pass", "rust-src=pass"},
+		name: "old bindgen with libclang 22 warns twice",
+		min:  oldMinima,
+		facts: func(f *Facts) {
+			f.Bindgen = "bindgen 0.68.1\n"
+			f.Libclang, f.Clang = libclangOut("22.1.0"), "clang version 22.1.0\n"
+		},
+		want: []string{"rustc=pass", "bindgen=pass", "libclang=pass", "bindgen-libclang-19=warn", "bindgen-libclang-22=warn", "clang=pass", "rust-src=pass"},
 	},
 	{
 		name:  "clang and libclang differ",
