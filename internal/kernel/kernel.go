@@ -112,13 +112,23 @@ func Key(p Params, frags []Fragment) string {
 }
 
 // DroppedError reports requested options that olddefconfig dropped.
-type DroppedError struct{ Dropped []kconfig.Dropped }
+type DroppedError struct {
+	Dropped []kconfig.Dropped
+	// RustAvailable is the output of make rustavailable when CONFIG_RUST
+	// itself was dropped.
+	RustAvailable string
+}
 
 func (e *DroppedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d requested config option(s) did not survive olddefconfig:", len(e.Dropped))
 	for _, d := range e.Dropped {
 		b.WriteString("\n  - " + d.String())
+	}
+	if e.RustAvailable != "" {
+		b.WriteString("\nCONFIG_RUST is off; the kernel's rustavailable check says:\n" + e.RustAvailable)
+		b.WriteString("\nfix the toolchain (rko doctor --source TREE), or use --toolchain rootfs")
+		return b.String()
 	}
 	b.WriteString("\nfix the fragment (add the missing dependencies, or remove the option)")
 	return b.String()
@@ -206,18 +216,16 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if final.Get("RUST") != "y" {
-		// Say why RUST itself is off: usually the toolchain.
-		if _, ok := requested["RUST"]; ok {
-			p.Progress("CONFIG_RUST did not survive: checking the toolchain with make rustavailable")
+	if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
+		de := &DroppedError{Dropped: dropped}
+		if _, asked := requested["RUST"]; asked && final.Get("RUST") != "y" {
+			// Say why Rust itself is off: the toolchain, most often.
 			r, _ := p.Toolchain.Run(ctx, run.Opts{}, binds, "make", "LLVM=1", "-C", p.Source.Dir, "O="+k.BuildDir, "rustavailable")
 			if r != nil {
-				fmt.Fprintf(p.Log, "%s%s", r.Stdout, r.Stderr)
+				de.RustAvailable = strings.TrimSpace(string(r.Stdout) + string(r.Stderr))
 			}
 		}
-	}
-	if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
-		return nil, &DroppedError{Dropped: dropped}
+		return nil, de
 	}
 	// Estimate the object count from an earlier build of the same profile.
 	total := estimateObjects(root, p.Profile)
