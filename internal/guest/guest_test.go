@@ -1,0 +1,297 @@
+package guest
+
+import (
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseFrame(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want Frame
+		ok   bool
+	}{
+		{"bare", `@@rko {"ev":"boot"}`, Frame{Ev: "boot"}, true},
+		{"printk timestamp", `[    1.234567] @@rko {"ev":"start","step":"insmod hello","kind":"insmod"}`,
+			Frame{Ev: "start", Step: "insmod hello", Kind: "insmod"}, true},
+		{"end", `[    1.260000] @@rko {"ev":"end","step":"insmod hello","rc":0,"ms":16}`,
+			Frame{Ev: "end", Step: "insmod hello", Ms: 16}, true},
+		{"failed end", `@@rko {"ev":"end","step":"test t","rc":-1,"signal":"SIGSEGV","error":"x","ms":3}`,
+			Frame{Ev: "end", Step: "test t", RC: -1, Signal: "SIGSEGV", Error: "x", Ms: 3}, true},
+		{"output", `[ 2.0] @@rko {"ev":"out","step":"test smoke.sh","stream":"stdout","line":"ok @@rko {}"}`,
+			Frame{Ev: "out", Step: "test smoke.sh", Stream: "stdout", Line: "ok @@rko {}"}, true},
+		{"serial CR and spaces", "@@rko {\"ev\":\"done\"}  \r", Frame{Ev: "done"}, true},
+		{"unknown fields", `@@rko {"ev":"boot","version":"1.2"}`, Frame{Ev: "boot"}, true},
+		{"kernel line", `[    0.000000] Linux version 7.3.0`, Frame{}, false},
+		{"garbage JSON", `@@rko {"ev":"boot"`, Frame{}, false},
+		{"not JSON", `@@rko hello`, Frame{}, false},
+		{"missing ev", `@@rko {"step":"x"}`, Frame{}, false},
+		{"empty ev", `@@rko {"ev":""}`, Frame{}, false},
+		{"no space after prefix", `@@rko{"ev":"boot"}`, Frame{}, false},
+		{"empty", ``, Frame{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseFrame(tt.line)
+			if ok != tt.ok || got != tt.want {
+				t.Errorf("ParseFrame(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func plan(steps ...string) *Plan {
+	p := &Plan{}
+	for _, s := range steps {
+		kind, _, _ := strings.Cut(s, " ")
+		if kind == "test" {
+			kind = "exec"
+		}
+		p.Steps = append(p.Steps, Step{Name: s, Kind: kind})
+	}
+	return p
+}
+
+func TestReadSession(t *testing.T) {
+	p := plan("insmod hello", "test hello/smoke.sh", "rmmod hello", "kmemleak")
+	type stepWant struct {
+		status string
+		rc     int
+		signal string
+		err    string
+		out    []string
+		from   int
+		to     int
+	}
+	tests := []struct {
+		name    string
+		console string
+		booted  bool
+		done    bool
+		err     string
+		steps   []stepWant
+	}{
+		{
+			name:    "nothing",
+			console: "[    0.000000] Linux version 7.3.0\nKernel panic - not syncing: VFS: Unable to mount root fs\n",
+			steps:   []stepWant{{status: "skipped"}, {status: "skipped"}, {status: "skipped"}, {status: "skipped"}},
+		},
+		{
+			name: "all passed",
+			console: `[    0.000000] Linux version 7.3.0
+[    1.000000] @@rko {"ev":"boot"}
+[    1.100000] @@rko {"ev":"start","step":"insmod hello","kind":"insmod"}
+[    1.110000] hello: loaded
+[    1.120000] @@rko {"ev":"end","step":"insmod hello","rc":0,"ms":20}
+[    1.200000] @@rko {"ev":"start","step":"test hello/smoke.sh","kind":"exec"}
+[    1.210000] @@rko {"ev":"out","step":"test hello/smoke.sh","stream":"stdout","line":"hello is loaded"}
+[    1.211000] @@rko {"ev":"out","step":"test hello/smoke.sh","stream":"stderr","line":"second"}
+[    1.220000] @@rko {"ev":"end","step":"test hello/smoke.sh","rc":0,"ms":20}
+[    1.300000] @@rko {"ev":"start","step":"rmmod hello","kind":"rmmod"}
+[    1.310000] @@rko {"ev":"end","step":"rmmod hello","rc":0,"ms":10}
+[    1.400000] @@rko {"ev":"start","step":"kmemleak","kind":"kmemleak"}
+[    1.410000] @@rko {"ev":"end","step":"kmemleak","rc":0,"ms":10}
+[    1.500000] @@rko {"ev":"done"}
+[    1.600000] reboot: Power down
+`,
+			booted: true, done: true,
+			steps: []stepWant{
+				{status: "passed", from: 3, to: 5},
+				{status: "passed", out: []string{"hello is loaded", "second"}, from: 6, to: 9},
+				{status: "passed", from: 10, to: 11},
+				{status: "passed", from: 12, to: 13},
+			},
+		},
+		{
+			name: "failed, crashed and skipped",
+			console: "\r\n" + `@@rko {"ev":"boot"}` + "\r\n" +
+				`@@rko {"ev":"start","step":"insmod hello"}` + "\r\n" +
+				`@@rko {"ev":"end","step":"insmod hello","rc":1,"error":"insmod: ERANGE","ms":2}` + "\r\n" +
+				`@@rko {"ev":"start","step":"test hello/smoke.sh"}` + "\r\n" +
+				`@@rko {"ev":"out","step":"test hello/smoke.sh","line":"about to oops"}` + "\r\n" +
+				"BUG: kernel NULL pointer dereference, address: 0000000000000000\r\n",
+			booted: true,
+			steps: []stepWant{
+				{status: "failed", rc: 1, err: "insmod: ERANGE", from: 3, to: 4},
+				{status: "crashed", out: []string{"about to oops"}, from: 5},
+				{status: "skipped"},
+				{status: "skipped"},
+			},
+		},
+		{
+			name: "killed by a signal",
+			console: `@@rko {"ev":"boot"}
+@@rko {"ev":"start","step":"insmod hello"}
+@@rko {"ev":"end","step":"insmod hello","rc":0}
+@@rko {"ev":"start","step":"test hello/smoke.sh"}
+@@rko {"ev":"end","step":"test hello/smoke.sh","rc":-1,"signal":"SIGKILL"}
+@@rko {"ev":"start","step":"rmmod hello"}
+@@rko {"ev":"end","step":"rmmod hello","rc":0}
+@@rko {"ev":"start","step":"kmemleak"}
+@@rko {"ev":"end","step":"kmemleak","rc":0}
+@@rko {"ev":"done"}`,
+			booted: true, done: true,
+			steps: []stepWant{
+				{status: "passed", from: 2, to: 3},
+				{status: "failed", rc: -1, signal: "SIGKILL", from: 4, to: 5},
+				{status: "passed", from: 6, to: 7},
+				{status: "passed", from: 8, to: 9},
+			},
+		},
+		{
+			name: "plan error and unknown steps",
+			console: `@@rko {"ev":"boot"}
+@@rko {"ev":"start","step":"not in the plan"}
+@@rko {"ev":"out","step":"not in the plan","line":"x"}
+@@rko {"ev":"end","step":"not in the plan","rc":3}
+@@rko {"ev":"error","error":"read /rko/plan.json: no such file"}
+@@rko {"ev":"done"}`,
+			booted: true, done: true, err: "read /rko/plan.json: no such file",
+			steps: []stepWant{{status: "skipped"}, {status: "skipped"}, {status: "skipped"}, {status: "skipped"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ReadSession([]byte(tt.console), p)
+			if s.Booted != tt.booted || s.Done != tt.done || s.Error != tt.err {
+				t.Errorf("Booted %v Done %v Error %q; want %v %v %q", s.Booted, s.Done, s.Error, tt.booted, tt.done, tt.err)
+			}
+			if len(s.Steps) != len(p.Steps) {
+				t.Fatalf("%d steps, want %d", len(s.Steps), len(p.Steps))
+			}
+			for i, w := range tt.steps {
+				g := s.Steps[i]
+				if g.Name != p.Steps[i].Name || g.Kind != p.Steps[i].Kind {
+					t.Errorf("step %d is %q (%s), want %q", i, g.Name, g.Kind, p.Steps[i].Name)
+				}
+				got := stepWant{g.Status, g.RC, g.Signal, g.Error, g.Output, g.LineFrom, g.LineTo}
+				if !reflect.DeepEqual(got, w) {
+					t.Errorf("step %q:\n got  %+v\n want %+v", g.Name, got, w)
+				}
+			}
+			var crashed string
+			for i, w := range tt.steps {
+				if w.status == "crashed" {
+					crashed = p.Steps[i].Name
+					break
+				}
+			}
+			r := s.Running()
+			switch {
+			case crashed == "" && r != nil:
+				t.Errorf("Running = %q, want none", r.Name)
+			case crashed != "" && (r == nil || r.Name != crashed):
+				t.Errorf("Running = %v, want %q", r, crashed)
+			}
+		})
+	}
+}
+
+func TestReadSessionEmptyPlan(t *testing.T) {
+	s := ReadSession([]byte(`@@rko {"ev":"boot"}`+"\n"+`@@rko {"ev":"done"}`), &Plan{})
+	if !s.Booted || !s.Done || len(s.Steps) != 0 || s.Running() != nil {
+		t.Errorf("session = %+v", s)
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	p := &Plan{Steps: []Step{
+		{Name: "insmod hello", Kind: "insmod", Path: "/rko/modules/hello.ko", Params: "n=3 s=\"a b\""},
+		{Name: "test hello/smoke.sh", Kind: "exec", Argv: []string{"/rko/tests/hello/smoke.sh", "-v"}, Env: []string{"A=1"},
+			Dir: "/rko/tests/hello", TimeoutSec: 60, StopOnFail: true},
+		{Name: "rmmod hello", Kind: "rmmod", Module: "hello"},
+		{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: 60},
+	}}
+	data := p.JSON()
+	if !strings.HasSuffix(string(data), "}\n") {
+		t.Errorf("JSON does not end in a newline: %q", data)
+	}
+	var back Plan
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&back, p) {
+		t.Errorf("round trip:\n got  %+v\n want %+v", back, *p)
+	}
+	// The field names are the protocol the guest init reads.
+	for _, key := range []string{`"steps"`, `"name"`, `"kind"`, `"path"`, `"params"`, `"module"`, `"argv"`, `"env"`, `"dir"`, `"timeout_sec"`, `"stop_on_fail"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("JSON lacks %s:\n%s", key, data)
+		}
+	}
+	// Empty fields are left out.
+	var raw struct{ Steps []map[string]any }
+	json.Unmarshal(data, &raw)
+	if len(raw.Steps[2]) != 3 {
+		t.Errorf("rmmod step has keys %v, want name, kind and module only", raw.Steps[2])
+	}
+	if got := string((&Plan{}).JSON()); got != "{\n  \"steps\": null\n}\n" {
+		t.Errorf("empty plan JSON = %q", got)
+	}
+}
+
+func TestBuildInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: not building the guest init")
+	}
+	t.Setenv("RKO_CACHE", t.TempDir())
+	ctx := context.Background()
+	path, err := BuildInit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("%s is not ELF: %v", path, err)
+	}
+	defer f.Close()
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		t.Errorf("class %v machine %v, want 64-bit x86-64", f.Class, f.Machine)
+	}
+	if f.Type != elf.ET_EXEC {
+		t.Errorf("type %v, want ET_EXEC (static, not PIE)", f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the init has a PT_INTERP: it is not static")
+		}
+		if p.Type == elf.PT_DYNAMIC {
+			t.Error("the init has a PT_DYNAMIC segment")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("the init needs %q", libs)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o100 == 0 {
+		t.Errorf("the init is not executable: %v %v", st.Mode(), err)
+	}
+
+	// Cached: the second call returns the same file without rebuilding.
+	before := st.ModTime()
+	again, err := BuildInit(ctx)
+	if err != nil || again != path {
+		t.Errorf("second BuildInit = %q, %v; want %q", again, err, path)
+	}
+	if st2, _ := os.Stat(again); !st2.ModTime().Equal(before) {
+		t.Error("second BuildInit rewrote the init")
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary %s.tmp left behind", path)
+	}
+}
+
+func TestBuildInitNoGo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("RKO_CACHE", t.TempDir())
+	_, err := BuildInit(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "go is not on PATH") {
+		t.Errorf("err = %v, want a message that go is missing", err)
+	}
+}
