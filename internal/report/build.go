@@ -230,7 +230,7 @@ func lockdepFrame(body []string) (Frame, bool) {
 
 func indexLine(body []string, prefix string) int {
 	for i, l := range body {
-		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+		if strings.HasPrefix(strings.TrimSpace(l), prefix) || prefix == "Call Trace:" && strings.HasPrefix(strings.TrimSpace(l), "Call trace:") {
 			return i
 		}
 	}
@@ -245,7 +245,7 @@ func framesAfter(body []string, marker string) []Frame {
 	if marker != "" {
 		start = -1
 		for i, l := range body {
-			if strings.HasPrefix(strings.TrimSpace(l), marker) {
+			if t := strings.TrimSpace(l); strings.HasPrefix(t, marker) || marker == "Call Trace:" && strings.HasPrefix(t, "Call trace:") {
 				start = i + 1
 				break
 			}

@@ -137,7 +137,7 @@ func classify(s string) (kind, Type) {
 			return kPanic, Panic
 		}
 	case 'I':
-		if strings.HasPrefix(s, "INFO: task ") && strings.Contains(s, " blocked for more than ") {
+		if strings.HasPrefix(s, "INFO: task ") && strings.Contains(s, " blocked ") && strings.Contains(s, " for more than ") {
 			return kHeader, HungTask
 		}
 		if strings.HasPrefix(s, "INFO: rcu") && strings.Contains(s, "stall") {
@@ -373,7 +373,7 @@ func ParseString(s string) []*Report {
 
 // accept reports whether a plain line still belongs to the open report.
 func (p *pending) accept(l string) bool {
-	if strings.HasPrefix(l, "Call Trace:") || strings.HasPrefix(l, "stack backtrace:") {
+	if strings.HasPrefix(l, "Call Trace:") || strings.HasPrefix(l, "Call trace:") || strings.HasPrefix(l, "stack backtrace:") {
 		p.inTrace = true
 		return true
 	}

@@ -79,7 +79,7 @@ func goldenFiles(t *testing.T, dir string) []string {
 // TestGolden runs Parse over every testdata/*/N file: a header of
 // expected reports, a blank line, the console. -update rewrites headers.
 func TestGolden(t *testing.T) {
-	for _, dir := range []string{"testdata/report", "testdata/real"} {
+	for _, dir := range []string{"testdata/report", "testdata/syzkaller", "testdata/real"} {
 		for _, path := range goldenFiles(t, dir) {
 			t.Run(path, func(t *testing.T) {
 				data, err := os.ReadFile(path)
