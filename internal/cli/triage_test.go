@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseModuleFlag(t *testing.T) {
+	tests := []struct {
+		in      string
+		name    string
+		ko, src string
+		ok      bool
+	}{
+		{"m=/a/m.ko", "m", "/a/m.ko", "", true},
+		{"m=/a/m.ko:/a", "m", "/a/m.ko", "/a", true},
+		{"m", "", "", "", false},
+		{"=x.ko", "", "", "", false},
+	}
+	for _, tt := range tests {
+		m, err := parseModuleFlag(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && (m.Name != tt.name || m.KoPath != tt.ko || m.SourceDir != tt.src)) {
+			t.Errorf("parseModuleFlag(%q) = %+v, %v", tt.in, m, err)
+		}
+	}
+}
+
+// TestTriage runs the command on a saved log and on stdin.
+func TestTriage(t *testing.T) {
+	log, err := os.ReadFile("../report/testdata/report/2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	junit := filepath.Join(t.TempDir(), "out.xml")
+	for _, args := range [][]string{{"triage", "--json", "--junit", junit, "-"}, {"triage", "--color", "never", "-"}} {
+		root := newRoot()
+		var out bytes.Buffer
+		root.SetArgs(args)
+		root.SetIn(bytes.NewReader(log))
+		root.SetOut(&out)
+		err := root.Execute()
+		if ee, ok := err.(exitError); !ok || ee.code != ExitFail {
+			t.Errorf("%v: err = %v, want exit %d for a log with a crash", args, err, ExitFail)
+		}
+		if args[1] == "--json" {
+			var doc struct {
+				Crashes []struct{ Type, Title string } `json:"crashes"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Crashes) != 1 || doc.Crashes[0].Type != "kasan" {
+				t.Errorf("json = %s (%v)", out.String(), err)
+			}
+			if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), "<testsuites") {
+				t.Errorf("junit file: %v", err)
+			}
+		} else if !strings.Contains(out.String(), "KASAN: slab-use-after-free Read in ring_pop") {
+			t.Errorf("text = %s", out.String())
+		}
+	}
+	root := newRoot()
+	root.SetArgs([]string{"triage", "--color", "pink", "-"})
+	root.SetIn(strings.NewReader(""))
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "pink") {
+		t.Errorf("bad --color: err = %v", err)
+	}
+}
