@@ -166,8 +166,14 @@ func ParseDiagnostics(out string) []Diagnostic {
 		if m := rustHeadRE.FindStringSubmatch(line); m != nil {
 			// A summary such as "error: aborting due to 2 previous errors"
 			// has no location line.
+			// The lookahead stops at the next message, so that a summary
+			// never takes the location of another rustc's error.
 			for j := i + 1; j < len(lines) && j <= i+3; j++ {
-				if l := rustLocRE.FindStringSubmatch(lines[j]); l != nil {
+				next := strings.TrimRight(lines[j], "\r")
+				if rustHeadRE.MatchString(next) || cDiagRE.MatchString(next) {
+					break
+				}
+				if l := rustLocRE.FindStringSubmatch(next); l != nil {
 					ln, _ := strconv.Atoi(l[2])
 					col, _ := strconv.Atoi(l[3])
 					ds = append(ds, Diagnostic{File: l[1], Line: ln, Col: col, Severity: m[1], Code: m[2], Message: m[3]})
