@@ -141,7 +141,8 @@ func TestRules(t *testing.T) {
 		{"condvar releases its guard", spdx + "struct S { l: SpinLock<u32>, c: CondVar }\nfn f(s: &S) {\n    let mut g = s.l.lock();\n    s.c.wait(&mut g);\n}\n", nil},
 		{"irq disabled", spdx + "fn f() {\n    let irq = local_interrupt_disable();\n    msleep(1);\n}\n", []string{"sleep-in-atomic:4"}},
 		{"guard parameter", spdx + "fn f(g: &mut SpinLockGuard<'_, u32>, r: &mut UserSliceReader) {\n    r.read_slice(&mut buf)?;\n}\n", []string{"sleep-in-atomic:3"}},
-		{"closure not seen", spdx + "struct S { l: SpinLock<u32> }\nfn f(s: &S) {\n    let g = s.l.lock();\n    let c = || fsleep(d);\n}\n", nil},
+		{"outer guard not carried into closure", spdx + "struct S { l: SpinLock<u32> }\nfn f(s: &S) {\n    let g = s.l.lock();\n    let c = || fsleep(d);\n}\n", nil},
+		{"guard inside closure", spdx + "struct S { l: SpinLock<u32> }\nfn f(s: &S) {\n    each(|p| {\n        let g = s.l.lock();\n        fsleep(d);\n    });\n}\n", []string{"sleep-in-atomic:6"}},
 
 		// rko-allow
 		{"allow same line", spdx + "fn f() { x.unwrap(); } // rko-allow(panic-in-kernel): init cannot fail\n", nil},

@@ -319,8 +319,15 @@ func alive(gs []*guard) []*guard {
 // expr checks every call in n (closures excepted) against the guards.
 func (w *sleepWalker) expr(n *Node, gs []*guard) {
 	switch n.Kind {
-	case "closure_expression", "function_item":
-		return // runs later, or is its own function
+	case "function_item":
+		return // its own function, walked on its own
+	case "closure_expression":
+		// A closure may run later, so guards held where it is written do
+		// not carry in; guards it takes itself are tracked in its body.
+		if b := n.ChildByField("body"); b != nil {
+			w.expr(b, nil)
+		}
+		return
 	case "block":
 		w.block(n, gs)
 		return
