@@ -28,6 +28,12 @@ func build(p *pending) *Report {
 		}
 		hi++
 	}
+	for hi+1 < len(lines) && strings.HasSuffix(lines[hi], " [inline]") {
+		if k, _ := classify(lines[hi+1]); k != kHeader {
+			break
+		}
+		hi++
+	}
 	header := lines[hi]
 	body := lines[hi+1:]
 

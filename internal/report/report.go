@@ -248,7 +248,7 @@ type pending struct {
 	typ     Type
 	lines   []rawLine
 	inTrace bool // a "Call Trace:" or "backtrace" was seen
-	done    bool
+	body    bool // a line other than the header was added
 }
 
 // Parse returns every report in console, in order; the first is the
@@ -351,11 +351,18 @@ func ParseString(s string) []*Report {
 					closeCur()
 					continue
 				}
+				cur.body = true
 				cur.lines = append(cur.lines, rl)
 				if len(cur.lines) >= MaxLines {
 					closeCur()
 				}
 			}
+			continue
+		}
+		// A symbolized report repeats its header once per inlined frame
+		// ("BUG: KASAN: ... in f file.h:96 [inline]"): one report.
+		if cur != nil && t == cur.typ && !cur.body && k == kHeader {
+			cur.lines = append(cur.lines, rl)
 			continue
 		}
 		// A new report starts here.
