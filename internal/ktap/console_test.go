@@ -105,3 +105,33 @@ func TestDirectivesAndAttributes(t *testing.T) {
 		t.Errorf("todo directive = %q %q, want TODO later", todo.Directive, todo.Reason)
 	}
 }
+
+// TestRealConsole reads a real rko console: a 7.3 kernel booting with the
+// Rust doctests and KUnit suites built in (357 tests, all kunit.py sees as
+// it stops after the first stream), then two modules, hello (Rust,
+// #[kunit_tests]) and hello_c (C KUnit), each printing its own KTAP stream
+// at insmod, with @@rko guest frames in between.
+func TestRealConsole(t *testing.T) {
+	data := readFile(t, "testdata/console/hello-doctests.log")
+	root := Parse(data, Options{})
+	if want := (Counts{Passed: 361}); root.Counts != want {
+		t.Errorf("counts = %+v, want %+v", root.Counts, want)
+	}
+	var names []string
+	for _, s := range root.Subtests {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names[len(names)-2:], ","); got != "hello,hello_c" {
+		t.Errorf("last suites = %s, want hello,hello_c", got)
+	}
+	hello := root.Subtests[len(root.Subtests)-2]
+	if hello.Attributes["speed"] != "normal" || hello.Subtests[0].Attributes["speed"] != "normal" {
+		t.Errorf("hello attributes = %v / %v", hello.Attributes, hello.Subtests[0].Attributes)
+	}
+	if got := root.Subtests[len(root.Subtests)-1].Attributes["module"]; got != "hello_c" {
+		t.Errorf("hello_c module attribute = %q", got)
+	}
+	if c := Parse(data, Options{Compat: true}).Counts; c != (Counts{Passed: 357}) {
+		t.Errorf("compat counts = %+v, want 357 passed as kunit.py", c)
+	}
+}
