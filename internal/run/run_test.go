@@ -58,7 +58,10 @@ func TestCmdFailure(t *testing.T) {
 		output   string // expected Output (tail)
 		msg      string // substring of Error()
 	}{
-		{"exit 3", []string{"sh", "-c", "echo to-out; echo to-err >&2; exit 3"}, 0, 3, "to-out\nto-err\n", "sh exited with status 3"},
+		// One stream per case: stdout and stderr are separate pipes, so
+		// their order in the combined tail is not defined.
+		{"exit 3", []string{"sh", "-c", "echo to-err >&2; echo more >&2; exit 3"}, 0, 3, "to-err\nmore\n", "sh exited with status 3"},
+		{"stdout kept", []string{"sh", "-c", "echo to-out; exit 4"}, 0, 4, "to-out\n", "sh exited with status 4"},
 		{"tail kept", []string{"sh", "-c", "printf 0123456789; exit 1"}, 4, 1, "6789", "exited with status 1"},
 		{"not found", []string{"/nonexistent/rko-no-such-program"}, 0, -1, "", "rko-no-such-program"},
 	}
@@ -273,5 +276,31 @@ func TestDefaultIsTheSeam(t *testing.T) {
 	}
 	if strings.Join(stub.argv, " ") != "make -j2" {
 		t.Errorf("stub got argv %q", stub.argv)
+	}
+}
+
+// TestBothStreamsKept: stdout and stderr are copied by two goroutines into
+// one output tail; with -race this catches unsynchronised writes, and
+// without it, lost or torn lines.
+func TestBothStreamsKept(t *testing.T) {
+	script := `i=0; while [ $i -lt 400 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; exit 1`
+	res, err := Cmd(context.Background(), Opts{}, "sh", "-c", script)
+	var re *Error
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v", err)
+	}
+	if want := len(res.Stdout) + len(res.Stderr); len(re.Output) != want {
+		t.Errorf("Output has %d bytes, want %d (stdout + stderr)", len(re.Output), want)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(re.Output), "\n"), "\n")
+	if len(lines) != 800 {
+		t.Fatalf("Output has %d lines, want 800", len(lines))
+	}
+	for _, l := range lines {
+		var stream string
+		var n int
+		if _, err := fmt.Sscanf(l, "%s %d", &stream, &n); err != nil || (stream != "out" && stream != "err") {
+			t.Fatalf("torn line %q in Output", l)
+		}
 	}
 }
