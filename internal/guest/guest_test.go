@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -239,6 +240,9 @@ func TestPlanJSON(t *testing.T) {
 func TestBuildInit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: not building the guest init")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go is not on PATH")
 	}
 	t.Setenv("RKO_CACHE", t.TempDir())
 	ctx := context.Background()
