@@ -130,7 +130,8 @@ func findTests(dir string) []string {
 }
 
 // MakePlan turns modules into guest steps: load every module, run every
-// test, unload in reverse order, then the extra steps and kmemleak.
+// test, then the extra steps (while the modules are loaded), unload in
+// reverse order, and scan with kmemleak last.
 func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
 	p := &guest.Plan{}
 	var loaded []string
