@@ -86,11 +86,16 @@ type Options struct {
 
 // FileError is a file that could not be read or parsed.
 type FileError struct {
+	// Path is the file.
 	Path string
-	Err  error
+	// Err is why it could not be linted.
+	Err error
 }
 
+// Error names the file and the cause.
 func (e *FileError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+
+// Unwrap returns the cause.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // Result is the outcome of Run.
