@@ -258,8 +258,10 @@ func collect(p string, cfgs *configCache) ([]target, error) {
 		if !strings.HasSuffix(p, ".rs") {
 			return nil, fmt.Errorf("lint path %q is not a .rs file or a directory", p)
 		}
-		t, skip, err := makeTarget(p, cfgs)
-		if err != nil || skip {
+		// A file named on the command line is linted even when the
+		// config excludes it: exclusion is for directory walks.
+		t, _, err := makeTarget(p, cfgs)
+		if err != nil {
 			return nil, err
 		}
 		return []target{t}, nil
