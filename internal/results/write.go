@@ -203,6 +203,15 @@ func (r *Results) WriteText(w io.Writer, color bool) error {
 			var walk func(path string, x *ktap.Test)
 			walk = func(path string, x *ktap.Test) {
 				name := path + testName(x)
+				if len(x.Subtests) > 0 && x.Status == ktap.Failed {
+					sub := 0
+					for _, c := range x.Subtests {
+						sub += c.Counts.Failed
+					}
+					if sub < x.Counts.Failed {
+						fmt.Fprintf(&b, "  %s %s (the suite reported not ok)\n", paint(red, "FAIL "), name)
+					}
+				}
 				if len(x.Subtests) > 0 {
 					for _, c := range x.Subtests {
 						walk(name+".", c)
