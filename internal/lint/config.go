@@ -31,6 +31,11 @@ type Config struct {
 	Exclude []string `toml:"exclude"`
 	// MaySleep adds function or method names to sleep-in-atomic's list.
 	MaySleep []string `toml:"may_sleep"`
+	// LocalBindings says whether a driver's own `bindings` module (such as
+	// nova-core's `use r570_144 as bindings;`, bindgen output for its
+	// firmware interface) counts as raw bindings: true (the default) reports
+	// its uses under bindings-outside-abstractions, false accepts them.
+	LocalBindings *bool `toml:"local_bindings"`
 	// Rules sets per-rule options, keyed by rule ID.
 	Rules map[string]RuleConfig `toml:"rules"`
 
@@ -52,7 +57,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("read lint config %s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("lint config %s: unknown key %q, want abstraction, host, exclude, may_sleep or [rules.<id>] severity", path, und[0].String())
+		return nil, fmt.Errorf("lint config %s: unknown key %q, want abstraction, host, exclude, may_sleep, local_bindings or [rules.<id>] severity", path, und[0].String())
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -108,6 +113,7 @@ type resolved struct {
 	abstraction, host, exclude []string // absolute, cleaned
 	severity                   map[string]Severity
 	maySleep                   map[string]bool
+	localBindings              bool   // a driver's own bindings module counts as raw bindings
 	source                     string // config file, or "" for defaults
 }
 
@@ -169,7 +175,7 @@ func (cc *configCache) resolve(dir string) (*resolved, error) {
 		}
 	}
 	root := kernelRoot(dir)
-	r := &resolved{severity: map[string]Severity{}, maySleep: map[string]bool{}}
+	r := &resolved{severity: map[string]Severity{}, maySleep: map[string]bool{}, localBindings: true}
 	abs := func(base string, rel []string) []string {
 		var out []string
 		for _, p := range rel {
@@ -207,6 +213,9 @@ func (cc *configCache) resolve(dir string) (*resolved, error) {
 	}
 	for _, n := range cfg.MaySleep {
 		r.maySleep[n] = true
+	}
+	if cfg.LocalBindings != nil {
+		r.localBindings = *cfg.LocalBindings
 	}
 	for id, rc := range cfg.Rules {
 		if rc.Severity != "" {

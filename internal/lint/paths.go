@@ -92,12 +92,18 @@ func checkBindings(c *checker) {
 	}
 	// A file that declares its own `mod bindings` means that module, not
 	// the C bindings.
-	localMod := false
+	localMod, inlineMod := false, false
 	aliases := map[string]bool{}
 	Walk(c.f.Root, func(n *Node) bool {
 		if n.Kind == "mod_item" {
 			if nm := n.ChildByField("name"); nm != nil && c.f.Text(nm) == "bindings" {
-				localMod = true
+				// `mod bindings { ... }` written by hand is ordinary code;
+				// `mod bindings;` is a file, typically bindgen output.
+				if n.ChildByField("body") != nil {
+					inlineMod = true
+				} else {
+					localMod = true
+				}
 			}
 		}
 		if n.Kind == "use_declaration" {
@@ -118,8 +124,18 @@ func checkBindings(c *checker) {
 		}
 		return true
 	})
-	if localMod {
+	// A driver's own bindings module (nova-core's firmware interface,
+	// bindgen output) is raw bindings too, unless the config says
+	// local_bindings = false.
+	what := "the raw C bindings"
+	if inlineMod {
 		return
+	}
+	if localMod {
+		if !c.t.cfg.localBindings {
+			return
+		}
+		what = "a driver-local raw bindings module (bindgen output; set local_bindings = false in .rko-lint.toml to accept it)"
 	}
 	Walk(c.f.Root, func(n *Node) bool {
 		switch n.Kind {
@@ -136,7 +152,7 @@ func checkBindings(c *checker) {
 				}
 			})
 			if hit {
-				c.report(n, "use of the raw C bindings outside the abstraction layer; use a safe abstraction from the kernel crate (or add one under rust/kernel)")
+				c.report(n, "use of %s outside the abstraction layer; use a safe abstraction from the kernel crate (or add one under rust/kernel)", what)
 			}
 			return false
 		case "scoped_identifier", "scoped_type_identifier":
@@ -149,7 +165,7 @@ func checkBindings(c *checker) {
 			}
 			segs := pathSegments(c, n)
 			if rawBindingsPath(segs, aliases) {
-				c.report(n, "%s uses the raw C bindings outside the abstraction layer; use a safe abstraction from the kernel crate", strings.Join(segs, "::"))
+				c.report(n, "%s uses %s outside the abstraction layer; use a safe abstraction from the kernel crate", strings.Join(segs, "::"), what)
 				return false
 			}
 		case "extern_crate_declaration":
