@@ -368,7 +368,7 @@ func title(r *Report, header string, body []string) string {
 		case strings.HasPrefix(h, "inconsistent lock state"):
 			return "inconsistent lock state" + in
 		}
-		h = strings.TrimRight(h, "!")
+		h = strings.TrimSuffix(strings.TrimRight(h, "!"), " detected")
 		if i := strings.Index(h, ": "); i >= 0 {
 			h = h[:i]
 		}
@@ -405,12 +405,10 @@ func title(r *Report, header string, body []string) string {
 			return "Rust panic" + in
 		}
 		return "Rust panic: " + msg + in
-	case Panic, StackProtector:
-		reason := r.Message
-		if i := strings.Index(reason, ": "); i > 0 && r.Type == StackProtector {
-			reason = reason[:i]
-		}
-		return "kernel panic: " + reason
+	case StackProtector:
+		return "kernel panic: stack-protector" + in
+	case Panic:
+		return "kernel panic: " + r.Message
 	}
 	h := strings.TrimPrefix(header, "BUG: ")
 	for _, sep := range []string{", ", " at ", ": ", " on CPU", " in process", " ("} {

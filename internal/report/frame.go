@@ -171,7 +171,7 @@ var genericPrefix = []string{
 	"page_fault", "do_user_addr_fault", "do_kern_addr_fault", "kernelmode_fixup_or_oops",
 	"handle_mm_fault", "fixup_exception", "watchdog_", "hrtimer_", "tick_", "update_process_times",
 	"irq_exit", "handle_softirqs", "do_softirq", "smp_call_function", "native_", "default_idle",
-	"stack_trace_", "save_stack", "switch_to", "io_schedule", "folio_wait_", "bit_wait", "wait_on_page", "kunit_try_run_case", "kunit_generic_run", "kunit_try_catch",
+	"stack_trace_", "save_stack", "switch_to", "io_schedule", "bad_page", "free_page", "free_pages", "free_unref", "stack_chk_fail", "folio_wait_", "bit_wait", "wait_on_page", "kunit_try_run_case", "kunit_generic_run", "kunit_try_catch",
 }
 
 var genericExact = map[string]bool{
