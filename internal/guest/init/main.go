@@ -163,14 +163,45 @@ func runStep(st Step) bool {
 	if timeout == 0 {
 		timeout = 120 * time.Second
 	}
-	timedOut := false
+	var mu sync.Mutex
+	timedOut, oopsed := false, false
 	timer := time.AfterFunc(timeout, func() {
+		mu.Lock()
 		timedOut = true
+		mu.Unlock()
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	})
+	// An oops kills only the thread that hit it: the step's other threads
+	// (a Go child has several) would keep it alive until the timeout. So
+	// watch the kernel's taint flags, and when the step makes the kernel
+	// die (TAINT_DIE), give it a moment to print, then kill the step.
+	stopWatch := make(chan struct{})
+	go func() {
+		before := tainted()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if now := tainted(); now&taintDie != 0 && before&taintDie == 0 {
+					time.Sleep(300 * time.Millisecond)
+					mu.Lock()
+					oopsed = true
+					mu.Unlock()
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					return
+				}
+			}
+		}
+	}()
 	wg.Wait()
 	err := cmd.Wait()
 	timer.Stop()
+	close(stopWatch)
+	mu.Lock()
+	defer mu.Unlock()
 	end := map[string]any{"ev": "end", "step": st.Name, "rc": 0, "ms": time.Since(start).Milliseconds()}
 	ok := err == nil
 	if err != nil {
@@ -185,12 +216,29 @@ func runStep(st Step) bool {
 			end["error"] = err.Error()
 		}
 	}
-	if timedOut {
+	if oopsed {
+		end["error"] = "the kernel oopsed during the step (taint D); the step was killed"
+		ok = false
+	} else if timedOut {
 		end["error"] = fmt.Sprintf("timed out after %s", timeout)
 		ok = false
 	}
 	frame(end)
 	return ok
+}
+
+// taintDie is TAINT_DIE (bit 7, 'D'): set by die(), i.e. on any oops.
+const taintDie = 1 << 7
+
+// tainted reads /proc/sys/kernel/tainted (0 when unreadable).
+func tainted() uint64 {
+	data, err := os.ReadFile("/proc/sys/kernel/tainted")
+	if err != nil {
+		return 0
+	}
+	var v uint64
+	fmt.Sscan(strings.TrimSpace(string(data)), &v)
+	return v
 }
 
 // child performs a kernel step (insmod, rmmod, kmemleak) in its own
