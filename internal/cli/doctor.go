@@ -172,4 +172,3 @@ func printChecks(w io.Writer, cs []toolchain.Check) {
 		}
 	}
 }
-

@@ -202,4 +202,3 @@ func printTestReport(w io.Writer, r *TestReport, color bool) {
 		fmt.Fprintf(w, "FAIL: %s\nconsole: %s\n", r.Verdict.Reason, r.ConsoleLog)
 	}
 }
-
