@@ -1,0 +1,174 @@
+package kernel
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sync/atomic"
+
+	"github.com/rkodev/rko/internal/kconfig"
+	"github.com/rkodev/rko/internal/toolchain"
+)
+
+func TestProfileFragments(t *testing.T) {
+	for name, want := range Profiles {
+		fs, err := ProfileFragments(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(fs) != len(want) {
+			t.Fatalf("%s: %d fragments, want %d", name, len(fs), len(want))
+		}
+		for i, f := range fs {
+			if f.Name != want[i] || len(f.Data) == 0 {
+				t.Errorf("%s: fragment %d = %q (%d bytes), want %q", name, i, f.Name, len(f.Data), want[i])
+			}
+			if _, err := kconfig.Parse(strings.NewReader(string(f.Data))); err != nil {
+				t.Errorf("%s/%s does not parse: %v", name, f.Name, err)
+			}
+		}
+	}
+	if _, err := ProfileFragments("fast"); err == nil || !strings.Contains(err.Error(), "bench, debug, default") {
+		t.Errorf("unknown profile error = %v, want one naming the profiles", err)
+	}
+}
+
+// The shipped fragments must ask for what the guest and triage rely on.
+func TestFragmentsAskForEssentials(t *testing.T) {
+	want := map[string][]string{
+		"base":  {"BUG", "KALLSYMS", "PRINTK_TIME", "MODULES", "MODULE_UNLOAD", "DEVTMPFS", "BLK_DEV_INITRD", "SERIAL_8250_CONSOLE", "FUTEX", "EPOLL"},
+		"rust":  {"RUST"},
+		"kunit": {"KUNIT", "RUST_KERNEL_DOCTESTS"},
+		"debug": {"KASAN", "DEBUG_ATOMIC_SLEEP", "PROVE_LOCKING", "DEBUG_KMEMLEAK", "DEBUG_INFO_DWARF5"},
+	}
+	for name, syms := range want {
+		fs, err := ProfileFragments(map[string]string{"base": "default", "rust": "default", "kunit": "default", "debug": "debug"}[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Name != name {
+				continue
+			}
+			c, _ := kconfig.Parse(strings.NewReader(string(f.Data)))
+			for _, s := range syms {
+				if c.Get(s) != "y" {
+					t.Errorf("%s.config: CONFIG_%s=%s, want y", name, s, c.Get(s))
+				}
+			}
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	src := &Source{ID: "s1", Version: "7.3.4"}
+	tc := &toolchain.Toolchain{ID: "t1"}
+	p := Params{Source: src, Toolchain: tc}
+	a := []Fragment{{"base", []byte("CONFIG_A=y\n")}}
+	k1 := Key(p, a)
+	if k1 != Key(p, a) {
+		t.Fatal("key is not stable")
+	}
+	changed := []struct {
+		name string
+		key  string
+	}{
+		{"fragment content", Key(p, []Fragment{{"base", []byte("CONFIG_A=n\n")}})},
+		{"fragment name", Key(p, []Fragment{{"other", []byte("CONFIG_A=y\n")}})},
+		{"extra fragment", Key(p, append(a, Fragment{"user", []byte("CONFIG_B=y\n")}))},
+		{"toolchain", Key(Params{Source: src, Toolchain: &toolchain.Toolchain{ID: "t2"}}, a)},
+		{"source", Key(Params{Source: &Source{ID: "s2", Version: "7.3.4"}, Toolchain: tc}, a)},
+	}
+	for _, c := range changed {
+		if c.key == k1 {
+			t.Errorf("changing the %s does not change the key", c.name)
+		}
+	}
+}
+
+func TestMakefileVersion(t *testing.T) {
+	dir := t.TempDir()
+	mk := filepath.Join(dir, "Makefile")
+	os.WriteFile(mk, []byte("# SPDX\nVERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 4\nEXTRAVERSION =\nNAME = Baby Opossum Posse\n"), 0o644)
+	if v, err := MakefileVersion(mk); err != nil || v != "7.3.4" {
+		t.Errorf("MakefileVersion = %q, %v; want 7.3.4", v, err)
+	}
+	os.WriteFile(mk, []byte("all:\n"), 0o644)
+	if _, err := MakefileVersion(mk); err == nil {
+		t.Error("a Makefile without VERSION was accepted")
+	}
+	if src := os.Getenv("RKO_LINUX_SRC"); src == "" {
+		if _, err := os.Stat("/tmp/linux-source-7.3/Makefile"); err == nil {
+			if v, err := MakefileVersion("/tmp/linux-source-7.3/Makefile"); err != nil || !strings.HasPrefix(v, "7.3.") {
+				t.Errorf("real 7.3 tree: %q, %v", v, err)
+			}
+		}
+	}
+}
+
+func TestSourceFromDirRefusesNonRustTree(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Makefile"), []byte("VERSION = 5\nPATCHLEVEL = 15\nSUBLEVEL = 0\n"), 0o644)
+	_, err := sourceFromDir(dir, "x")
+	if err == nil || !strings.Contains(err.Error(), "no rust/kernel") {
+		t.Errorf("err = %v, want a refusal naming rust/kernel", err)
+	}
+	if _, err := sourceFromDir(t.TempDir(), "x"); err == nil || !strings.Contains(err.Error(), "does not look like a kernel source tree") {
+		t.Errorf("empty dir: err = %v", err)
+	}
+}
+
+func TestIsObjectLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"  CC      kernel/fork.o", true},
+		{"  RUSTC L rust/core.o", true},
+		{"  HOSTCC  scripts/basic/fixdep", true},
+		{"  BINDGEN rust/bindings/bindings_generated.rs", true},
+		{"  LD      vmlinux.o", true},
+		{"  GEN     Makefile", false},
+		{"CC kernel/fork.o", false},
+		{"make[1]: Entering directory", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := isObjectLine([]byte(tt.line)); got != tt.want {
+			t.Errorf("isObjectLine(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
+func TestProgressWriterCountsAcrossWrites(t *testing.T) {
+	var w progressWriter
+	var n = new(int64Counter)
+	w.count = &n.v
+	for _, chunk := range []string{"  CC      a.o\n  C", "C      b.o\n  GEN x\n", "  RUSTC L c.o", "\n"} {
+		w.Write([]byte(chunk))
+	}
+	if got := n.v.Load(); got != 3 {
+		t.Errorf("counted %d objects, want 3", got)
+	}
+}
+
+func TestDroppedErrorNamesEveryOption(t *testing.T) {
+	e := &DroppedError{Dropped: []kconfig.Dropped{
+		{Symbol: "KASAN", Want: "y", Got: "n", DependsOn: "SYSFS && !SLUB_TINY", Unmet: []string{"not SLUB_TINY (SLUB_TINY=y)"}},
+		{Symbol: "PROC_SYSCTL", Want: "y", Got: "n", Unknown: true},
+	}}
+	msg := e.Error()
+	for _, want := range []string{"2 requested config option(s)", "CONFIG_KASAN=y was dropped", "SLUB_TINY=y", "no Kconfig in this tree defines PROC_SYSCTL", "fix the fragment"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	e.RustAvailable = "*** Rust bindings generator 'bindgen' could not be found."
+	if msg := e.Error(); !strings.Contains(msg, "rustavailable") || !strings.Contains(msg, "could not be found") {
+		t.Errorf("RUST dropped message lacks the rustavailable output:\n%s", msg)
+	}
+}
+
+type int64Counter struct{ v atomic.Int64 }
