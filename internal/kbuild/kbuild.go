@@ -119,13 +119,14 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if r != nil {
 		out = append(append(out, r.Stdout...), r.Stderr...)
 	}
-	diags := ParseDiagnostics(string(out))
 	if err != nil {
 		var re *run.Error
 		if errors.As(err, &re) {
 			out = re.Output
-			diags = ParseDiagnostics(string(out))
 		}
+	}
+	diags := absDiagnostics(ParseDiagnostics(string(out)), abs, k.BuildDir)
+	if err != nil {
 		return nil, &Error{Dir: abs, Diagnostics: diags, Output: out, Err: err}
 	}
 	mods, err := filepath.Glob(filepath.Join(abs, "*.ko"))
@@ -137,6 +138,25 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	}
 	sort.Strings(mods)
 	return &Result{Dir: abs, Modules: mods, Diagnostics: diags}, nil
+}
+
+// absDiagnostics makes relative file names absolute: Kbuild runs the
+// compilers from the kernel build tree or the module directory, so a
+// relative name is looked up in the module directory first.
+func absDiagnostics(ds []Diagnostic, moduleDir, buildDir string) []Diagnostic {
+	for i := range ds {
+		if filepath.IsAbs(ds[i].File) {
+			continue
+		}
+		for _, base := range []string{moduleDir, buildDir} {
+			p := filepath.Join(base, ds[i].File)
+			if _, err := os.Stat(p); err == nil {
+				ds[i].File = p
+				break
+			}
+		}
+	}
+	return ds
 }
 
 var (
