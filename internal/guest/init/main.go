@@ -209,7 +209,7 @@ func runStep(st Step) bool {
 		if errors.As(err, &xe) {
 			end["rc"] = xe.ExitCode()
 			if ws, isWS := xe.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
-				end["signal"] = ws.Signal().String()
+				end["signal"] = signalName(ws.Signal())
 			}
 		} else {
 			end["rc"] = -1
@@ -225,6 +225,16 @@ func runStep(st Step) bool {
 	}
 	frame(end)
 	return ok
+}
+
+// signalName gives the usual SIGXXX name of a signal.
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT",
+		syscall.SIGBUS: "SIGBUS", syscall.SIGILL: "SIGILL", syscall.SIGTERM: "SIGTERM", syscall.SIGTRAP: "SIGTRAP"}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d", int(s))
 }
 
 // taintDie is TAINT_DIE (bit 7, 'D'): set by die(), i.e. on any oops.
