@@ -140,8 +140,9 @@ type testReport struct {
 		Passed, Failed, Crashed, Skipped int
 	} `json:"tests"`
 	Crashes []struct {
-		Type  string `json:"type"`
-		Title string `json:"title"`
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Source string `json:"source"`
 	} `json:"crashes"`
 }
 
@@ -218,6 +219,11 @@ func TestOopsOnLoadFails(t *testing.T) {
 	}
 	if len(rep.Crashes) == 0 || !strings.Contains(rep.Crashes[0].Title, "NULL pointer dereference") {
 		t.Errorf("crashes = %+v, want a NULL pointer dereference first", rep.Crashes)
+	}
+	// The module is built with debug info, so the guilty frame resolves
+	// to its source line even on the default profile.
+	if len(rep.Crashes) > 0 && !strings.HasPrefix(rep.Crashes[0].Source, "buggy_null.c:") {
+		t.Errorf("crash source = %q, want buggy_null.c:LINE", rep.Crashes[0].Source)
 	}
 	if !strings.Contains(rep.Verdict.Reason, "NULL pointer dereference") {
 		t.Errorf("verdict reason %q does not name the crash", rep.Verdict.Reason)
