@@ -340,6 +340,14 @@ func ParseString(s string) []*Report {
 			if strings.HasPrefix(l, "Oops: general protection fault") {
 				t = GPF
 			}
+		case kKmemleak:
+			// The guest prints each leak as "BUG: memory leak" and then
+			// kmemleak's "unreferenced object" lines: one report.
+			if cur != nil && cur.typ == Kmemleak && !cur.body {
+				cur.body = true
+				cur.lines = append(cur.lines, rl)
+				continue
+			}
 		case kKernelBUG:
 			if cur != nil && cur.typ == RustPanic && !cur.inTrace {
 				cur.lines = append(cur.lines, rl)
