@@ -278,7 +278,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	}
 	tr.ConsoleLog = filepath.Join(dir, "console.log")
 	steps := 0
-	cfg := vm.Config{QEMU: qemu, Kernel: k.Image, Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs, BIOS: vm.DefaultBIOS(),
+	cfg := vm.Config{QEMU: qemu, Kernel: k.BootImage(), Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs, BIOS: vm.DefaultBIOS(),
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog,
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
