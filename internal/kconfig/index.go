@@ -18,10 +18,11 @@ type Symbol struct {
 // Index maps symbol names to their definitions in a source tree.
 type Index struct{ Symbols map[string]*Symbol }
 
-// IndexTree reads every Kconfig file under srcTree. Only "config" and
-// "menuconfig" entries and their "depends on" lines are read; enclosing
-// "if" blocks and menus are not, so an explanation may name fewer
-// dependencies than Kconfig enforces.
+// IndexTree reads every Kconfig file under srcTree: "config" and
+// "menuconfig" entries, their "depends on" lines and the "if" blocks of
+// the same file around them. Menus' "depends on" and the "if" blocks
+// around a "source" line are not followed, so an explanation may name
+// fewer dependencies than Kconfig enforces.
 func IndexTree(srcTree string) (*Index, error) {
 	idx := &Index{Symbols: map[string]*Symbol{}}
 	err := filepath.WalkDir(srcTree, func(path string, d fs.DirEntry, err error) error {
@@ -57,6 +58,7 @@ func (idx *Index) readFile(path string) error {
 	// must not be read as an attribute. As in Kconfig's lexer, a help
 	// text ends at the first non-blank line indented less than its first.
 	inHelp, helpIndent := false, -1
+	var ifs []string // conditions of the enclosing if blocks of this file
 	for sc.Scan() {
 		line := sc.Text()
 		if inHelp {
@@ -95,7 +97,26 @@ func (idx *Index) readFile(path string) error {
 				cur = &Symbol{Name: fields[1], File: path}
 				idx.Symbols[fields[1]] = cur
 			}
-		case "menu", "endmenu", "choice", "endchoice", "if", "endif", "source", "comment", "mainmenu":
+			// An enclosing "if EXPR" block is a dependency of every
+			// entry in it (PVH sits in "if HYPERVISOR_GUEST").
+			for _, cond := range ifs {
+				if !contains(cur.Depends, cond) {
+					cur.Depends = append(cur.Depends, cond)
+				}
+			}
+		case "if":
+			cur = nil
+			expr := strings.TrimSpace(strings.TrimPrefix(line, "if"))
+			if i := strings.Index(expr, "#"); i >= 0 {
+				expr = strings.TrimSpace(expr[:i])
+			}
+			ifs = append(ifs, expr)
+		case "endif":
+			cur = nil
+			if len(ifs) > 0 {
+				ifs = ifs[:len(ifs)-1]
+			}
+		case "menu", "endmenu", "choice", "endchoice", "source", "comment", "mainmenu":
 			cur = nil
 		case "depends":
 			if cur != nil && len(fields) > 2 && fields[1] == "on" {
@@ -124,4 +145,13 @@ func indentWidth(line string) int {
 		}
 	}
 	return w
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

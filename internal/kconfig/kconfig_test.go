@@ -296,7 +296,7 @@ func TestIndexTree(t *testing.T) {
 		"SYSFS":           nil,
 		"SLUB_TINY":       {"EXPERT"},
 		"KASAN":           {"(HAVE_ARCH_KASAN &&  CC_HAS_KASAN_GENERIC) ||  HAVE_ARCH_KASAN_HW_TAGS", "SYSFS && !SLUB_TINY"},
-		"KASAN_INLINE":    nil,
+		"KASAN_INLINE":    {"KASAN"}, // from the enclosing "if KASAN"
 		"GLOB":            {"GLOB_DEP"},
 		"PLAIN":           nil,
 		"NEEDS_PLAIN":     {"PLAIN", "PCI || COMPILE_TEST"},
