@@ -179,7 +179,7 @@ func (b *QEMUBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.D
 	}
 	logPath := filepath.Join(b.p.WorkDir, fmt.Sprintf("console-round%d.log", b.rounds))
 	res, err := vm.Boot(ctx, vm.Config{
-		Kernel: b.p.Kernel.Image, Initrd: initrd, Accel: b.p.Accel,
+		Kernel: b.p.Kernel.BootImage(), Initrd: initrd, Accel: b.p.Accel,
 		MemoryMB: b.p.MemoryMB, CPUs: 1, Timeout: 20 * time.Minute, ConsoleLog: logPath,
 	})
 	if err != nil {

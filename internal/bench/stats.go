@@ -80,6 +80,35 @@ type CIOpts struct {
 // few to say anything about its spread.
 var ErrTooFewSamples = errors.New("too few samples")
 
+// checkSamples validates the two sides' samples.
+func checkSamples(c, rust []float64) error {
+	if len(c) < 2 || len(rust) < 2 {
+		return fmt.Errorf("%w: c has %d, rust has %d, want at least 2 each", ErrTooFewSamples, len(c), len(rust))
+	}
+	for _, xs := range [][]float64{c, rust} {
+		for _, x := range xs {
+			if !(x > 0) || math.IsInf(x, 0) {
+				return fmt.Errorf("invalid sample %v, want a positive finite number", x)
+			}
+		}
+	}
+	return nil
+}
+
+// defaults fills the zero fields of opts and checks the level.
+func (opts *CIOpts) defaults() error {
+	if opts.Resamples == 0 {
+		opts.Resamples = 10000
+	}
+	if opts.Level == 0 {
+		opts.Level = 0.95
+	}
+	if opts.Level <= 0 || opts.Level >= 1 {
+		return fmt.Errorf("invalid confidence level %v, want (0, 1)", opts.Level)
+	}
+	return nil
+}
+
 // CostRatio estimates the Rust/C cost ratio from the samples of both sides.
 // If higherIsBetter, the samples are throughputs (operations per second,
 // IOPS) and the cost ratio is median(c)/median(rust); otherwise they are
@@ -91,24 +120,11 @@ var ErrTooFewSamples = errors.New("too few samples")
 // computes the same ratio; Low and High are the (1-Level)/2 and (1+Level)/2
 // quantiles of the resampled ratios.
 func CostRatio(c, rust []float64, higherIsBetter bool, opts CIOpts) (Ratio, error) {
-	if len(c) < 2 || len(rust) < 2 {
-		return Ratio{}, fmt.Errorf("%w: c has %d, rust has %d, want at least 2 each", ErrTooFewSamples, len(c), len(rust))
+	if err := checkSamples(c, rust); err != nil {
+		return Ratio{}, err
 	}
-	for _, xs := range [][]float64{c, rust} {
-		for _, x := range xs {
-			if !(x > 0) || math.IsInf(x, 0) {
-				return Ratio{}, fmt.Errorf("invalid sample %v, want a positive finite number", x)
-			}
-		}
-	}
-	if opts.Resamples == 0 {
-		opts.Resamples = 10000
-	}
-	if opts.Level == 0 {
-		opts.Level = 0.95
-	}
-	if opts.Level <= 0 || opts.Level >= 1 {
-		return Ratio{}, fmt.Errorf("invalid confidence level %v, want (0, 1)", opts.Level)
+	if err := opts.defaults(); err != nil {
+		return Ratio{}, err
 	}
 	ratio := func(mc, mr float64) float64 {
 		if higherIsBetter {
@@ -131,6 +147,50 @@ func CostRatio(c, rust []float64, higherIsBetter bool, opts CIOpts) (Ratio, erro
 	alpha := (1 - opts.Level) / 2
 	return Ratio{
 		Value:     ratio(Median(c), Median(rust)),
+		Low:       quantile(rs, alpha),
+		High:      quantile(rs, 1-alpha),
+		Level:     opts.Level,
+		Resamples: opts.Resamples,
+	}, nil
+}
+
+// PairedCostRatio estimates the Rust/C cost ratio from paired samples:
+// c[i] and rust[i] were measured back to back (one interleaved repetition),
+// so slow drifts of the machine's speed (host load under emulation) hit
+// both alike and cancel in their ratio. The estimate is the median of the
+// per-pair cost ratios (rust[i]/c[i] for costs, c[i]/rust[i] for
+// throughputs), and the interval is the percentile bootstrap of that
+// median, resampling whole pairs. It needs len(c) == len(rust).
+func PairedCostRatio(c, rust []float64, higherIsBetter bool, opts CIOpts) (Ratio, error) {
+	if err := checkSamples(c, rust); err != nil {
+		return Ratio{}, err
+	}
+	if len(c) != len(rust) {
+		return Ratio{}, fmt.Errorf("paired samples: c has %d, rust has %d", len(c), len(rust))
+	}
+	if err := opts.defaults(); err != nil {
+		return Ratio{}, err
+	}
+	pr := make([]float64, len(c))
+	for i := range c {
+		if higherIsBetter {
+			pr[i] = c[i] / rust[i]
+		} else {
+			pr[i] = rust[i] / c[i]
+		}
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	b := make([]float64, len(pr))
+	rs := make([]float64, opts.Resamples)
+	for i := range rs {
+		resample(rng, pr, b)
+		slices.Sort(b)
+		rs[i] = sortedMedian(b)
+	}
+	slices.Sort(rs)
+	alpha := (1 - opts.Level) / 2
+	return Ratio{
+		Value:     Median(pr),
 		Low:       quantile(rs, alpha),
 		High:      quantile(rs, 1-alpha),
 		Level:     opts.Level,

@@ -187,3 +187,52 @@ func TestCostRatioErrors(t *testing.T) {
 		t.Errorf("err = %v, want ErrTooFewSamples", err)
 	}
 }
+
+// TestPairedCostRatioCancelsDrift: when the machine's speed drifts a lot
+// between repetitions but little within one C/Rust pair (host load under
+// emulation), the paired estimate recovers a 3 % difference that the
+// independent one cannot resolve.
+func TestPairedCostRatioCancelsDrift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n, trueRatio = 60, 1.03
+	var c, rust []float64
+	for range n {
+		speed := math.Exp(0.25 * rng.NormFloat64()) // shared by the pair
+		c = append(c, 50000*speed*math.Exp(0.01*rng.NormFloat64()))
+		rust = append(rust, 50000/trueRatio*speed*math.Exp(0.01*rng.NormFloat64()))
+	}
+	p, err := PairedCostRatio(c, rust, true, CIOpts{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := CostRatio(c, rust, true, CIOpts{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(p.Low <= p.Value && p.Value <= p.High) {
+		t.Errorf("ratio %v outside its interval [%v, %v]", p.Value, p.Low, p.High)
+	}
+	if !(p.Low <= trueRatio && trueRatio <= p.High) || !p.Excludes1() {
+		t.Errorf("paired interval [%.4f, %.4f]: want it to hold %v and exclude 1", p.Low, p.High, trueRatio)
+	}
+	if p.HalfWidth() > 0.01 || u.HalfWidth() < 3*p.HalfWidth() {
+		t.Errorf("half-widths: paired %.4f, independent %.4f; want paired < 1 %% and far narrower", p.HalfWidth(), u.HalfWidth())
+	}
+	// The cost orientation: the same pairs as ns/op.
+	q, _ := PairedCostRatio(rust, c, false, CIOpts{Seed: 1})
+	if math.Abs(q.Value-p.Value) > 1e-12 {
+		t.Errorf("cost orientation: %v, throughput orientation: %v", q.Value, p.Value)
+	}
+}
+
+func TestPairedCostRatioErrors(t *testing.T) {
+	if _, err := PairedCostRatio([]float64{1, 2, 3}, []float64{1, 2}, false, CIOpts{}); err == nil {
+		t.Error("unequal lengths: no error")
+	}
+	if _, err := PairedCostRatio([]float64{1}, []float64{1}, false, CIOpts{}); !errors.Is(err, ErrTooFewSamples) {
+		t.Errorf("err = %v, want ErrTooFewSamples", err)
+	}
+	if _, err := PairedCostRatio([]float64{1, -1}, []float64{1, 2}, false, CIOpts{}); err == nil {
+		t.Error("negative sample: no error")
+	}
+}
