@@ -21,28 +21,27 @@ type Type string
 
 // The report types.
 const (
-	NullDeref       Type = "null-deref"              // BUG: kernel NULL pointer dereference
-	PagingRequest   Type = "paging-request"          // BUG: unable to handle page fault / paging request
-	GPF             Type = "general-protection"      // general protection fault
-	Oops            Type = "oops"                    // any other Oops (invalid opcode, ...)
-	KernelBUG       Type = "kernel-bug"              // kernel BUG at file:line!
-	Warning         Type = "warning"                 // WARNING: ... at file:line
-	KASAN           Type = "kasan"                   // BUG: KASAN: ...
-	KFENCE          Type = "kfence"                  // BUG: KFENCE: ...
-	UBSAN           Type = "ubsan"                   // UBSAN: ...
-	Kmemleak        Type = "kmemleak"                // unreferenced object ...
-	Lockdep         Type = "lockdep"                 // possible deadlock, circular dependency, inconsistent lock state, ...
-	SoftLockup      Type = "soft-lockup"             // BUG: soft lockup
-	AtomicSchedule  Type = "scheduling-while-atomic" // BUG: scheduling while atomic
-	AtomicSleep     Type = "sleep-in-atomic"         // BUG: sleeping function called from invalid context
-	Spinlock        Type = "spinlock"                // BUG: spinlock recursion, bad magic, lockup, ...
-	HungTask        Type = "hung-task"               // INFO: task ... blocked for more than N seconds
-	RCUStall        Type = "rcu-stall"               // rcu: INFO: ... detected stalls
-	RustPanic       Type = "rust-panic"              // rust_kernel: panicked at file:line:col:
-	Panic           Type = "panic"                   // Kernel panic - not syncing (on its own)
-	Bug             Type = "bug"                     // any other BUG:
-	StackProtector  Type = "stack-protector"         // Kernel panic - not syncing: stack-protector
-	KernelWarnOther Type = "warning-other"           // a WARNING: without a location (rare)
+	NullDeref      Type = "null-deref"              // BUG: kernel NULL pointer dereference
+	PagingRequest  Type = "paging-request"          // BUG: unable to handle page fault / paging request
+	GPF            Type = "general-protection"      // general protection fault
+	Oops           Type = "oops"                    // any other Oops (invalid opcode, ...)
+	KernelBUG      Type = "kernel-bug"              // kernel BUG at file:line!
+	Warning        Type = "warning"                 // WARNING: ... at file:line
+	KASAN          Type = "kasan"                   // BUG: KASAN: ...
+	KFENCE         Type = "kfence"                  // BUG: KFENCE: ...
+	UBSAN          Type = "ubsan"                   // UBSAN: ...
+	Kmemleak       Type = "kmemleak"                // unreferenced object ...
+	Lockdep        Type = "lockdep"                 // possible deadlock, circular dependency, inconsistent lock state, ...
+	SoftLockup     Type = "soft-lockup"             // BUG: soft lockup
+	AtomicSchedule Type = "scheduling-while-atomic" // BUG: scheduling while atomic
+	AtomicSleep    Type = "sleep-in-atomic"         // BUG: sleeping function called from invalid context
+	Spinlock       Type = "spinlock"                // BUG: spinlock recursion, bad magic, lockup, ...
+	HungTask       Type = "hung-task"               // INFO: task ... blocked for more than N seconds
+	RCUStall       Type = "rcu-stall"               // rcu: INFO: ... detected stalls
+	RustPanic      Type = "rust-panic"              // rust_kernel: panicked at file:line:col:
+	Panic          Type = "panic"                   // Kernel panic - not syncing (on its own)
+	Bug            Type = "bug"                     // any other BUG:
+	StackProtector Type = "stack-protector"         // Kernel panic - not syncing: stack-protector
 )
 
 // Report is one crash report found in a console.
@@ -94,15 +93,14 @@ type kind int
 const (
 	kNone kind = iota
 	kHeader
-	kOopsLine   // "Oops: ...": a header on its own, or part of the open report
-	kKernelBUG  // "kernel BUG at": a header, or part of an open Rust panic
-	kPanic      // "Kernel panic - not syncing": part of the open or last report
-	kRustPanic  // "rust_kernel: panicked at"
-	kKmemleak   // "unreferenced object"
-	kSeparator  // "=====": starts or ends KASAN/KFENCE/UBSAN/lockdep blocks
-	kEndTrace   // "---[ end trace"
-	kEndPanic   // "---[ end Kernel panic"
-	kFrameEvent // an @@rko frame other than "out"
+	kOopsLine  // "Oops: ...": a header on its own, or part of the open report
+	kKernelBUG // "kernel BUG at": a header, or part of an open Rust panic
+	kPanic     // "Kernel panic - not syncing": part of the open or last report
+	kRustPanic // "rust_kernel: panicked at"
+	kKmemleak  // "unreferenced object"
+	kSeparator // "=====": starts or ends KASAN/KFENCE/UBSAN/lockdep blocks
+	kEndTrace  // "---[ end trace"
+	kEndPanic  // "---[ end Kernel panic"
 )
 
 // classify looks at one prefix-stripped line. It is called on every line of
