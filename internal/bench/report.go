@@ -20,6 +20,9 @@ type WorkloadResult struct {
 	// C and Rust are the medians of each side's samples.
 	C    float64 `json:"c"`
 	Rust float64 `json:"rust"`
+	// Paired says Ratio is the median of the per-repetition ratios
+	// (PairedCostRatio) rather than the ratio of C and Rust.
+	Paired bool `json:"paired"`
 	// Ratio is the Rust/C cost ratio: above 1 means Rust is slower.
 	Ratio  float64 `json:"ratio"`
 	CILow  float64 `json:"ci_low"`

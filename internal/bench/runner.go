@@ -141,7 +141,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("round %d: %w", round, err)
 		}
 		for _, s := range run {
-			s.ratio, s.err = CostRatio(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
+			estimate := CostRatio
+			if s.w.Paired {
+				estimate = PairedCostRatio
+			}
+			s.ratio, s.err = estimate(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
 			if s.err != nil {
 				return nil, fmt.Errorf("%s: %w", s.w.Name, s.err)
 			}
@@ -168,7 +172,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			continue
 		}
 		rep.Workloads = append(rep.Workloads, WorkloadResult{
-			Name: s.w.Name, Unit: s.w.Unit, HigherIsBetter: s.w.HigherIsBetter,
+			Name: s.w.Name, Unit: s.w.Unit, HigherIsBetter: s.w.HigherIsBetter, Paired: s.w.Paired,
 			C: Median(s.c), Rust: Median(s.rust),
 			Ratio: s.ratio.Value, CILow: s.ratio.Low, CIHigh: s.ratio.High,
 			HalfWidth: s.ratio.HalfWidth(), Level: s.ratio.Level,
@@ -187,8 +191,13 @@ func stepName(w string) string { return "bench " + w }
 // once per workload.
 func roundPlan(run []*state, o Options) *guest.Plan {
 	p := &guest.Plan{}
+	loaded := map[string]bool{}
 	for _, s := range run {
 		for _, m := range s.w.Modules {
+			if loaded[m] {
+				continue // kv and kvi share their modules
+			}
+			loaded[m] = true
 			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + m, Kind: "insmod", Path: o.Modules[m], StopOnFail: true})
 		}
 		if s.w.Name == "blk" {

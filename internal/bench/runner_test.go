@@ -64,6 +64,33 @@ func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.D
 	return b.Bytes(), 5 * time.Second, nil
 }
 
+// TestRoundPlanLoadsModulesOnce: kv and kvi share kv_c and kv_rust, which
+// can be loaded only once.
+func TestRoundPlanLoadsModulesOnce(t *testing.T) {
+	var run []*state
+	for _, w := range Workloads {
+		run = append(run, &state{w: w, nextRep: 4})
+	}
+	plan := roundPlan(run, Options{Modules: map[string]string{"kv_c": "/a", "kv_rust": "/b", "rbt_c": "/c", "rbt_rust": "/d"}})
+	seen := map[string]int{}
+	execs := 0
+	for _, st := range plan.Steps {
+		if st.Kind == "insmod" {
+			seen[st.Name]++
+		} else {
+			execs++
+		}
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("%s %d times", name, n)
+		}
+	}
+	if len(seen) != 6 || execs != len(Workloads) {
+		t.Errorf("plan: %d modules (want 6), %d driver runs (want %d): %+v", len(seen), execs, len(Workloads), plan.Steps)
+	}
+}
+
 func TestRunSlowedTwin(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -73,13 +100,13 @@ func TestRunSlowedTwin(t *testing.T) {
 	}{
 		{
 			name:     "rust slowed by 10 % on purpose",
-			slow:     map[string]float64{"kv": 1.10, "rbt": 1.10, "blk": 1.10},
+			slow:     map[string]float64{"kv": 1.10, "kvi": 1.10, "rbt": 1.10, "blk": 1.10},
 			relSD:    0.05,
-			wantSlow: map[string]bool{"kv": true, "rbt": true, "blk": true},
+			wantSlow: map[string]bool{"kv": true, "kvi": true, "rbt": true, "blk": true},
 		},
 		{
 			name:     "identical twins",
-			slow:     map[string]float64{"kv": 1, "rbt": 1, "blk": 1},
+			slow:     map[string]float64{"kv": 1, "kvi": 1, "rbt": 1, "blk": 1},
 			relSD:    0.05,
 			wantSlow: map[string]bool{},
 		},
@@ -117,7 +144,7 @@ func TestRunSlowedTwin(t *testing.T) {
 func TestRunBudget(t *testing.T) {
 	// Noisy twins and a budget of three rounds: Run stops, and says the
 	// target was not reached.
-	fb := &fakeBooter{rng: rand.New(rand.NewPCG(3, 4)), slow: map[string]float64{"kv": 1, "rbt": 1, "blk": 1}, relSD: 0.4}
+	fb := &fakeBooter{rng: rand.New(rand.NewPCG(3, 4)), slow: map[string]float64{"kv": 1, "kvi": 1, "rbt": 1, "blk": 1}, relSD: 0.4}
 	rep, err := Run(context.Background(), Options{Booter: fb, Budget: 15 * time.Second, Target: 0.01})
 	if err != nil {
 		t.Fatal(err)

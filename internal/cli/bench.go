@@ -40,6 +40,7 @@ interleaved (C, Rust, Rust, C...), in rounds, until the 95 % bootstrap
 interval of every Rust/C cost ratio is within --target or --budget of VM
 time is spent. A ratio above 1 means Rust is slower. Workloads:
   kv   misc device key-value store driven from user space (ops/s)
+  kvi  the same, the C device on read_iter/write_iter like Rust's (ops/s)
   rbt  rbtree inserts, lookups and removals timed in the kernel (ns/op)
   blk  null_blk against rnull under fio, 4 KiB random reads (IOPS)
 See docs/bench.md for the method and the JSON schema.`,
@@ -47,7 +48,7 @@ See docs/bench.md for the method and the JSON schema.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
 	}
 	o.env.add(c, false)
-	c.Flags().StringSliceVarP(&o.workloads, "workload", "w", nil, "workloads to run (kv, rbt, blk; default all)")
+	c.Flags().StringSliceVarP(&o.workloads, "workload", "w", nil, "workloads to run (kv, kvi, rbt, blk; default all)")
 	c.Flags().Float64Var(&o.target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")
 	c.Flags().DurationVar(&o.budget, "budget", 5*time.Minute, "VM-time budget of all rounds")
 	c.Flags().StringVar(&o.accel, "accel", "auto", "accelerator: auto, kvm or tcg")

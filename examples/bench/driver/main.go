@@ -42,12 +42,13 @@ var langs = [2]string{"c", "rust"}
 var out strings.Builder
 
 func main() {
-	workload := flag.String("w", "", "workload: kv, rbt or blk")
+	workload := flag.String("w", "", "workload: kv, kvi, rbt or blk")
 	reps := flag.Int("reps", 10, "measured repetitions per side")
 	warmup := flag.Int("warmup", 1, "unmeasured repetitions per side first")
 	ops := flag.Int("ops", 2000, "kv: operations (select+write+read) per measurement")
 	keys := flag.Int("keys", 2000, "rbt: keys per measurement")
-	runtime := flag.Float64("runtime", 1, "blk: seconds per fio job")
+	runtime := flag.Float64("runtime", 1, "blk: measured seconds per fio job")
+	ramp := flag.Float64("ramp", 0, "blk: unmeasured seconds at the start of each fio job")
 	fio := flag.String("fio", "/usr/bin/fio", "blk: the fio binary")
 	iodepth := flag.Int("iodepth", 16, "blk: fio iodepth")
 	flag.Parse()
@@ -57,13 +58,16 @@ func main() {
 	var err error
 	switch *workload {
 	case "kv":
-		err = kv(*reps, *warmup, *ops)
+		err = kv("kv", [2]string{"rko_kv_c", "rko_kv_rust"}, *reps, *warmup, *ops)
+	case "kvi":
+		// The C device on read_iter/write_iter against the same Rust twin.
+		err = kv("kvi", [2]string{"rko_kvi_c", "rko_kv_rust"}, *reps, *warmup, *ops)
 	case "rbt":
 		err = rbt(*reps, *warmup, *keys)
 	case "blk":
-		err = blk(*reps, *warmup, *runtime, *fio, *iodepth)
+		err = blk(*reps, *warmup, *runtime, *ramp, *fio, *iodepth)
 	default:
-		err = fmt.Errorf("unknown workload %q, want kv, rbt or blk", *workload)
+		err = fmt.Errorf("unknown workload %q, want kv, kvi, rbt or blk", *workload)
 	}
 	if err != nil {
 		os.Stdout.WriteString(out.String())
@@ -123,10 +127,14 @@ func kvOps(fd, n int) (float64, error) {
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-func kv(reps, warmup, ops int) error {
-	fds, err := openDevs("rko_kv_")
-	if err != nil {
-		return err
+func kv(name string, devs [2]string, reps, warmup, ops int) error {
+	var fds [2]int
+	for i, d := range devs {
+		fd, err := syscall.Open("/dev/"+d, syscall.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open /dev/%s: %w", d, err)
+		}
+		fds[i] = fd
 	}
 	for i := -warmup; i < reps; i++ {
 		for _, s := range order(i) {
@@ -135,7 +143,7 @@ func kv(reps, warmup, ops int) error {
 				return fmt.Errorf("%s: %w", langs[s], err)
 			}
 			if i >= 0 {
-				fmt.Fprintf(&out, "BENCH kv %s %.1f\n", langs[s], v)
+				fmt.Fprintf(&out, "BENCH %s %s %.1f\n", name, langs[s], v)
 			}
 		}
 	}
@@ -213,7 +221,7 @@ func setupRnull() error {
 	return nil
 }
 
-func blk(reps, warmup int, runtime float64, fio string, iodepth int) error {
+func blk(reps, warmup int, runtime, ramp float64, fio string, iodepth int) error {
 	if err := setupRnull(); err != nil {
 		return err
 	}
@@ -238,9 +246,14 @@ func blk(reps, warmup int, runtime float64, fio string, iodepth int) error {
 	}
 	// One fio process runs every job in turn (stonewall), so fio's own
 	// start-up (it links some 60 libraries) is paid once, not per sample.
+	// The ramp leaves each job's own start (its thread, its libaio
+	// context, the first touches of its buffers) out of its IOPS.
 	var job strings.Builder
 	fmt.Fprintf(&job, "[global]\nthread\ndirect=1\nrw=randread\nbs=4k\nioengine=libaio\niodepth=%d\n"+
 		"time_based\nruntime=%gs\nnorandommap\nrandrepeat=0\nstonewall\n", iodepth, runtime)
+	if ramp > 0 {
+		fmt.Fprintf(&job, "ramp_time=%gs\n", ramp)
+	}
 	for i := -warmup; i < reps; i++ {
 		for _, s := range order(i) {
 			name := fmt.Sprintf("%s-%s-%d", map[bool]string{true: "warm", false: "run"}[i < 0], langs[s], i)
