@@ -3,6 +3,8 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 
+#define NR_BUFFERS 4
+
 static noinline void *make_buffer(void)
 {
 	return kmalloc(128, GFP_KERNEL);
@@ -10,12 +12,22 @@ static noinline void *make_buffer(void)
 
 static int __init buggy_leak_init(void)
 {
-	void *buf = make_buffer();
+	int i;
 
-	if (!buf)
-		return -ENOMEM;
-	pr_info("buggy_leak: allocated a buffer\n");
-	return 0;		/* BUG: buf is never freed */
+	/*
+	 * BUG: the buffers are never freed. Several of them, because stale
+	 * copies of the last pointers can survive in stack memory that
+	 * kmemleak still scans; the earlier ones are surely unreferenced.
+	 */
+	for (i = 0; i < NR_BUFFERS; i++) {
+		void *buf = make_buffer();
+
+		OPTIMIZER_HIDE_VAR(buf);
+		if (!buf)
+			return -ENOMEM;
+	}
+	pr_info("buggy_leak: allocated %d buffers\n", NR_BUFFERS);
+	return 0;
 }
 
 static void __exit buggy_leak_exit(void)

@@ -24,8 +24,12 @@ fn make_buffer() -> Result<()> {
 
 impl kernel::Module for BuggyLeakRust {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        make_buffer()?;
-        pr_info!("allocated a buffer\n");
+        // Four leaks, because a stale copy of the last pointer can survive
+        // in freed stack memory that kmemleak still scans.
+        for _ in 0..4 {
+            make_buffer()?;
+        }
+        pr_info!("allocated four buffers\n");
         Ok(BuggyLeakRust)
     }
 }
