@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/rkodev/rko/internal/console"
 )
 
 // Status is the verdict of one test.
@@ -319,7 +321,7 @@ func versionAt(l string) (idx int, ktap bool) {
 	}
 	for {
 		rest := l[i+len("TAP version "):]
-		if rest != "" && allDigits(rest) {
+		if rest != "" && console.Digits(rest) {
 			if i > 0 && l[i-1] == 'K' {
 				return i - 1, true
 			}
@@ -331,15 +333,6 @@ func versionAt(l string) (idx int, ktap bool) {
 		}
 		i += 1 + j
 	}
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 func isSpace(c byte) bool {
@@ -358,46 +351,6 @@ func lstrip(s string) string {
 		s = s[1:]
 	}
 	return s
-}
-
-// StripPrefix removes what the kernel and the console put before a
-// printk message: a syslog level "<6>", and up to two bracketed groups, a
-// printk timestamp "[    1.234567]" and a caller id "[    T1]", and the
-// space after them. Anything else is left as it is.
-func StripPrefix(l string) string {
-	if len(l) > 2 && l[0] == '<' {
-		if j := strings.IndexByte(l[:min(len(l), 6)], '>'); j > 1 && allDigits(l[1:j]) {
-			l = l[j+1:]
-		}
-	}
-	for n := 0; n < 2 && len(l) > 0 && l[0] == '['; n++ {
-		j := strings.IndexByte(l, ']')
-		if j < 0 || !bracketBody(l[1:j]) {
-			break
-		}
-		l = l[j+1:]
-		if len(l) > 0 && l[0] == ' ' && (len(l) == 1 || l[1] != '[') {
-			l = l[1:]
-			break
-		}
-	}
-	return l
-}
-
-// bracketBody reports whether s looks like a printk timestamp or caller
-// id: spaces, digits, a dot, and at most a leading C or T.
-func bracketBody(s string) bool {
-	if s == "" || len(s) > 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ' ' || c == '.' || (c >= '0' && c <= '9') || c == 'C' || c == 'T' {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func executorError(l string) bool { return strings.Contains(l, "kunit executor: ") }
@@ -440,7 +393,7 @@ func extract(log string, compat bool) []line {
 			}
 			continue
 		}
-		s := StripPrefix(l)
+		s := console.StripPrefix(l)
 		if !started {
 			if i, _ := versionAt(s); i >= 0 {
 				prefix = s[:i]

@@ -13,6 +13,8 @@ package report
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/rkodev/rko/internal/console"
 )
 
 // Type names the kind of a report. The values are stable: they appear in
@@ -273,7 +275,7 @@ func ParseString(s string) []*Report {
 			l, s = s, ""
 		}
 		num++
-		l = strings.TrimRight(StripPrefix(l), "\r")
+		l = strings.TrimRight(console.StripPrefix(l), "\r")
 		fromFrame := false
 		if strings.HasPrefix(l, "@@rko ") {
 			text, isOut := unwrapFrame(l)
@@ -459,50 +461,4 @@ func unwrapFrame(l string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimRight(f.Line, "\r\n"), true
-}
-
-// StripPrefix removes what the kernel and the console put before a printk
-// message: a syslog level "<6>", a printk timestamp "[    1.234567]", a
-// caller id "[    T1]" and the single space after them.
-func StripPrefix(l string) string {
-	if len(l) > 2 && l[0] == '<' {
-		if j := strings.IndexByte(l[:min(len(l), 6)], '>'); j > 1 && digits(l[1:j]) {
-			l = l[j+1:]
-		}
-	}
-	for n := 0; n < 2 && len(l) > 0 && l[0] == '['; n++ {
-		j := strings.IndexByte(l, ']')
-		if j < 0 || !bracketBody(l[1:j]) {
-			break
-		}
-		l = l[j+1:]
-		if len(l) > 0 && l[0] == ' ' && (len(l) == 1 || l[1] != '[') {
-			l = l[1:]
-			break
-		}
-	}
-	return l
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func bracketBody(s string) bool {
-	if s == "" || len(s) > 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ' ' || c == '.' || (c >= '0' && c <= '9') || c == 'C' || c == 'T' {
-			continue
-		}
-		return false
-	}
-	return true
 }
