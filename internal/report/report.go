@@ -11,10 +11,10 @@
 package report
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/rkodev/rko/internal/console"
+	"github.com/rkodev/rko/internal/guest"
 )
 
 // Type names the kind of a report. The values are stable: they appear in
@@ -277,8 +277,9 @@ func ParseString(s string) []*Report {
 		num++
 		l = strings.TrimRight(console.StripPrefix(l), "\r")
 		fromFrame := false
-		if strings.HasPrefix(l, "@@rko ") {
-			text, isOut := unwrapFrame(l)
+		if strings.HasPrefix(l, guest.FramePrefix) {
+			f, ok := guest.ParseFrame(l)
+			text, isOut := strings.TrimRight(f.Line, "\r\n"), ok && f.Ev == "out"
 			if !isOut {
 				// A step ended or the guest moved on: the report is over.
 				if cur != nil && cur.typ != Panic {
@@ -444,21 +445,4 @@ func consequence(reason string) bool {
 		}
 	}
 	return false
-}
-
-// unwrapFrame reads an "@@rko {...}" frame; for an "out" frame it returns
-// the line the step printed.
-func unwrapFrame(l string) (string, bool) {
-	body := l[len("@@rko "):]
-	if !strings.Contains(body, `"out"`) {
-		return "", false
-	}
-	var f struct {
-		Ev   string `json:"ev"`
-		Line string `json:"line"`
-	}
-	if json.Unmarshal([]byte(body), &f) != nil || f.Ev != "out" {
-		return "", false
-	}
-	return strings.TrimRight(f.Line, "\r\n"), true
 }
