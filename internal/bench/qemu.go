@@ -75,6 +75,9 @@ func PrepareQEMU(ctx context.Context, p QEMUParams) (*QEMUBooter, map[string]str
 	mods := map[string]string{}
 	for _, w := range p.Workloads {
 		for _, m := range w.Modules {
+			if _, ok := mods[m]; ok {
+				continue // kv and kvi share their modules
+			}
 			ko, err := buildTwin(ctx, p, m)
 			if err != nil {
 				return nil, nil, blk, err

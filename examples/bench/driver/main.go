@@ -250,9 +250,11 @@ func blk(reps, warmup int, runtime, ramp float64, fio string, iodepth int) error
 	// context, the first touches of its buffers) out of its IOPS.
 	var job strings.Builder
 	fmt.Fprintf(&job, "[global]\nthread\ndirect=1\nrw=randread\nbs=4k\nioengine=libaio\niodepth=%d\n"+
-		"time_based\nruntime=%gs\nnorandommap\nrandrepeat=0\nstonewall\n", iodepth, runtime)
+		"time_based\nruntime=%dms\nnorandommap\nrandrepeat=0\nstonewall\n", iodepth, int(runtime*1000))
 	if ramp > 0 {
-		fmt.Fprintf(&job, "ramp_time=%gs\n", ramp)
+		// In milliseconds: fio reads "0.2s" as 0, and a zero runtime
+		// makes a time_based job read the whole device.
+		fmt.Fprintf(&job, "ramp_time=%dms\n", int(ramp*1000))
 	}
 	for i := -warmup; i < reps; i++ {
 		for _, s := range order(i) {
