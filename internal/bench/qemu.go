@@ -57,12 +57,8 @@ func PrepareQEMU(ctx context.Context, p QEMUParams) (*QEMUBooter, map[string]str
 	if p.MemoryMB == 0 {
 		p.MemoryMB = 1024
 	}
-	a := initramfs.New()
-	initPath, err := guest.BuildInit(ctx)
+	a, err := guest.NewImage(ctx)
 	if err != nil {
-		return nil, nil, blk, err
-	}
-	if err := a.AddHostFile("/init", initPath); err != nil {
 		return nil, nil, blk, err
 	}
 	drv, err := buildDriver(ctx)
@@ -104,7 +100,6 @@ func PrepareQEMU(ctx context.Context, p QEMUParams) (*QEMUBooter, map[string]str
 			}
 		}
 	}
-	a.AddDir("/tmp")
 	return &QEMUBooter{p: p, base: a}, mods, blk, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/run"
 )
 
@@ -99,6 +100,27 @@ func BuildInit(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("building the guest init: %+v", err)
 	}
 	return out, os.Rename(tmp, out)
+}
+
+// NewImage starts a guest initramfs: the guest init as /init, the mount
+// points it uses, and the /dev/console and /dev/null nodes the kernel and
+// the init need before devtmpfs is mounted. Callers add the plan
+// (/rko/plan.json), modules and programs.
+func NewImage(ctx context.Context) (*initramfs.Archive, error) {
+	initPath, err := BuildInit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a := initramfs.New()
+	if err := a.AddHostFile("init", initPath); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "root", "rko/bin"} {
+		a.AddDir(d)
+	}
+	a.AddCharDev("dev/console", 5, 1, 0o600)
+	a.AddCharDev("dev/null", 1, 3, 0o666)
+	return a, nil
 }
 
 // FramePrefix marks a guest frame in the console.

@@ -116,7 +116,8 @@ type Config struct {
 	ConsoleLog string
 	// OnLine is called for each console line (without the newline).
 	OnLine func(line string)
-	// BIOS is the firmware; DefaultBIOS picks qboot when QEMU ships it.
+	// BIOS is the firmware; empty means DefaultBIOS (qboot when QEMU
+	// ships it, else QEMU's own default).
 	BIOS string
 }
 
@@ -178,8 +179,12 @@ func (c *Config) Args() []string {
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
-	if c.BIOS != "" {
-		args = append(args, "-bios", c.BIOS)
+	bios := c.BIOS
+	if bios == "" {
+		bios = DefaultBIOS()
+	}
+	if bios != "" {
+		args = append(args, "-bios", bios)
 	}
 	return args
 }

@@ -162,19 +162,10 @@ func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
 
 // Initramfs builds the guest image for plan and mods.
 func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun, o TestOpts) (*initramfs.Archive, error) {
-	initPath, err := guest.BuildInit(ctx)
+	a, err := guest.NewImage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := initramfs.New()
-	if err := a.AddHostFile("init", initPath); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "root", "rko/bin"} {
-		a.AddDir(d)
-	}
-	a.AddCharDev("dev/console", 5, 1, 0o600)
-	a.AddCharDev("dev/null", 1, 3, 0o666)
 	a.AddFile("rko/plan.json", plan.JSON(), 0o644)
 	for _, m := range mods {
 		for _, ko := range m.KoPaths {
@@ -278,7 +269,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	}
 	tr.ConsoleLog = filepath.Join(dir, "console.log")
 	steps := 0
-	cfg := vm.Config{QEMU: qemu, Kernel: k.BootImage(), Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs, BIOS: vm.DefaultBIOS(),
+	cfg := vm.Config{QEMU: qemu, Kernel: k.BootImage(), Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog,
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
