@@ -98,13 +98,18 @@ func rko(t *testing.T, timeout time.Duration, args ...string) result {
 }
 
 // copyDir copies a module directory into a temporary one, so that builds
-// leave nothing in the repository.
+// leave nothing in the repository. Build products of an earlier build in
+// the source directory are left behind: Kbuild would reuse them, and
+// their debug info would name the old directory.
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), filepath.Base(src))
 	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
+		}
+		if isBuildProduct(info.Name()) {
+			return nil
 		}
 		rel, _ := filepath.Rel(src, p)
 		out := filepath.Join(dst, rel)
@@ -121,6 +126,21 @@ func copyDir(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// isBuildProduct reports whether name is a file Kbuild writes into a
+// module directory.
+func isBuildProduct(name string) bool {
+	switch name {
+	case "Module.symvers", "modules.order":
+		return true
+	}
+	for _, ext := range []string{".o", ".ko", ".mod", ".mod.c", ".cmd", ".a"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // testReport is the part of rko test --json these tests read.
@@ -246,6 +266,39 @@ func TestRustPanicFails(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("crashes = %+v, want a Rust panic for the index out of bounds", rep.Crashes)
+	}
+}
+
+// TestDebugProfileFindsLeak runs a clean module and a leaking one on the
+// debug kernel (KASAN, lockdep, kmemleak; built on first use, about as long
+// as the default kernel): the leak fails the run in the kmemleak step, is
+// blamed on the leaking module's own line although the module was unloaded
+// before the scan, and the clean module's KUnit tests and steps pass with
+// no leak blamed on it.
+func TestDebugProfileFindsLeak(t *testing.T) {
+	requireRealPath(t)
+	clean := copyDir(t, "../examples/hello/rust")
+	leak := copyDir(t, "../examples/buggy/leak_rust")
+	r := rko(t, coldTimeout, "test", "--profile", "debug", "--json", clean, leak)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed || rep.Verdict.Step != "kmemleak" {
+		t.Fatalf("exit %d, verdict %+v: the leak must fail the kmemleak step", r.code, rep.Verdict)
+	}
+	if len(rep.Crashes) != 4 {
+		t.Errorf("%d crashes, want the 4 leaked buffers: %+v", len(rep.Crashes), rep.Crashes)
+	}
+	for _, c := range rep.Crashes {
+		if c.Type != "kmemleak" || c.Title != "memory leak in buggy_leak_rust::make_buffer" || c.Source != "buggy_leak_rust.rs:20" {
+			t.Errorf("crash %+v, want kmemleak in buggy_leak_rust::make_buffer at buggy_leak_rust.rs:20", c)
+		}
+	}
+	for _, st := range rep.Steps {
+		if st.Name != "kmemleak" && st.Status != "passed" {
+			t.Errorf("step %s %s, want passed", st.Name, st.Status)
+		}
+	}
+	if rep.Tests.Failed != 0 || rep.Tests.Crashed != 0 || rep.Tests.Passed == 0 {
+		t.Errorf("tests %+v, want all passed", rep.Tests)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type testOpts struct {
 	json     bool
 	kmemleak string
 	junit    string
+	cmdline  []string
 }
 
 // TestReport is the JSON output of rko test (docs/schemas.md).
@@ -103,12 +105,18 @@ anything failed, 2 when rko could not run.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON (docs/schemas.md)")
 	c.Flags().StringVar(&o.junit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
+	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument, e.g. dyndbg=+p (repeatable; each value is one argument)")
 	return c
 }
 
 // RunTest is rko test; quickstart calls it too.
 func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*TestReport, error) {
 	start := time.Now()
+	for _, a := range o.cmdline {
+		if a == "" || strings.ContainsAny(a, " \t\n") {
+			return nil, fmt.Errorf("--append %q: give one kernel argument per --append, with no spaces (e.g. --append dyndbg=+p --append loglevel=8)", a)
+		}
+	}
 	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
 	if err != nil {
 		return nil, err
@@ -127,7 +135,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	buildTime := done()
 	debug := k.Profile == "debug"
 	to := workflow.TestOpts{Dirs: dirs, Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
-		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug)}
+		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug), Cmdline: o.cmdline}
 	if debug {
 		if to.Timeout == 0 {
 			to.Timeout = 10 * time.Minute

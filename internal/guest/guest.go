@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
@@ -137,6 +138,11 @@ type Frame struct {
 	Signal string `json:"signal,omitempty"`
 	Error  string `json:"error,omitempty"`
 	Ms     int64  `json:"ms,omitempty"`
+	// Module and Sections are set on a "module" frame: where the init
+	// found the text sections of a module it loaded.
+	Module   string            `json:"module,omitempty"`
+	Sections map[string]string `json:"sections,omitempty"`
+	PID      int               `json:"pid,omitempty"`
 	// LineNo is the 1-based console line the frame was on.
 	LineNo int `json:"-"`
 }
@@ -223,6 +229,43 @@ func ReadSession(console []byte, plan *Plan) *Session {
 		}
 	}
 	return s
+}
+
+// ModuleLoad is where the guest found one loaded module's text sections.
+type ModuleLoad struct {
+	Module string
+	Step   string
+	// PID is the process that loaded the module: the module's init code
+	// ran in it, so a report naming that pid (kmemleak's "comm ..., pid
+	// N") comes from this load.
+	PID      int
+	Sections map[string]uint64 // section name -> load address
+}
+
+// ModuleLoads reads the "module" frames of a console, in load order. The
+// frames of one load share its step.
+func ModuleLoads(console string) []ModuleLoad {
+	var loads []ModuleLoad
+	for _, line := range strings.Split(console, "\n") {
+		if !strings.Contains(line, `"ev":"module"`) {
+			continue
+		}
+		f, ok := ParseFrame(line)
+		if !ok || f.Ev != "module" || f.Module == "" {
+			continue
+		}
+		if n := len(loads); n == 0 || loads[n-1].Module != f.Module || loads[n-1].Step != f.Step {
+			loads = append(loads, ModuleLoad{Module: f.Module, Step: f.Step, PID: f.PID, Sections: map[string]uint64{}})
+		}
+		l := &loads[len(loads)-1]
+		for sec, v := range f.Sections {
+			// A non-root reader sees zeros; those name nothing.
+			if addr, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64); err == nil && addr != 0 {
+				l.Sections[sec] = addr
+			}
+		}
+	}
+	return loads
 }
 
 // Running returns the step that started and never ended, if any.

@@ -29,6 +29,8 @@ func TestParseFrame(t *testing.T) {
 			Frame{Ev: "out", Step: "test smoke.sh", Stream: "stdout", Line: "ok @@rko {}"}, true},
 		{"serial CR and spaces", "@@rko {\"ev\":\"done\"}  \r", Frame{Ev: "done"}, true},
 		{"unknown fields", `@@rko {"ev":"boot","version":"1.2"}`, Frame{Ev: "boot"}, true},
+		{"module", `[ 8.1] @@rko {"ev":"module","step":"insmod m","module":"m","sections":{".text":"0xffffffffa0000000"}}`,
+			Frame{Ev: "module", Step: "insmod m", Module: "m", Sections: map[string]string{".text": "0xffffffffa0000000"}}, true},
 		{"kernel line", `[    0.000000] Linux version 7.3.0`, Frame{}, false},
 		{"garbage JSON", `@@rko {"ev":"boot"`, Frame{}, false},
 		{"not JSON", `@@rko hello`, Frame{}, false},
@@ -40,7 +42,7 @@ func TestParseFrame(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := ParseFrame(tt.line)
-			if ok != tt.ok || got != tt.want {
+			if ok != tt.ok || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseFrame(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
 			}
 		})
@@ -297,5 +299,36 @@ func TestBuildInitNoGo(t *testing.T) {
 	_, err := BuildInit(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "go is not on PATH") {
 		t.Errorf("err = %v, want a message that go is missing", err)
+	}
+}
+
+func TestModuleLoads(t *testing.T) {
+	tests := []struct {
+		name    string
+		console string
+		want    []ModuleLoad
+	}{
+		{"none", "[ 1.0] hello\n", nil},
+		{"one load in two frames", `[ 8.0] @@rko {"ev":"module","step":"insmod a","module":"a","pid":7,"sections":{".text":"0xffffffffa0000000",".init.text":"0xffffffffa0001000"}}
+[ 8.0] @@rko {"ev":"module","step":"insmod a","module":"a","pid":7,"sections":{".exit.text":"0xffffffffa0000200"}}
+`, []ModuleLoad{{Module: "a", Step: "insmod a", PID: 7, Sections: map[string]uint64{".text": 0xffffffffa0000000, ".init.text": 0xffffffffa0001000, ".exit.text": 0xffffffffa0000200}}}},
+		{"reload is a second load", `@@rko {"ev":"module","step":"insmod a","module":"a","pid":7,"sections":{".text":"0xffffffffa0000000"}}
+@@rko {"ev":"module","step":"insmod a again","module":"a","pid":9,"sections":{".text":"0xffffffffa0004000"}}
+`, []ModuleLoad{{Module: "a", Step: "insmod a", PID: 7, Sections: map[string]uint64{".text": 0xffffffffa0000000}},
+			{Module: "a", Step: "insmod a again", PID: 9, Sections: map[string]uint64{".text": 0xffffffffa0004000}}}},
+		{"zero and bad addresses dropped (non-root reads zeros)", `@@rko {"ev":"module","step":"s","module":"b","sections":{".text":"0x0000000000000000",".init.text":"zz",".exit.text":"0xffffffffa0000100"}}`,
+			[]ModuleLoad{{Module: "b", Step: "s", Sections: map[string]uint64{".exit.text": 0xffffffffa0000100}}}},
+		{"two modules, program output ignored", `@@rko {"ev":"module","step":"insmod a","module":"a","sections":{".text":"0xffffffffa0000000"}}
+@@rko {"ev":"out","step":"t","stream":"stdout","line":"\"ev\":\"module\""}
+@@rko {"ev":"module","step":"insmod b","module":"b","sections":{".text":"0xffffffffa0008000"}}`,
+			[]ModuleLoad{{Module: "a", Step: "insmod a", Sections: map[string]uint64{".text": 0xffffffffa0000000}},
+				{Module: "b", Step: "insmod b", Sections: map[string]uint64{".text": 0xffffffffa0008000}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ModuleLoads(tt.console); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ModuleLoads = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

@@ -191,6 +191,9 @@ func isGeneric(fn string) bool {
 		}
 	}
 	// Rust trait impls print as "<T as core::...>::fmt"; the panic
-	// machinery anywhere inside a path counts as generic.
-	return strings.Contains(fn, "core::panicking::") || strings.Contains(fn, "core::fmt::")
+	// machinery and the kernel crate's allocators (KBox::new, KVec::push,
+	// <Kmalloc as Allocator>::alloc) anywhere inside a path count as
+	// generic.
+	return strings.Contains(fn, "core::panicking::") || strings.Contains(fn, "core::fmt::") ||
+		strings.Contains(fn, "kernel::alloc::")
 }

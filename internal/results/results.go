@@ -7,9 +7,13 @@ package results
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/rkodev/rko/internal/console"
+	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/ktap"
 	"github.com/rkodev/rko/internal/report"
 	"github.com/rkodev/rko/internal/symbolize"
@@ -103,6 +107,17 @@ type Crash struct {
 func FromConsole(console []byte, opts Options) *Results {
 	r := &Results{Schema: SchemaVersion, Crashes: []Crash{}}
 	text := string(console) // one copy, shared by both parsers
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sym := opts.Symbolizer
+	if sym == nil && hasKo(opts.Modules) {
+		sym = symbolize.New(opts.Modules)
+	}
+	if sym != nil {
+		text = nameRawFrames(text, sym)
+	}
 	root, raw := ktap.ParseConsole(text)
 	r.Tests = Tests{
 		Passed: root.Counts.Passed, Failed: root.Counts.Failed, Crashed: root.Counts.Crashed,
@@ -117,14 +132,6 @@ func FromConsole(console []byte, opts Options) *Results {
 	}
 	r.KTAP = raw
 
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	sym := opts.Symbolizer
-	if sym == nil && hasKo(opts.Modules) {
-		sym = symbolize.New(opts.Modules)
-	}
 	ours := map[string]symbolize.Module{}
 	for _, m := range opts.Modules {
 		ours[m.Name] = m
@@ -137,6 +144,7 @@ func FromConsole(console []byte, opts Options) *Results {
 			Location: rep.Location, Message: rep.Message, Corrupted: rep.Corrupted,
 			StartLine: rep.StartLine, EndLine: rep.EndLine, Frames: rep.Frames, Report: rep.Text,
 		}
+		own := map[int]string{} // frame -> innermost line in the module's own source
 		for i := range c.Frames {
 			f := &c.Frames[i]
 			if _, ok := ours[f.Module]; ok {
@@ -162,12 +170,84 @@ func FromConsole(console []byte, opts Options) *Results {
 				for _, l := range locs[1:] {
 					f.Inlined = append(f.Inlined, l.Func+" "+l.String())
 				}
+				own[i] = ownLocation(locs)
 			}
 		}
-		c.Source = source(rep, c.Frames, ours)
+		c.Source = source(rep, c.Frames, own, ours)
 		r.Crashes = append(r.Crashes, c)
 	}
 	return r
+}
+
+// nameRawFrames rewrites the stack-trace lines that are a bare address
+// inside a module the guest loaded ("0xffffffffa00000df": kmemleak prints
+// a backtrace saved at allocation time, after the module is gone, when the
+// kernel can no longer name it) into the frame the kernel would have
+// printed for the live module ("make_buffer+0x1f/0x40 [leak]"), from the
+// load addresses in the console's "module" frames and the .ko's symbols.
+// The pid of kmemleak's `comm "init", pid 757` line tells apart modules
+// loaded at a reused address. Line numbers do not change.
+func nameRawFrames(text string, sym *symbolize.Symbolizer) string {
+	if !strings.Contains(text, "0xffff") {
+		return text
+	}
+	var loads []symbolize.Load
+	for _, l := range guest.ModuleLoads(text) {
+		loads = append(loads, symbolize.Load{Module: l.Module, PID: l.PID, Sections: l.Sections})
+	}
+	if len(loads) == 0 {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	changed := false
+	pid := 0
+	for i, line := range lines {
+		bare := strings.TrimSpace(console.StripPrefix(line))
+		if strings.HasPrefix(bare, "unreferenced object") || strings.HasPrefix(bare, "BUG:") {
+			pid = 0 // a new report
+			continue
+		}
+		if p, ok := reportPID(bare); ok {
+			pid = p
+			continue
+		}
+		if len(bare) != 18 || !strings.HasPrefix(bare, "0xffff") {
+			continue
+		}
+		addr, err := strconv.ParseUint(bare[2:], 16, 64)
+		if err != nil {
+			continue
+		}
+		p, ok := sym.Locate(addr, loads, pid)
+		if !ok {
+			continue
+		}
+		frame := fmt.Sprintf("%s+0x%x/0x%x [%s]", p.Symbol, p.Offset, p.Size, p.Module)
+		j := strings.LastIndex(line, bare)
+		lines[i] = line[:j] + frame + line[j+len(bare):]
+		changed = true
+	}
+	if !changed {
+		return text
+	}
+	return strings.Join(lines, "\n")
+}
+
+// reportPID reads kmemleak's `comm "init", pid 757, jiffies 4294894493`.
+func reportPID(l string) (int, bool) {
+	if !strings.HasPrefix(l, "comm \"") {
+		return 0, false
+	}
+	i := strings.Index(l, "\", pid ")
+	if i < 0 {
+		return 0, false
+	}
+	rest := l[i+len("\", pid "):]
+	if j := strings.IndexByte(rest, ','); j >= 0 {
+		rest = rest[:j]
+	}
+	pid, err := strconv.Atoi(rest)
+	return pid, err == nil
 }
 
 func hasKo(ms []symbolize.Module) bool {
@@ -182,19 +262,41 @@ func hasKo(ms []symbolize.Module) bool {
 // source picks the line to blame, in order: a Rust panic's own location,
 // the symbolized guilty frame, the first symbolized frame in a module
 // under test, the report's own file:line.
-func source(rep *report.Report, frames []report.Frame, ours map[string]symbolize.Module) string {
+//
+// For a frame with inlined code (a Rust module's frame is often
+// KBox::new or a lock guard inlined into the module's function), the
+// innermost line in the module's own source is blamed rather than the
+// kernel crate's line it called.
+func source(rep *report.Report, frames []report.Frame, own map[int]string, ours map[string]symbolize.Module) string {
 	if rep.Type == report.RustPanic && rep.Location != "" {
 		return relLocation(rep.Location, ours)
 	}
-	if rep.GuiltyIndex >= 0 && rep.GuiltyIndex < len(frames) && frames[rep.GuiltyIndex].Source != "" {
-		return frames[rep.GuiltyIndex].Source
+	at := func(i int) string {
+		if loc := own[i]; loc != "" {
+			return loc
+		}
+		return frames[i].Source
 	}
-	for _, f := range frames {
+	if rep.GuiltyIndex >= 0 && rep.GuiltyIndex < len(frames) && frames[rep.GuiltyIndex].Source != "" {
+		return at(rep.GuiltyIndex)
+	}
+	for i, f := range frames {
 		if _, ok := ours[f.Module]; ok && f.Source != "" {
-			return f.Source
+			return at(i)
 		}
 	}
 	return relLocation(rep.Location, ours)
+}
+
+// ownLocation is the innermost of locs inside the module's source
+// directory (the symbolizer shows those relative to it), or "".
+func ownLocation(locs []symbolize.Location) string {
+	for _, l := range locs {
+		if l.File != "" && !filepath.IsAbs(l.File) {
+			return l.String()
+		}
+	}
+	return ""
 }
 
 // relLocation shows an absolute path inside a module's source dir

@@ -145,3 +145,69 @@ func TestSymbolized(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnloadedModuleLeak names the raw addresses of kmemleak backtraces
+// (printed after the module was unloaded) from the load addresses the
+// guest recorded, in the real consoles of `rko test --profile debug` on
+// examples/buggy/leak_c, leak_rust, and examples/hello/rust + hello/c +
+// buggy/leak_rust together (../report/testdata/real). The .ko files are
+// those runs' modules; all but buggy_leak.ko are stripped of debug info
+// (objcopy --strip-debug) to keep them small, so only their names resolve.
+func TestUnloadedModuleLeak(t *testing.T) {
+	cLeak := symbolize.Module{Name: "buggy_leak", KoPath: "testdata/buggy_leak.ko", SourceDir: "/work/main/examples/buggy/leak_c"}
+	rustLeak := symbolize.Module{Name: "buggy_leak_rust", KoPath: "testdata/buggy_leak_rust.ko"}
+	tests := []struct {
+		name       string
+		console    string
+		modules    []symbolize.Module
+		dropFrames bool // remove the guest's "module" frames
+		wantTitle  string
+		wantSource string // "" when not checked
+		needTool   bool
+	}{
+		{"C leak named and symbolized", "leak_c", []symbolize.Module{cLeak}, false,
+			"memory leak in init_module", "buggy_leak.c:23", true},
+		{"Rust leak skips the kernel crate's allocator", "leak_rust", []symbolize.Module{rustLeak}, false,
+			"memory leak in buggy_leak_rust::make_buffer", "", false},
+		{"reused module memory: hello_c's freed .init.text became buggy_leak_rust's .text", "leak_multi", []symbolize.Module{
+			{Name: "hello", KoPath: "testdata/hello.ko"}, {Name: "hello_c", KoPath: "testdata/hello_c.ko"}, rustLeak}, false,
+			"memory leak in buggy_leak_rust::make_buffer", "", false},
+		{"no .ko: raw addresses stay", "leak_c", nil, false, "memory leak", "", false},
+		{"no load frames: raw addresses stay", "leak_rust", []symbolize.Module{rustLeak}, true, "memory leak", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needTool {
+				if _, err := exec.LookPath("addr2line"); err != nil {
+					t.Skip("binutils addr2line not installed")
+				}
+			}
+			data, err := os.ReadFile("../report/testdata/real/" + tt.console)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, body, _ := bytes.Cut(data, []byte("\n\n")) // drop the golden's header
+			if tt.dropFrames {
+				var kept [][]byte
+				for _, l := range bytes.Split(body, []byte("\n")) {
+					if !bytes.Contains(l, []byte(`"ev":"module"`)) {
+						kept = append(kept, l)
+					}
+				}
+				body = bytes.Join(kept, []byte("\n"))
+			}
+			r := FromConsole(body, Options{Modules: tt.modules})
+			if len(r.Crashes) != 4 {
+				t.Fatalf("crashes = %d, want the 4 leaked buffers", len(r.Crashes))
+			}
+			for _, c := range r.Crashes {
+				if c.Type != "kmemleak" || c.Title != tt.wantTitle {
+					t.Errorf("crash %s %q, want kmemleak %q (warnings %v)", c.Type, c.Title, tt.wantTitle, r.Warnings)
+				}
+				if tt.wantSource != "" && c.Source != tt.wantSource {
+					t.Errorf("source %q, want %q (warnings %v)", c.Source, tt.wantSource, r.Warnings)
+				}
+			}
+		})
+	}
+}

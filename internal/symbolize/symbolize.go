@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,15 +65,13 @@ type Symbolizer struct {
 
 	modules map[string]Module
 	mu      sync.Mutex
-	syms    map[string]map[string]elf.Symbol // ko path -> symbol name -> symbol
-	secs    map[string][]string              // ko path -> section names by index
+	kos     map[string]*koIndex // ko path -> its symbols and sections
 	cache   map[string][]Location
 }
 
 // New returns a Symbolizer for modules.
 func New(modules []Module) *Symbolizer {
-	s := &Symbolizer{modules: map[string]Module{}, syms: map[string]map[string]elf.Symbol{},
-		secs: map[string][]string{}, cache: map[string][]Location{}}
+	s := &Symbolizer{modules: map[string]Module{}, kos: map[string]*koIndex{}, cache: map[string][]Location{}}
 	for _, m := range modules {
 		s.modules[m.Name] = m
 		// Kbuild turns '-' into '_' in module names.
@@ -117,43 +116,169 @@ func (s *Symbolizer) Resolve(ctx context.Context, module, symbol string, offset 
 	return locs, nil
 }
 
-func (s *Symbolizer) lookup(ko, symbol string) (elf.Symbol, string, error) {
+// koIndex is what the symbolizer reads once from a .ko: its function
+// symbols by name and by section, and its section names and sizes.
+type koIndex struct {
+	byName    map[string]elf.Symbol
+	bySection map[string][]elf.Symbol // section -> functions by address
+	secNames  []string                // by section index
+	secSize   map[string]uint64
+}
+
+// index reads (once) the symbol table and sections of ko.
+func (s *Symbolizer) index(ko string) (*koIndex, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	syms, ok := s.syms[ko]
-	if !ok {
-		f, err := elf.Open(ko)
-		if err != nil {
-			return elf.Symbol{}, "", fmt.Errorf("open module %s: %w", ko, err)
-		}
-		defer f.Close()
-		all, err := f.Symbols()
-		if err != nil {
-			return elf.Symbol{}, "", fmt.Errorf("read symbols of %s: %w", ko, err)
-		}
-		syms = map[string]elf.Symbol{}
-		for _, sy := range all {
-			if elf.ST_TYPE(sy.Info) == elf.STT_FUNC {
-				syms[sy.Name] = sy
-			}
-		}
-		var names []string
-		for _, sec := range f.Sections {
-			names = append(names, sec.Name)
-		}
-		s.syms[ko] = syms
-		s.secs[ko] = names
+	if ix, ok := s.kos[ko]; ok {
+		return ix, nil
 	}
-	sy, ok := syms[symbol]
+	f, err := elf.Open(ko)
+	if err != nil {
+		return nil, fmt.Errorf("open module %s: %w", ko, err)
+	}
+	defer f.Close()
+	all, err := f.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("read symbols of %s: %w", ko, err)
+	}
+	ix := &koIndex{byName: map[string]elf.Symbol{}, bySection: map[string][]elf.Symbol{}, secSize: map[string]uint64{}}
+	for _, sec := range f.Sections {
+		ix.secNames = append(ix.secNames, sec.Name)
+		ix.secSize[sec.Name] = sec.Size
+	}
+	for _, sy := range all {
+		if elf.ST_TYPE(sy.Info) != elf.STT_FUNC {
+			continue
+		}
+		ix.byName[sy.Name] = sy
+		if int(sy.Section) < len(ix.secNames) {
+			sec := ix.secNames[sy.Section]
+			ix.bySection[sec] = append(ix.bySection[sec], sy)
+		}
+	}
+	// By address; among functions at one address, the module_init() and
+	// module_exit() aliases (init_module, cleanup_module) first, so that
+	// Locate, which takes the last function at or below an address, names
+	// the module's own function, as the kernel does for a live module.
+	for _, fns := range ix.bySection {
+		sort.Slice(fns, func(i, j int) bool {
+			a, b := fns[i], fns[j]
+			if a.Value != b.Value {
+				return a.Value < b.Value
+			}
+			if isEntryAlias(a.Name) != isEntryAlias(b.Name) {
+				return isEntryAlias(a.Name)
+			}
+			return a.Name < b.Name
+		})
+	}
+	s.kos[ko] = ix
+	return ix, nil
+}
+
+func (s *Symbolizer) lookup(ko, symbol string) (elf.Symbol, string, error) {
+	ix, err := s.index(ko)
+	if err != nil {
+		return elf.Symbol{}, "", err
+	}
+	sy, ok := ix.byName[symbol]
 	if !ok {
 		return elf.Symbol{}, "", fmt.Errorf("symbol %q not in %s", symbol, ko)
 	}
-	secs := s.secs[ko]
-	if int(sy.Section) >= len(secs) {
+	if int(sy.Section) >= len(ix.secNames) {
 		return elf.Symbol{}, "", fmt.Errorf("symbol %q in %s has bad section index %d", symbol, ko, sy.Section)
 	}
-	return sy, secs[sy.Section], nil
+	return sy, ix.secNames[sy.Section], nil
 }
+
+// Load is where one module's sections were loaded, as the guest read
+// them from /sys/module/NAME/sections, and the pid of the process that
+// loaded it (0 if unknown).
+type Load struct {
+	Module   string
+	PID      int
+	Sections map[string]uint64
+}
+
+// Place is a raw address named inside a loaded module: the function that
+// holds it and the offset into it, as the kernel prints a frame of a live
+// module ("func+0x1c/0x30 [mod]").
+type Place struct {
+	Module string
+	Symbol string // as in the .ko's symbol table (mangled for Rust)
+	Offset uint64
+	Size   uint64
+}
+
+// Locate names addr, a raw address the kernel printed because the module
+// that held it was gone by then (kmemleak prints the backtraces it saved
+// at allocation time only after the scan), from where the modules were
+// loaded and their .ko's symbol tables. pid is the process the report
+// says the address was recorded in (0 if unknown).
+//
+// Module memory is reused: every module's .init.text is freed after its
+// init and the next module's is often loaded at the same address. So an
+// address in .init.text names a module only when pid is the process that
+// loaded it, or pid is unknown; and when several loads still claim addr,
+// the one pid loaded wins, else addr stays unnamed (ok is false) rather
+// than be blamed on the wrong module.
+func (s *Symbolizer) Locate(addr uint64, loads []Load, pid int) (Place, bool) {
+	var found []Place
+	var byPID []Place
+	for _, l := range loads {
+		m, known := s.modules[l.Module]
+		if !known || m.KoPath == "" {
+			continue
+		}
+		ix, err := s.index(m.KoPath)
+		if err != nil {
+			continue
+		}
+		samePID := pid != 0 && l.PID == pid
+		for sec, base := range l.Sections {
+			if addr < base || addr-base >= ix.secSize[sec] {
+				continue
+			}
+			if strings.HasPrefix(sec, ".init") && pid != 0 && l.PID != 0 && !samePID {
+				continue
+			}
+			p, ok := ix.function(sec, addr-base)
+			if !ok {
+				continue
+			}
+			p.Module = l.Module
+			found = append(found, p)
+			if samePID {
+				byPID = append(byPID, p)
+			}
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], true
+	case len(byPID) == 1:
+		return byPID[0], true
+	}
+	return Place{}, false
+}
+
+// function names the function at off in section sec.
+func (ix *koIndex) function(sec string, off uint64) (Place, bool) {
+	fns := ix.bySection[sec]
+	i := sort.Search(len(fns), func(i int) bool { return fns[i].Value > off }) - 1
+	if i < 0 {
+		return Place{}, false
+	}
+	fn := fns[i]
+	if fn.Size != 0 && off >= fn.Value+fn.Size {
+		return Place{}, false
+	}
+	return Place{Symbol: fn.Name, Offset: off - fn.Value, Size: fn.Size}, true
+}
+
+// isEntryAlias reports whether name is one of the aliases module_init()
+// and module_exit() give the module's entry points.
+func isEntryAlias(name string) bool { return name == "init_module" || name == "cleanup_module" }
 
 func (s *Symbolizer) addr2line(ctx context.Context, m Module, section string, addr uint64) ([]Location, error) {
 	tool := s.Tool

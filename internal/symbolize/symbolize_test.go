@@ -61,3 +61,49 @@ func TestParseAddr2line(t *testing.T) {
 		t.Errorf("parseAddr2line = %v", locs)
 	}
 }
+
+// TestLocate names raw addresses from section load addresses and the .ko's
+// symbol table (.text: item_set, 8 bytes; .init.text: init_module, 14;
+// .exit.text: cleanup_module, 5).
+func TestLocate(t *testing.T) {
+	s := New([]Module{{Name: "buggy_null", KoPath: "testdata/buggy_null.ko"}, {Name: "other", KoPath: "testdata/buggy_null.ko"}, {Name: "no_ko"}})
+	one := []Load{
+		{Module: "buggy_null", PID: 700, Sections: map[string]uint64{".text": 0xffffffffa0000000, ".init.text": 0xffffffffa0001000, ".exit.text": 0xffffffffa0000100}},
+		{Module: "no_ko", PID: 701, Sections: map[string]uint64{".text": 0xffffffffa0010000}},
+		{Module: "unknown", PID: 702, Sections: map[string]uint64{".text": 0xffffffffa0020000}},
+	}
+	// Two modules whose .init.text was loaded at the same address.
+	reused := []Load{
+		{Module: "buggy_null", PID: 700, Sections: map[string]uint64{".text": 0xffffffffa0000000, ".init.text": 0xffffffffa0001000}},
+		{Module: "other", PID: 800, Sections: map[string]uint64{".text": 0xffffffffa0002000, ".init.text": 0xffffffffa0001000}},
+	}
+	tests := []struct {
+		name  string
+		loads []Load
+		addr  uint64
+		pid   int
+		want  Place
+		ok    bool
+	}{
+		{"text", one, 0xffffffffa0000004, 0, Place{Module: "buggy_null", Symbol: "item_set", Offset: 4, Size: 8}, true},
+		{"init text, pid unknown", one, 0xffffffffa000100a, 0, Place{Module: "buggy_null", Symbol: "init_module", Offset: 0xa, Size: 14}, true},
+		{"init text, loader's pid", one, 0xffffffffa000100a, 700, Place{Module: "buggy_null", Symbol: "init_module", Offset: 0xa, Size: 14}, true},
+		{"init text, another pid", one, 0xffffffffa000100a, 999, Place{}, false},
+		{"exit text", one, 0xffffffffa0000100, 0, Place{Module: "buggy_null", Symbol: "cleanup_module", Offset: 0, Size: 5}, true},
+		{"just past .text", one, 0xffffffffa0000008, 0, Place{}, false},
+		{"between sections", one, 0xffffffffa0000fff, 0, Place{}, false},
+		{"module without a .ko", one, 0xffffffffa0010000, 0, Place{}, false},
+		{"module the symbolizer does not know", one, 0xffffffffa0020000, 0, Place{}, false},
+		{"kernel image", one, 0xffffffff81000000, 0, Place{}, false},
+		{"reused init text, first loader", reused, 0xffffffffa0001004, 700, Place{Module: "buggy_null", Symbol: "init_module", Offset: 4, Size: 14}, true},
+		{"reused init text, second loader", reused, 0xffffffffa0001004, 800, Place{Module: "other", Symbol: "init_module", Offset: 4, Size: 14}, true},
+		{"reused init text, pid unknown: ambiguous", reused, 0xffffffffa0001004, 0, Place{}, false},
+		{"core text of the second module, any pid", reused, 0xffffffffa0002002, 700, Place{Module: "other", Symbol: "item_set", Offset: 2, Size: 8}, true},
+	}
+	for _, tt := range tests {
+		got, ok := s.Locate(tt.addr, tt.loads, tt.pid)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("%s: Locate(%#x, pid %d) = %+v, %v; want %+v, %v", tt.name, tt.addr, tt.pid, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -31,6 +31,8 @@ type TestOpts struct {
 	Params map[string]string
 	// Kmemleak adds a kmemleak scan after the unloads (debug kernels).
 	Kmemleak bool
+	// Cmdline are extra kernel command-line arguments, after rko's own.
+	Cmdline []string
 	// Extra steps and files, for callers such as bench.
 	ExtraSteps []guest.Step
 	ExtraFiles map[string]string // guest path -> host path
@@ -139,7 +141,7 @@ func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
 		for i, ko := range m.KoPaths {
 			name := m.Modules[i]
 			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + name, Kind: "insmod",
-				Path: "/rko/modules/" + filepath.Base(ko), Params: o.Params[name]})
+				Path: "/rko/modules/" + filepath.Base(ko), Params: o.Params[name], Module: name})
 			loaded = append(loaded, name)
 		}
 	}
@@ -270,7 +272,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	tr.ConsoleLog = filepath.Join(dir, "console.log")
 	steps := 0
 	cfg := vm.Config{QEMU: qemu, Kernel: k.BootImage(), Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
-		Timeout: timeout, ConsoleLog: tr.ConsoleLog,
+		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(kmemleakCmdline(k, o.Kmemleak), o.Cmdline...),
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
 				steps++
@@ -288,6 +290,25 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	}
 	tr.Session = guest.ReadSession(tr.Console, plan)
 	return tr, nil
+}
+
+// kmemleakCmdline is what the kernel command line needs for kmemleak to
+// see a module's leaks. SLUB's per-CPU sheaves (Linux 6.18 and later) are
+// arrays of free objects that are themselves kmalloc'ed, so kmemleak
+// scans them whole, and a slot past the sheaf's fill level still holds the
+// pointer of the object last allocated from it: a freshly leaked object
+// stays "referenced" until the slot is reused, which in a short guest
+// session is never. Caches with SLUB debug flags get no sheaves, so
+// slab_debug=U (record each object's allocating and freeing stack, a cheap
+// flag) makes the leaks visible; see docs/triage.md#kmemleak.
+func kmemleakCmdline(k *kernel.Kernel, scan bool) []string {
+	if !scan {
+		return nil
+	}
+	if cfg, err := k.Config(); err == nil && cfg.Get("SLUB_DEBUG") == "y" {
+		return []string{"slab_debug=U"}
+	}
+	return nil
 }
 
 func describeEnd(f guest.Frame) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/vm"
 )
 
@@ -91,9 +92,9 @@ func TestMakePlan(t *testing.T) {
 		t.Fatalf("steps:\n got  %q\n want %q", got, wantNames)
 	}
 	want := []guest.Step{
-		{Name: "insmod alpha", Kind: "insmod", Path: "/rko/modules/alpha.ko", Params: "n=3"},
-		{Name: "insmod alpha_helper", Kind: "insmod", Path: "/rko/modules/alpha-helper.ko"},
-		{Name: "insmod beta", Kind: "insmod", Path: "/rko/modules/beta.ko", Params: "debug=1"},
+		{Name: "insmod alpha", Kind: "insmod", Path: "/rko/modules/alpha.ko", Params: "n=3", Module: "alpha"},
+		{Name: "insmod alpha_helper", Kind: "insmod", Path: "/rko/modules/alpha-helper.ko", Module: "alpha_helper"},
+		{Name: "insmod beta", Kind: "insmod", Path: "/rko/modules/beta.ko", Params: "debug=1", Module: "beta"},
 		{Name: "test alpha/01.sh", Kind: "exec", Argv: []string{"/rko/tests/alpha/01.sh"}, Dir: "/rko/tests/alpha", TimeoutSec: 60},
 		{Name: "test alpha/02.sh", Kind: "exec", Argv: []string{"/rko/tests/alpha/02.sh"}, Dir: "/rko/tests/alpha", TimeoutSec: 60},
 		extra[0],
@@ -318,5 +319,33 @@ func TestPruneRuns(t *testing.T) {
 	pruneRuns(root, 10)
 	if ents, _ := os.ReadDir(root); len(ents) != 3 {
 		t.Errorf("pruning below the limit removed runs")
+	}
+}
+
+func TestKmemleakCmdline(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string // "" means no .config
+		scan   bool
+		want   []string
+	}{
+		{"scan on a SLUB_DEBUG kernel", "CONFIG_SLUB_DEBUG=y\nCONFIG_DEBUG_KMEMLEAK=y\n", true, []string{"slab_debug=U"}},
+		{"no scan", "CONFIG_SLUB_DEBUG=y\n", false, nil},
+		{"kernel without SLUB_DEBUG", "# CONFIG_SLUB_DEBUG is not set\n", true, nil},
+		{"unreadable config", "", true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.config != "" {
+				if err := os.WriteFile(filepath.Join(dir, ".config"), []byte(tt.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := kmemleakCmdline(&kernel.Kernel{BuildDir: dir}, tt.scan)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("kmemleakCmdline = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -266,6 +266,9 @@ func child(spec string) int {
 	switch st.Kind {
 	case "insmod":
 		err = insmod(st.Path, st.Params)
+		if err == nil && st.Module != "" {
+			moduleSections(st.Name, st.Module)
+		}
 	case "rmmod":
 		err = rmmod(st.Module)
 	case "kmemleak":
@@ -295,6 +298,43 @@ func insmod(path, params string) error {
 		return fmt.Errorf("insmod %s: %v", path, errno)
 	}
 	return nil
+}
+
+// moduleSections frames where the module's code was loaded: the start of
+// each text section, from /sys/module/NAME/sections, and this process's
+// pid, in which the module's init code ran. The host needs them to name
+// raw addresses in reports printed after the module is gone (a kmemleak
+// backtrace recorded while the module was loaded, say); the pid tells
+// apart modules whose .init.text was loaded at the same, reused, address.
+// A frame holds at most a few sections, to stay well under printk's
+// record size.
+func moduleSections(step, name string) {
+	dir := "/sys/module/" + name + "/sections"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	secs := map[string]string{}
+	flush := func() {
+		if len(secs) > 0 {
+			frame(map[string]any{"ev": "module", "step": step, "module": name, "pid": os.Getpid(), "sections": secs})
+			secs = map[string]string{}
+		}
+	}
+	for _, e := range ents {
+		if !strings.Contains(e.Name(), "text") {
+			continue
+		}
+		data, err := os.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		secs[e.Name()] = strings.TrimSpace(string(data))
+		if len(secs) == 8 {
+			flush()
+		}
+	}
+	flush()
 }
 
 func rmmod(name string) error {
@@ -329,7 +369,10 @@ func kmemleak() error {
 		return err
 	}
 	// Each leak is printed as syzkaller does: a "BUG: memory leak"
-	// header, then the object's report as kmemleak wrote it.
+	// header, then the object's report as kmemleak wrote it. A leak in a
+	// loop can leave thousands: the first maxLeaks are printed, and the
+	// total is counted.
+	const maxLeaks = 20
 	n := 0
 	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
 		if line == "" {
@@ -337,9 +380,16 @@ func kmemleak() error {
 		}
 		if strings.HasPrefix(line, "unreferenced object") {
 			n++
-			writeKmsg("BUG: memory leak")
+			if n <= maxLeaks {
+				writeKmsg("BUG: memory leak")
+			}
 		}
-		writeKmsg(line)
+		if n <= maxLeaks {
+			writeKmsg(line)
+		}
+	}
+	if n > maxLeaks {
+		writeKmsg(fmt.Sprintf("kmemleak: %d more unreferenced objects not shown (all %d are in /sys/kernel/debug/kmemleak)", n-maxLeaks, n))
 	}
 	if n > 0 {
 		return fmt.Errorf("kmemleak: %d unreferenced object(s)", n)
