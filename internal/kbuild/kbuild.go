@@ -26,20 +26,33 @@ type Diagnostic struct {
 	File     string `json:"file"`
 	Line     int    `json:"line"`
 	Col      int    `json:"col,omitempty"`
-	Severity string `json:"severity"` // error, warning
-	Code     string `json:"code,omitempty"`
+	Severity string `json:"severity"`       // error, warning
+	Code     string `json:"code,omitempty"` // rustc's error code, or "modpost"
 	Message  string `json:"message"`
+	// Hint says how to fix a message whose cause is not obvious from it.
+	Hint string `json:"hint,omitempty"`
 }
 
+// String prints the diagnostic as compilers do: "file:line:col: error: msg"
+// (modpost's messages have no line: "file: error[modpost]: msg").
 func (d Diagnostic) String() string {
 	code := ""
 	if d.Code != "" {
 		code = "[" + d.Code + "]"
 	}
-	if d.Col > 0 {
-		return fmt.Sprintf("%s:%d:%d: %s%s: %s", d.File, d.Line, d.Col, d.Severity, code, d.Message)
+	var s string
+	switch {
+	case d.Col > 0:
+		s = fmt.Sprintf("%s:%d:%d: %s%s: %s", d.File, d.Line, d.Col, d.Severity, code, d.Message)
+	case d.Line > 0:
+		s = fmt.Sprintf("%s:%d: %s%s: %s", d.File, d.Line, d.Severity, code, d.Message)
+	default:
+		s = fmt.Sprintf("%s: %s%s: %s", d.File, d.Severity, code, d.Message)
 	}
-	return fmt.Sprintf("%s:%d: %s%s: %s", d.File, d.Line, d.Severity, code, d.Message)
+	if d.Hint != "" {
+		s += " (" + d.Hint + ")"
+	}
+	return s
 }
 
 // Result is a finished module build.
@@ -169,9 +182,30 @@ var (
 	// rustc: "error[E0425]: message" then "  --> path:line:col"
 	rustHeadRE = regexp.MustCompile(`^(error|warning)(?:\[(\w+)\])?: (.*)$`)
 	rustLocRE  = regexp.MustCompile(`^\s*--> (\S+?):(\d+):(\d+)$`)
+	// modpost: "ERROR: modpost: m.ko: symbol 'x' undefined!" (6.x and
+	// later), or "ERROR: modpost: "x" [/path/m.ko] undefined!" (older).
+	modpostRE    = regexp.MustCompile(`^(ERROR|WARNING): modpost: (?:(\S+?\.k?o): )?(.*)$`)
+	modpostObjRE = regexp.MustCompile(`(?:\[| in )(\S+?\.k?o)(?:\]|$)`)
 )
 
-// ParseDiagnostics finds clang and rustc messages in make's output.
+// undefinedHint explains modpost's "symbol 'x' undefined!".
+const undefinedHint = "a module can use only symbols the kernel exports (EXPORT_SYMBOL, EXPORT_SYMBOL_GPL), and a Rust module only the kernel crate's abstractions; or the symbol's code is not built in this kernel's config"
+
+// modpostDiagnostic reads one modpost message.
+func modpostDiagnostic(m []string) Diagnostic {
+	d := Diagnostic{File: m[2], Severity: strings.ToLower(m[1]), Code: "modpost", Message: m[3]}
+	if d.File == "" {
+		if o := modpostObjRE.FindStringSubmatch(d.Message); o != nil {
+			d.File = o[1]
+		}
+	}
+	if strings.Contains(d.Message, "undefined!") {
+		d.Hint = undefinedHint
+	}
+	return d
+}
+
+// ParseDiagnostics finds clang, rustc and modpost messages in make's output.
 func ParseDiagnostics(out string) []Diagnostic {
 	var ds []Diagnostic
 	lines := strings.Split(out, "\n")
@@ -185,6 +219,10 @@ func ParseDiagnostics(out string) []Diagnostic {
 				sev = "error"
 			}
 			ds = append(ds, Diagnostic{File: m[1], Line: ln, Col: col, Severity: sev, Message: m[5]})
+			continue
+		}
+		if m := modpostRE.FindStringSubmatch(line); m != nil {
+			ds = append(ds, modpostDiagnostic(m))
 			continue
 		}
 		if m := rustHeadRE.FindStringSubmatch(line); m != nil {

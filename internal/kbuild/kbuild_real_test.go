@@ -3,6 +3,7 @@ package kbuild
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -55,5 +56,30 @@ func TestAbsDiagnostics(t *testing.T) {
 		if d.File != want[i] {
 			t.Errorf("diagnostic %d file = %q, want %q", i, d.File, want[i])
 		}
+	}
+}
+
+// TestRealModpostOutput parses a real modpost failure: a module using
+// kernel symbols that are not exported (testdata/real/modpost-undefined.log).
+func TestRealModpostOutput(t *testing.T) {
+	data, err := os.ReadFile("testdata/real/modpost-undefined.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ParseDiagnostics(string(data)) {
+		got = append(got, d.Severity+" "+d.File+" "+d.Message)
+		if d.Severity == "error" && d.Hint == "" {
+			t.Errorf("%s: no hint for an undefined symbol", d)
+		}
+	}
+	want := []string{
+		"warning kmlfind.ko missing MODULE_DESCRIPTION()",
+		"error kmlfind.ko symbol 'max_pfn' undefined!",
+		"error kmlfind.ko symbol '_text' undefined!",
+		"error kmlfind.ko symbol '_end' undefined!",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -83,7 +83,14 @@ func TestParseDiagnostics(t *testing.T) {
 		{"rustc error without code", "error: expected one of `;` or `}`, found `let`\n --> /m/c.rs:4:1\n", []Diagnostic{
 			{File: "/m/c.rs", Line: 4, Col: 1, Severity: "error", Message: "expected one of `;` or `}`, found `let`"},
 		}},
-		{"make and modpost noise", "make[2]: *** No rule to make target 'x'.  Stop.\nWARNING: modpost: missing MODULE_LICENSE() in /m/x.o\nERROR: modpost: \"foo\" [/m/x.ko] undefined!\n", nil},
+		{"make noise and old-style modpost", "make[2]: *** No rule to make target 'x'.  Stop.\nWARNING: modpost: missing MODULE_LICENSE() in /m/x.o\nERROR: modpost: \"foo\" [/m/x.ko] undefined!\n", []Diagnostic{
+			{File: "/m/x.o", Severity: "warning", Code: "modpost", Message: "missing MODULE_LICENSE() in /m/x.o"},
+			{File: "/m/x.ko", Severity: "error", Code: "modpost", Message: "\"foo\" [/m/x.ko] undefined!", Hint: undefinedHint},
+		}},
+		{"modpost", "ERROR: modpost: m.ko: symbol 'x' undefined!\nWARNING: modpost: m: section mismatch in reference: f (section: .text) -> g (section: .init.text)\n", []Diagnostic{
+			{File: "m.ko", Severity: "error", Code: "modpost", Message: "symbol 'x' undefined!", Hint: undefinedHint},
+			{Severity: "warning", Code: "modpost", Message: "m: section mismatch in reference: f (section: .text) -> g (section: .init.text)"},
+		}},
 		{"empty", "", nil},
 	}
 	for _, tt := range tests {
