@@ -208,6 +208,12 @@ func TestUnloadedModuleLeak(t *testing.T) {
 					t.Errorf("source %q, want %q (warnings %v)", c.Source, tt.wantSource, r.Warnings)
 				}
 			}
+			// The text shows the four same reports once, with a count.
+			var text bytes.Buffer
+			r.WriteText(&text, false)
+			if got := strings.Count(text.String(), tt.wantTitle+" (4 reports)"); got != 1 || strings.Contains(text.String(), "[2]") {
+				t.Errorf("text shows the leak %d times with its count, or lists it again:\n%s", got, text.String())
+			}
 		})
 	}
 }

@@ -243,8 +243,25 @@ func (r *Results) WriteText(w io.Writer, color bool) error {
 		b.WriteString(paint(green, "crashes: none") + "\n")
 	} else {
 		b.WriteString(paint(red, fmt.Sprintf("crashes: %d", len(r.Crashes))) + "\n")
+		// Reports with the same title and source (a leak in a loop, a
+		// WARN hit on every call) are shown once, with their count; the
+		// JSON keeps every one.
+		same := map[string]int{}
+		for _, c := range r.Crashes {
+			same[c.Title+"\x00"+c.Source]++
+		}
+		shown := map[string]bool{}
 		for i, c := range r.Crashes {
-			fmt.Fprintf(&b, "  %s %s\n", paint(bold, fmt.Sprintf("[%d]", i+1)), paint(red, c.Title))
+			key := c.Title + "\x00" + c.Source
+			if shown[key] {
+				continue
+			}
+			shown[key] = true
+			title := c.Title
+			if n := same[key]; n > 1 {
+				title += fmt.Sprintf(" (%d reports)", n)
+			}
+			fmt.Fprintf(&b, "  %s %s\n", paint(bold, fmt.Sprintf("[%d]", i+1)), paint(red, title))
 			where := "type " + c.Type
 			if c.Source != "" {
 				where += ", at " + c.Source
@@ -256,7 +273,11 @@ func (r *Results) WriteText(w io.Writer, color bool) error {
 				}
 				where += ")"
 			}
-			fmt.Fprintf(&b, "      %s; console lines %d-%d\n", where, c.StartLine, c.EndLine)
+			lines := "console lines"
+			if same[key] > 1 {
+				lines = "first at console lines"
+			}
+			fmt.Fprintf(&b, "      %s; %s %d-%d\n", where, lines, c.StartLine, c.EndLine)
 		}
 	}
 	for _, wmsg := range r.Warnings {
