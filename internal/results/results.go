@@ -188,7 +188,7 @@ func FromConsole(console []byte, opts Options) *Results {
 // The pid of kmemleak's `comm "init", pid 757` line tells apart modules
 // loaded at a reused address. Line numbers do not change.
 func nameRawFrames(text string, sym *symbolize.Symbolizer) string {
-	if !strings.Contains(text, "0xffff") {
+	if !strings.Contains(text, "0xffff") || !strings.Contains(text, `"ev":"module"`) {
 		return text
 	}
 	var loads []symbolize.Load
