@@ -7,12 +7,13 @@ import (
 
 // benchReport is the part of rko bench --json this test reads.
 type benchReport struct {
-	Kernel    string  `json:"kernel"`
-	Toolchain string  `json:"toolchain"`
-	Accel     string  `json:"accel"`
-	Rounds    int     `json:"rounds"`
-	VMSeconds float64 `json:"vm_seconds"`
-	Workloads []struct {
+	Kernel       string            `json:"kernel"`
+	KernelConfig map[string]string `json:"kernel_config"`
+	Toolchain    string            `json:"toolchain"`
+	Accel        string            `json:"accel"`
+	Rounds       int               `json:"rounds"`
+	VMSeconds    float64           `json:"vm_seconds"`
+	Workloads    []struct {
 		Name        string    `json:"name"`
 		Unit        string    `json:"unit"`
 		C           *float64  `json:"c"`
@@ -46,6 +47,11 @@ func TestBench(t *testing.T) {
 	}
 	if rep.Accel != "tcg" || rep.Kernel == "" || rep.Toolchain == "" || rep.Rounds < 1 || rep.VMSeconds <= 0 {
 		t.Errorf("report header: accel %q kernel %q toolchain %q rounds %d vm_seconds %v", rep.Accel, rep.Kernel, rep.Toolchain, rep.Rounds, rep.VMSeconds)
+	}
+	// The bench profile is -O2 with the helpers out of line; the report
+	// must say so.
+	if rep.KernelConfig["CC_OPTIMIZE_FOR_PERFORMANCE"] != "y" || rep.KernelConfig["RUST_INLINE_HELPERS"] != "n" {
+		t.Errorf("kernel_config = %v, want CC_OPTIMIZE_FOR_PERFORMANCE=y and RUST_INLINE_HELPERS=n", rep.KernelConfig)
 	}
 	want := map[string]string{"kv": "ops/s", "rbt": "ns/op"}
 	if len(rep.Workloads) != len(want) {

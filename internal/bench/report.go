@@ -44,14 +44,28 @@ type WorkloadResult struct {
 
 // Report is the result of a bench run (the --json document).
 type Report struct {
-	Kernel    string           `json:"kernel"`
-	Toolchain string           `json:"toolchain"`
-	Accel     string           `json:"accel"`
-	Target    float64          `json:"target_half_width"`
-	Rounds    int              `json:"rounds"`
-	VMSeconds float64          `json:"vm_seconds"`
-	Workloads []WorkloadResult `json:"workloads"`
-	Started   time.Time        `json:"started"`
+	Kernel string `json:"kernel"`
+	// KernelDir is the kernel's build tree (KDIR).
+	KernelDir string `json:"kernel_dir,omitempty"`
+	// KernelConfig holds the kernel options that change what is measured
+	// (optimisation level, Rust helpers and overflow checks, allocator,
+	// preemption, debugging), as in the kernel's .config; an option that
+	// is not set is "n".
+	KernelConfig map[string]string `json:"kernel_config,omitempty"`
+	Toolchain    string            `json:"toolchain"`
+	Accel        string            `json:"accel"`
+	Target       float64           `json:"target_half_width"`
+	Rounds       int               `json:"rounds"`
+	VMSeconds    float64           `json:"vm_seconds"`
+	Workloads    []WorkloadResult  `json:"workloads"`
+	Started      time.Time         `json:"started"`
+}
+
+// PerfOptions are the kernel options Report.KernelConfig records.
+var PerfOptions = []string{
+	"CC_OPTIMIZE_FOR_PERFORMANCE", "CC_OPTIMIZE_FOR_SIZE", "RUST_INLINE_HELPERS", "RUST_OVERFLOW_CHECKS",
+	"RUST_DEBUG_ASSERTIONS", "SLUB_TINY", "PREEMPT_NONE", "PREEMPT_VOLUNTARY", "PREEMPT", "KASAN",
+	"PROVE_LOCKING", "DEBUG_KMEMLEAK", "DEBUG_ATOMIC_SLEEP", "MITIGATION_RETPOLINE", "MITIGATION_RETHUNK",
 }
 
 func verdict(r Ratio) string {

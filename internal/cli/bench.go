@@ -117,6 +117,17 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 	if rep.Kernel == "" {
 		rep.Kernel = k.BuildDir
 	}
+	rep.KernelDir = k.BuildDir
+	if cfg, err := k.Config(); err == nil {
+		rep.KernelConfig = map[string]string{}
+		for _, opt := range bench.PerfOptions {
+			v := cfg.Get(opt)
+			if v == "" {
+				v = "n"
+			}
+			rep.KernelConfig[opt] = v
+		}
+	}
 	rep.Toolchain = env.Toolchain.Describe()
 	rep.Accel = accel
 	if f, err := os.Create(filepath.Join(runDir, "bench.json")); err == nil {
