@@ -85,14 +85,27 @@ type Counts struct {
 }
 
 // Total is the number of leaf tests that ran.
-func (c Counts) Total() int { return c.Passed + c.Failed + c.Crashed + c.Skipped }
+func (c Counts) Total() int {
+	return satAdd(satAdd(c.Passed, c.Failed), satAdd(c.Crashed, c.Skipped))
+}
 
 func (c *Counts) add(o Counts) {
-	c.Passed += o.Passed
-	c.Failed += o.Failed
-	c.Crashed += o.Crashed
-	c.Skipped += o.Skipped
-	c.Errors += o.Errors
+	c.Passed = satAdd(c.Passed, o.Passed)
+	c.Failed = satAdd(c.Failed, o.Failed)
+	c.Crashed = satAdd(c.Crashed, o.Crashed)
+	c.Skipped = satAdd(c.Skipped, o.Skipped)
+	c.Errors = satAdd(c.Errors, o.Errors)
+}
+
+// satAdd adds two non-negative counts, stopping at the largest int: a
+// bogus plan ("1..9227000000000000000") counts its missing tests, and the
+// sums must not wrap around to negative counts.
+func satAdd(a, b int) int {
+	const maxInt = int(^uint(0) >> 1)
+	if b > maxInt-a {
+		return maxInt
+	}
+	return a + b
 }
 
 // status aggregates counts into a verdict: crashes first, then failures.
@@ -113,14 +126,14 @@ func (c Counts) status() Status {
 func (c *Counts) addStatus(s Status) {
 	switch s {
 	case Passed:
-		c.Passed++
+		c.Passed = satAdd(c.Passed, 1)
 	case Failed:
-		c.Failed++
+		c.Failed = satAdd(c.Failed, 1)
 	case Skipped:
-		c.Skipped++
+		c.Skipped = satAdd(c.Skipped, 1)
 	case NoTests:
 	default:
-		c.Crashed++
+		c.Crashed = satAdd(c.Crashed, 1)
 	}
 }
 
@@ -165,7 +178,7 @@ const maxMissing = 1000
 func newTest() *Test { return &Test{Status: Crashed, Expected: 0} }
 
 func (t *Test) addError(msg string) {
-	t.Counts.Errors++
+	t.Counts.Errors = satAdd(t.Counts.Errors, 1)
 	t.Errors = append(t.Errors, msg)
 }
 
@@ -684,8 +697,8 @@ func parseTest(s *stream, expectedNum int, log []string, isSubtest bool) *Test {
 				// at most maxMissing placeholders are kept so that a
 				// bogus plan ("1..99999999999") cannot exhaust memory.
 				missing := expected - num + 1
-				t.Counts.Crashed += missing
-				t.Counts.Errors += missing
+				t.Counts.Crashed = satAdd(t.Counts.Crashed, missing)
+				t.Counts.Errors = satAdd(t.Counts.Errors, missing)
 				t.Errors = append(t.Errors, "missing expected subtest(s): "+strconv.Itoa(missing))
 				for i := 0; i < min(missing, maxMissing); i++ {
 					sub = newTest()
