@@ -302,6 +302,21 @@ func TestDebugProfileFindsLeak(t *testing.T) {
 	}
 }
 
+// TestModuleThatDoesNotUnloadFails loads a module without an exit
+// function: the kernel refuses to unload it, and the run must fail there.
+func TestModuleThatDoesNotUnloadFails(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "testdata/sticky")
+	r := rko(t, coldTimeout, "test", "--json", dir)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed || rep.Verdict.Step != "rmmod sticky" {
+		t.Fatalf("exit %d, verdict %+v: a module that does not unload must fail its rmmod step", r.code, rep.Verdict)
+	}
+	if !strings.Contains(rep.Verdict.Reason, "did not unload") {
+		t.Errorf("verdict reason %q does not say the module did not unload", rep.Verdict.Reason)
+	}
+}
+
 func TestHungGuestIsStopped(t *testing.T) {
 	requireRealPath(t)
 	dir := copyDir(t, "testdata/hang")
