@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -90,10 +91,19 @@ func runTriage(cmd *cobra.Command, o *triageOptions) error {
 	if err != nil {
 		return fmt.Errorf("read console log: %w", err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// An empty capture is a broken pipeline or the wrong file, not a
+		// clean run: say so rather than report "no crashes".
+		name := o.file
+		if name == "-" {
+			name = "standard input"
+		}
+		return fmt.Errorf("the console log on %s is empty: nothing to triage (check the file, or that the command before the pipe printed the log)", name)
+	}
 	res := results.FromConsole(data, results.Options{Modules: mods, Context: cmd.Context()})
 	if o.junit != "" {
 		if err := writeFileWith(o.junit, res.WriteJUnit); err != nil {
-			return err
+			return fmt.Errorf("--junit: %w", err)
 		}
 	}
 	out := cmd.OutOrStdout()

@@ -67,3 +67,41 @@ func TestTriage(t *testing.T) {
 		t.Errorf("bad --color: err = %v", err)
 	}
 }
+
+// TestTriageBadInput checks that unreadable, empty and blank logs are
+// refused with exit 2 and a message naming the problem.
+func TestTriageBadInput(t *testing.T) {
+	dir := t.TempDir()
+	blank := filepath.Join(dir, "blank.log")
+	os.WriteFile(blank, []byte("\n \n"), 0o644)
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		want  string
+	}{
+		{"missing file", []string{"triage", filepath.Join(dir, "nope.log")}, "", "no such file"},
+		{"directory", []string{"triage", dir}, "", "is a directory"},
+		{"blank file", []string{"triage", blank}, "", "is empty"},
+		{"empty stdin", []string{"triage", "-"}, "", "standard input is empty"},
+		{"bad module flag", []string{"triage", "--module", "x", "-"}, "", "NAME=PATH.ko"},
+		{"bad colour", []string{"triage", "--color", "pink", "-"}, "", "--color"},
+		{"unwritable junit", []string{"triage", "--junit", filepath.Join(dir, "no/such/dir/x.xml"), "-"}, "[ 1.0] hello\n", "--junit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := newRoot()
+			var out bytes.Buffer
+			root.SetArgs(tt.args)
+			root.SetIn(strings.NewReader(tt.stdin))
+			root.SetOut(&out)
+			err := root.Execute()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+			if _, isExit := err.(exitError); isExit {
+				t.Errorf("err = %v: a bad input must be an error (exit 2), not a verdict", err)
+			}
+		})
+	}
+}
