@@ -112,6 +112,11 @@ anything failed, 2 when rko could not run.`,
 // RunTest is rko test; quickstart calls it too.
 func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*TestReport, error) {
 	start := time.Now()
+	switch o.kmemleak {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("invalid --kmemleak %q, want auto, on or off", o.kmemleak)
+	}
 	for _, a := range o.cmdline {
 		if a == "" || strings.ContainsAny(a, " \t\n") {
 			return nil, fmt.Errorf("--append %q: give one kernel argument per --append, with no spaces (e.g. --append dyndbg=+p --append loglevel=8)", a)
@@ -184,7 +189,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	rep.Timings.Total = seconds(time.Since(start))
 	if o.junit != "" {
 		if err := writeFileWith(o.junit, rep.Results.WriteJUnit); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--junit: %w", err)
 		}
 	}
 	if err := tr.WriteJSON("report.json", rep); err != nil {

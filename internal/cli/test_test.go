@@ -7,18 +7,28 @@ import (
 	"testing"
 )
 
-// TestAppendRefusesSpaces checks that a --append value that would split
-// into several kernel arguments is refused before anything is built.
-func TestAppendRefusesSpaces(t *testing.T) {
-	for _, bad := range []string{"dyndbg=+p loglevel=8", "", "a\tb"} {
+// TestTestRefusesBadFlags checks that bad flag values are refused, naming
+// the flag, before anything is built: a --append value that would split
+// into several kernel arguments, and an unknown --kmemleak mode.
+func TestTestRefusesBadFlags(t *testing.T) {
+	tests := []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--append", "dyndbg=+p loglevel=8"}, "one kernel argument per --append"},
+		{[]string{"--append", ""}, "one kernel argument per --append"},
+		{[]string{"--append", "a\tb"}, "one kernel argument per --append"},
+		{[]string{"--kmemleak", "maybe"}, "invalid --kmemleak"},
+	}
+	for _, tt := range tests {
 		root := newRoot()
 		var out, errOut bytes.Buffer
 		root.SetOut(&out)
 		root.SetErr(&errOut)
-		root.SetArgs([]string{"test", "-q", "--toolchain", "host", "--append", bad, t.TempDir()})
+		root.SetArgs(append(append([]string{"test", "-q", "--toolchain", "host"}, tt.flags...), t.TempDir()))
 		err := root.ExecuteContext(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "--append") || !strings.Contains(err.Error(), "one kernel argument per --append") {
-			t.Errorf("--append %q: err = %v, want a refusal naming --append", bad, err)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want one containing %q", tt.flags, err, tt.want)
 		}
 	}
 }

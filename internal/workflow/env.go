@@ -108,6 +108,12 @@ func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) 
 		}
 		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
 	}
+	if o.Profile != "" {
+		// A bad profile name is the user's input: no build log for it.
+		if _, err := kernel.ProfileFragments(o.Profile); err != nil {
+			return nil, err
+		}
+	}
 	logPath, logf := LogFile("kernel")
 	defer logf.Close()
 	start := time.Now()
