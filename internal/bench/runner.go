@@ -60,11 +60,13 @@ type state struct {
 	w       Workload
 	c, rust []float64
 	ratio   Ratio
-	done    bool
-	err     error
+	done    bool          // the interval reached the target with enough samples
 	perRep  time.Duration // measured VM time per repetition pair
 	nextRep int
 }
+
+// n is the number of samples per side.
+func (s *state) n() int { return min(len(s.c), len(s.rust)) }
 
 // Run measures the workloads in rounds until every interval's half-width
 // is at most the target or the budget is spent.
@@ -145,12 +147,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if s.w.Paired {
 				estimate = PairedCostRatio
 			}
-			s.ratio, s.err = estimate(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
-			if s.err != nil {
-				return nil, fmt.Errorf("%s: %w", s.w.Name, s.err)
+			var err error
+			s.ratio, err = estimate(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.w.Name, err)
 			}
 			hw := s.ratio.HalfWidth()
-			n := min(len(s.c), len(s.rust))
+			n := s.n()
 			o.Progress("  %s: ratio %.3f [%.3f, %.3f] ±%.1f%% n=%d", s.w.Name, s.ratio.Value, s.ratio.Low, s.ratio.High, 100*hw, n)
 			if hw <= o.Target && n >= minSamples {
 				s.done = true
@@ -176,8 +179,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			C: Median(s.c), Rust: Median(s.rust),
 			Ratio: s.ratio.Value, CILow: s.ratio.Low, CIHigh: s.ratio.High,
 			HalfWidth: s.ratio.HalfWidth(), Level: s.ratio.Level,
-			Converged: s.ratio.HalfWidth() <= o.Target && min(len(s.c), len(s.rust)) >= minSamples,
-			N:         min(len(s.c), len(s.rust)), SamplesC: s.c, SamplesRust: s.rust,
+			Converged: s.done, N: s.n(), SamplesC: s.c, SamplesRust: s.rust,
 			Verdict: verdict(s.ratio),
 		})
 	}

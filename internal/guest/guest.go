@@ -246,10 +246,22 @@ type ModuleLoad struct {
 // frames of one load share its step.
 func ModuleLoads(console string) []ModuleLoad {
 	var loads []ModuleLoad
-	for _, line := range strings.Split(console, "\n") {
-		if !strings.Contains(line, `"ev":"module"`) {
-			continue
+	// Jump from one "module" frame to the next rather than split a
+	// console that can be 100 MB into lines.
+	for rest := console; ; {
+		i := strings.Index(rest, `"ev":"module"`)
+		if i < 0 {
+			break
 		}
+		start := strings.LastIndexByte(rest[:i], '\n') + 1
+		end := strings.IndexByte(rest[i:], '\n')
+		if end < 0 {
+			end = len(rest)
+		} else {
+			end += i
+		}
+		line := rest[start:end]
+		rest = rest[end:]
 		f, ok := ParseFrame(line)
 		if !ok || f.Ev != "module" || f.Module == "" {
 			continue

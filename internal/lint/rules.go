@@ -242,10 +242,7 @@ func (c *checker) tokenInConst(toks []*Node, i int) bool {
 			next:
 			}
 		case "const", "static":
-			if depth == 0 && c.tokText(toks, j+1) != "fn" {
-				return true
-			}
-			if depth == 0 && c.tokText(toks, j+1) == "fn" {
+			if depth == 0 {
 				return true
 			}
 		case "fn":

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -108,8 +109,29 @@ func build(p *pending) *Report {
 		trace = framesAfter(body, "Call Trace:")
 	}
 	r.Frames = append(lead, trace...)
+	if len(r.Frames) == 0 {
+		switch r.Type {
+		case Panic, StackProtector, Warning:
+		default:
+			r.Corrupted = true
+		}
+	}
+	if r.Type == Kmemleak {
+		r.PID = kmemleakPID(body)
+	}
+	r.header, r.body = header, body
+	r.pickGuilty()
+	return r
+}
+
+// pickGuilty chooses the guilty frame, the first that is not generic, and
+// the title. A bare address (an unloaded module's code, not named yet)
+// ends the search: the frames after it are its callers, and blaming one of
+// them would blame the wrong function.
+func (r *Report) pickGuilty() {
+	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
 	for i, f := range r.Frames {
-		if !isGeneric(f.Func) && !skipForType(r.Type, f.Func) {
+		if f.Func == "" || !isGeneric(f.Func) && !skipForType(r.Type, f.Func) {
 			r.GuiltyIndex = i
 			break
 		}
@@ -118,15 +140,29 @@ func build(p *pending) *Report {
 		r.Frame = baseName(g.Func)
 		r.Module = g.Module
 	}
-	if len(r.Frames) == 0 {
-		switch r.Type {
-		case Panic, StackProtector, Warning:
-		default:
-			r.Corrupted = true
+	r.Title = title(r, r.header, r.body)
+}
+
+// kmemleakPID reads the pid of kmemleak's `comm "init", pid 757, jiffies
+// 4294894493` line, 0 if there is none.
+func kmemleakPID(body []string) int {
+	for _, l := range body {
+		t := strings.TrimSpace(l)
+		if !strings.HasPrefix(t, "comm \"") {
+			continue
 		}
+		_, rest, ok := strings.Cut(t, "\", pid ")
+		if !ok {
+			return 0
+		}
+		rest, _, _ = strings.Cut(rest, ",")
+		pid, err := strconv.Atoi(rest)
+		if err != nil {
+			return 0
+		}
+		return pid
 	}
-	r.Title = title(r, header, body)
-	return r
+	return 0
 }
 
 // skipForType holds the few extra frames to skip for one type of report,

@@ -28,10 +28,17 @@ type Frame struct {
 	// Inlined lists the "func file:line" of functions inlined at this
 	// frame, innermost first, once symbolized.
 	Inlined []string `json:"inlined,omitempty"`
+	// Addr is set, and Func empty, for a frame the kernel printed as a
+	// bare address (code of a module that was gone by then), until
+	// Report.NameFrames names it.
+	Addr uint64 `json:"addr,omitempty"`
 }
 
 // String prints the frame the way the kernel does.
 func (f Frame) String() string {
+	if f.Func == "" {
+		return "0x" + strconv.FormatUint(f.Addr, 16)
+	}
 	s := f.Func + "+0x" + strconv.FormatUint(f.Offset, 16)
 	if f.Size != 0 {
 		s += "/0x" + strconv.FormatUint(f.Size, 16)
@@ -44,9 +51,10 @@ func (f Frame) String() string {
 
 // ParseFrame reads a stack frame out of one line with its printk prefix
 // already stripped. It accepts " func+0x1c/0x30 [mod]", "[<ffffffff81000000>]
-// func+0x1c/0x30", "RIP: 0010:func+0x1c/0x30", and a header's trailing
-// "... in func+0x1c/0x30 [mod]". Frames marked unreliable ("? func") are
-// rejected.
+// func+0x1c/0x30", "RIP: 0010:func+0x1c/0x30", a header's trailing
+// "... in func+0x1c/0x30 [mod]", and a bare "0xffffffffa00000df" (an
+// address the kernel could not name; Addr is set, Func empty). Frames
+// marked unreliable ("? func") are rejected.
 func ParseFrame(l string) (Frame, bool) {
 	s := strings.TrimLeft(l, " \t")
 	ip := false
@@ -66,6 +74,12 @@ func ParseFrame(l string) (Frame, bool) {
 	}
 	if strings.HasPrefix(s, "? ") {
 		return Frame{}, false
+	}
+	if !ip && len(s) == 18 && strings.HasPrefix(s, "0xffff") {
+		// A bare kernel address: code the kernel could not name.
+		if addr, n := hexPrefix(s[2:]); n == 16 {
+			return Frame{Addr: addr}, true
+		}
 	}
 	plus := strings.Index(s, "+0x")
 	if plus <= 0 {

@@ -76,6 +76,12 @@ type Report struct {
 	Text string `json:"-"`
 	// Corrupted is true when no stack trace was found where one belongs.
 	Corrupted bool `json:"corrupted,omitempty"`
+	// PID is the process the report names as where it happened, when it
+	// says (kmemleak's `comm "init", pid 757`); 0 otherwise.
+	PID int `json:"pid,omitempty"`
+
+	header string   // the report's header line
+	body   []string // the lines after it
 }
 
 // Guilty returns the guilty frame, or nil.
@@ -84,6 +90,22 @@ func (r *Report) Guilty() *Frame {
 		return nil
 	}
 	return &r.Frames[r.GuiltyIndex]
+}
+
+// NameFrames offers each frame the kernel printed as a bare address (code
+// of a module that was gone when the report was printed) to name, which
+// fills in Func, Symbol, Offset, Size and Module when it knows the address.
+// If any frame was named, the guilty frame and the title are chosen again.
+func (r *Report) NameFrames(name func(f *Frame) bool) {
+	named := false
+	for i := range r.Frames {
+		if f := &r.Frames[i]; f.Func == "" && f.Addr != 0 && name(f) {
+			named = true
+		}
+	}
+	if named {
+		r.pickGuilty()
+	}
 }
 
 // MaxLines bounds a report's span; a report with no end marker stops here.

@@ -127,3 +127,37 @@ func TestParseFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestNameFrames: a kmemleak backtrace whose module frames are bare
+// addresses (the module was unloaded) has no guilty frame until they are
+// named; naming one chooses the guilty frame and the title again.
+func TestNameFrames(t *testing.T) {
+	console := `BUG: memory leak
+unreferenced object 0xffff88800559b300 (size 128):
+  comm "init", pid 757, jiffies 4294894493
+  backtrace (crc 0):
+    __kmalloc_cache_noprof+0x233/0x3c0
+    0xffffffffa0001010
+    do_one_initcall+0x13a/0x2d0
+    do_init_module+0x1fe/0x580
+`
+	reps := ParseString(console)
+	if len(reps) != 1 {
+		t.Fatalf("reports = %d, want 1", len(reps))
+	}
+	r := reps[0]
+	if r.Title != "memory leak" || r.PID != 757 || len(r.Frames) != 4 || r.Frames[1].Addr != 0xffffffffa0001010 {
+		t.Fatalf("before naming: title %q pid %d frames %+v; want no guilty frame past the bare address", r.Title, r.PID, r.Frames)
+	}
+	r.NameFrames(func(f *Frame) bool { return false })
+	if r.Title != "memory leak" {
+		t.Errorf("title %q after naming nothing", r.Title)
+	}
+	r.NameFrames(func(f *Frame) bool {
+		f.Func, f.Offset, f.Size, f.Module = "leak_init", 0x10, 0x34, "leak"
+		return true
+	})
+	if r.Title != "memory leak in leak_init" || r.Module != "leak" || r.Guilty().String() != "leak_init+0x10/0x34 [leak]" {
+		t.Errorf("after naming: title %q module %q guilty %v", r.Title, r.Module, r.Guilty())
+	}
+}

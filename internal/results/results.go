@@ -7,12 +7,9 @@ package results
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/rkodev/rko/internal/console"
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/ktap"
 	"github.com/rkodev/rko/internal/report"
@@ -115,9 +112,6 @@ func FromConsole(console []byte, opts Options) *Results {
 	if sym == nil && hasKo(opts.Modules) {
 		sym = symbolize.New(opts.Modules)
 	}
-	if sym != nil {
-		text = nameRawFrames(text, sym)
-	}
 	root, raw := ktap.ParseConsole(text)
 	r.Tests = Tests{
 		Passed: root.Counts.Passed, Failed: root.Counts.Failed, Crashed: root.Counts.Crashed,
@@ -137,8 +131,17 @@ func FromConsole(console []byte, opts Options) *Results {
 		ours[m.Name] = m
 		ours[strings.ReplaceAll(m.Name, "-", "_")] = m
 	}
+	var loads []symbolize.Load
+	if sym != nil {
+		for _, l := range guest.ModuleLoads(text) {
+			loads = append(loads, symbolize.Load{Module: l.Module, PID: l.PID, Sections: l.Sections})
+		}
+	}
 	warned := map[string]bool{}
 	for _, rep := range report.ParseString(text) {
+		if len(loads) > 0 {
+			nameUnloaded(rep, sym, loads)
+		}
 		c := Crash{
 			Type: string(rep.Type), Title: rep.Title, Frame: rep.Frame, Module: rep.Module,
 			Location: rep.Location, Message: rep.Message, Corrupted: rep.Corrupted,
@@ -173,81 +176,28 @@ func FromConsole(console []byte, opts Options) *Results {
 				own[i] = ownLocation(locs)
 			}
 		}
-		c.Source = source(rep, c.Frames, own, ours)
+		c.Source = source(rep, own, ours)
 		r.Crashes = append(r.Crashes, c)
 	}
 	return r
 }
 
-// nameRawFrames rewrites the stack-trace lines that are a bare address
-// inside a module the guest loaded ("0xffffffffa00000df": kmemleak prints
-// a backtrace saved at allocation time, after the module is gone, when the
-// kernel can no longer name it) into the frame the kernel would have
-// printed for the live module ("make_buffer+0x1f/0x40 [leak]"), from the
-// load addresses in the console's "module" frames and the .ko's symbols.
-// The pid of kmemleak's `comm "init", pid 757` line tells apart modules
-// loaded at a reused address. Line numbers do not change.
-func nameRawFrames(text string, sym *symbolize.Symbolizer) string {
-	if !strings.Contains(text, "0xffff") || !strings.Contains(text, `"ev":"module"`) {
-		return text
-	}
-	var loads []symbolize.Load
-	for _, l := range guest.ModuleLoads(text) {
-		loads = append(loads, symbolize.Load{Module: l.Module, PID: l.PID, Sections: l.Sections})
-	}
-	if len(loads) == 0 {
-		return text
-	}
-	lines := strings.Split(text, "\n")
-	changed := false
-	pid := 0
-	for i, line := range lines {
-		bare := strings.TrimSpace(console.StripPrefix(line))
-		if strings.HasPrefix(bare, "unreferenced object") || strings.HasPrefix(bare, "BUG:") {
-			pid = 0 // a new report
-			continue
-		}
-		if p, ok := reportPID(bare); ok {
-			pid = p
-			continue
-		}
-		if len(bare) != 18 || !strings.HasPrefix(bare, "0xffff") {
-			continue
-		}
-		addr, err := strconv.ParseUint(bare[2:], 16, 64)
-		if err != nil {
-			continue
-		}
-		p, ok := sym.Locate(addr, loads, pid)
+// nameUnloaded names the frames of rep that the kernel printed as bare
+// addresses, because the module was gone by then (kmemleak prints the
+// backtraces it saved at allocation time after the scan), from where the
+// guest saw each module loaded (its "module" frames) and the .ko's
+// symbols, as the kernel would have named them for the live module. The
+// pid the report names tells apart modules loaded at a reused address.
+func nameUnloaded(rep *report.Report, sym *symbolize.Symbolizer, loads []symbolize.Load) {
+	rep.NameFrames(func(f *report.Frame) bool {
+		p, ok := sym.Locate(f.Addr, loads, rep.PID)
 		if !ok {
-			continue
+			return false
 		}
-		frame := fmt.Sprintf("%s+0x%x/0x%x [%s]", p.Symbol, p.Offset, p.Size, p.Module)
-		j := strings.LastIndex(line, bare)
-		lines[i] = line[:j] + frame + line[j+len(bare):]
-		changed = true
-	}
-	if !changed {
-		return text
-	}
-	return strings.Join(lines, "\n")
-}
-
-// reportPID reads kmemleak's `comm "init", pid 757, jiffies 4294894493`.
-func reportPID(l string) (int, bool) {
-	if !strings.HasPrefix(l, "comm \"") {
-		return 0, false
-	}
-	i := strings.Index(l, "\", pid ")
-	if i < 0 {
-		return 0, false
-	}
-	rest := l[i+len("\", pid "):]
-	if j := strings.IndexByte(rest, ','); j >= 0 {
-		rest = rest[:j]
-	}
-	pid, err := strconv.Atoi(rest)
-	return pid, err == nil
+		f.Func, f.Symbol = report.Demangle(p.Symbol)
+		f.Offset, f.Size, f.Module = p.Offset, p.Size, p.Module
+		return true
+	})
 }
 
 func hasKo(ms []symbolize.Module) bool {
@@ -267,7 +217,7 @@ func hasKo(ms []symbolize.Module) bool {
 // KBox::new or a lock guard inlined into the module's function), the
 // innermost line in the module's own source is blamed rather than the
 // kernel crate's line it called.
-func source(rep *report.Report, frames []report.Frame, own map[int]string, ours map[string]symbolize.Module) string {
+func source(rep *report.Report, own map[int]string, ours map[string]symbolize.Module) string {
 	if rep.Type == report.RustPanic && rep.Location != "" {
 		return relLocation(rep.Location, ours)
 	}
@@ -275,12 +225,12 @@ func source(rep *report.Report, frames []report.Frame, own map[int]string, ours 
 		if loc := own[i]; loc != "" {
 			return loc
 		}
-		return frames[i].Source
+		return rep.Frames[i].Source
 	}
-	if rep.GuiltyIndex >= 0 && rep.GuiltyIndex < len(frames) && frames[rep.GuiltyIndex].Source != "" {
+	if g := rep.Guilty(); g != nil && g.Source != "" {
 		return at(rep.GuiltyIndex)
 	}
-	for i, f := range frames {
+	for i, f := range rep.Frames {
 		if _, ok := ours[f.Module]; ok && f.Source != "" {
 			return at(i)
 		}
@@ -302,18 +252,8 @@ func ownLocation(locs []symbolize.Location) string {
 // relLocation shows an absolute path inside a module's source dir
 // relative to it.
 func relLocation(loc string, ours map[string]symbolize.Module) string {
-	if !filepath.IsAbs(loc) {
-		return loc
-	}
 	for _, m := range ours {
-		if m.SourceDir == "" {
-			continue
-		}
-		dir, err := filepath.Abs(m.SourceDir)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(dir, loc); err == nil && !strings.HasPrefix(rel, "..") {
+		if rel := symbolize.Relative(loc, m.SourceDir); rel != loc {
 			return rel
 		}
 	}

@@ -323,13 +323,14 @@ func parseAddr2line(out []byte, srcDir string) []Location {
 		if err != nil || file == "??" || line == 0 {
 			continue
 		}
-		locs = append(locs, Location{Func: fn, File: relative(file, srcDir), Line: line})
+		locs = append(locs, Location{Func: fn, File: Relative(file, srcDir), Line: line})
 	}
 	return locs
 }
 
-// relative shows file relative to dir when it lies inside it.
-func relative(file, dir string) string {
+// Relative shows file relative to dir when it lies inside it, else as it
+// is.
+func Relative(file, dir string) string {
 	if dir == "" || !filepath.IsAbs(file) {
 		return file
 	}
