@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/toolchain"
 )
 
 func init() { register(newQuickstartCmd) }
@@ -49,17 +50,15 @@ func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
 	}
 	failed := 0
 	for _, c := range rep.Checks {
-		if c.Status == "fail" {
+		if c.Status == toolchain.Fail {
 			failed++
 		}
 	}
-	if rep.OK {
-		p.Logf("the host toolchain passes every check: using it")
-	} else {
-		p.Logf("%d host check(s) failed (rko doctor lists them): using the pinned rootfs toolchain", failed)
-		if o.env.toolchain == "auto" {
-			o.env.toolchain = "rootfs"
-		}
+	if failed > 0 {
+		// Which toolchain to use is --toolchain's decision (auto: the
+		// host's when its Rust toolchain passes, else the pinned rootfs);
+		// a missing QEMU or mmdebstrap does not make the host's unusable.
+		p.Logf("%d host check(s) failed (rko doctor lists them)", failed)
 	}
 	p.Logf("guests will run under %s", rep.Accel)
 	done()

@@ -177,7 +177,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir})
 		}
 	}
-	rep.Results = results.FromConsole(tr.Console, results.Options{Modules: syms, Context: ctx})
+	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx})
 	title := ""
 	if len(rep.Crashes) > 0 {
 		title = rep.Crashes[0].Title

@@ -11,7 +11,6 @@ import (
 
 	"github.com/rkodev/rko/internal/results"
 	"github.com/rkodev/rko/internal/symbolize"
-	"github.com/rkodev/rko/internal/ui"
 )
 
 func init() { register(newTriageCmd) }
@@ -113,12 +112,7 @@ func runTriage(cmd *cobra.Command, o *triageOptions) error {
 	case o.ktap:
 		err = res.WriteKTAP(out)
 	default:
-		color := o.color == "always"
-		if o.color == "auto" {
-			if f, ok := out.(*os.File); ok {
-				color = ui.IsTerminal(f)
-			}
-		}
+		color := o.color == "always" || o.color == "auto" && isTerminal(out)
 		err = res.WriteText(out, color)
 	}
 	if err != nil {

@@ -143,8 +143,6 @@ type Frame struct {
 	Module   string            `json:"module,omitempty"`
 	Sections map[string]string `json:"sections,omitempty"`
 	PID      int               `json:"pid,omitempty"`
-	// LineNo is the 1-based console line the frame was on.
-	LineNo int `json:"-"`
 }
 
 // ParseFrame decodes a console line holding a frame, wherever the frame

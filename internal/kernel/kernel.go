@@ -5,7 +5,6 @@
 package kernel
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +81,12 @@ type Kernel struct {
 	Built     time.Time `json:"built"`
 	BuildSecs float64   `json:"build_seconds"`
 	Objects   int       `json:"objects"`
+
+	config struct { // the parsed .config, read once
+		sync.Once
+		cfg kconfig.Config
+		err error
+	}
 }
 
 // BootImage is what QEMU's -kernel should load: vmlinux itself when the
@@ -97,9 +103,11 @@ func (k *Kernel) BootImage() string {
 	return k.Image
 }
 
-// Config reads the kernel's final .config.
+// Config reads the kernel's final .config (once: a test run and every
+// bench round ask for it).
 func (k *Kernel) Config() (kconfig.Config, error) {
-	return kconfig.ParseFile(filepath.Join(k.BuildDir, ".config"))
+	k.config.Do(func() { k.config.cfg, k.config.err = kconfig.ParseFile(filepath.Join(k.BuildDir, ".config")) })
+	return k.config.cfg, k.config.err
 }
 
 // Params configures Build.
@@ -317,7 +325,13 @@ func explain(requested, final kconfig.Config, srcDir string) []kconfig.Dropped {
 	if len(kconfig.Compare(requested, final, nil)) == 0 {
 		return nil
 	}
-	idx, _ := kconfig.IndexTree(srcDir)
+	// The explanations are a help, not the verdict: with no index, each
+	// dropped option is still named, only without its reasons. A partial
+	// index would call the options it never reached typos.
+	idx, err := kconfig.IndexTree(srcDir)
+	if err != nil {
+		idx = nil
+	}
 	return kconfig.Compare(requested, final, idx)
 }
 
@@ -359,13 +373,10 @@ func isObjectLine(line []byte) bool {
 	if !bytes.HasPrefix(line, []byte("  ")) {
 		return false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(line))
-	sc.Split(bufio.ScanWords)
-	if !sc.Scan() {
-		return false
-	}
-	switch sc.Text() {
-	case "CC", "AS", "RUSTC", "BINDGEN", "LD", "AR", "HOSTCC", "CC [M]":
+	// Kbuild's "  CC [M]  path" has "CC" as its first word too.
+	word, _, _ := bytes.Cut(bytes.TrimLeft(line, " "), []byte(" "))
+	switch string(word) {
+	case "CC", "AS", "RUSTC", "BINDGEN", "LD", "AR", "HOSTCC":
 		return true
 	}
 	return false

@@ -83,9 +83,9 @@ func build(p *pending) *Report {
 	if r.Type == KernelBUG {
 		r.Location = strings.TrimSuffix(strings.TrimPrefix(header, "kernel BUG at "), "!")
 	}
-	if r.Type == RustPanic || r.Type == Panic || r.Type == StackProtector {
+	if r.Type == Panic || r.Type == StackProtector {
 		for _, l := range lines {
-			if strings.HasPrefix(l, "Kernel panic - not syncing") && r.Type != RustPanic {
+			if strings.HasPrefix(l, "Kernel panic - not syncing") {
 				r.Message = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(l, "Kernel panic - not syncing"), ":"))
 				break
 			}

@@ -108,8 +108,8 @@ func FromConsole(console []byte, opts Options) *Results {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	sym := opts.Symbolizer
-	if sym == nil && hasKo(opts.Modules) {
+	var sym *symbolize.Symbolizer
+	if hasKo(opts.Modules) {
 		sym = symbolize.New(opts.Modules)
 	}
 	root, raw := ktap.ParseConsole(text)

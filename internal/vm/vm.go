@@ -41,7 +41,28 @@ const probeExitCode = 85
 // arguments rko uses for KVM (-accel kvm -cpu host) and checks that it
 // runs to the end. On some hosts KVM_RUN works while QEMU cannot set the
 // host CPU's MSRs (nested virtualisation), which only this catches.
+//
+// The answer is kept for the life of the process, per QEMU binary: rko
+// quickstart asks twice (doctor, then the test), and the probe boots QEMU.
 func ProbeQEMUKVM(ctx context.Context, qemu string) error {
+	qemuProbes.Lock()
+	defer qemuProbes.Unlock()
+	if err, ok := qemuProbes.result[qemu]; ok {
+		return err
+	}
+	err := probeQEMUKVM(ctx, qemu)
+	if ctx.Err() == nil { // a cancelled probe says nothing about KVM
+		qemuProbes.result[qemu] = err
+	}
+	return err
+}
+
+var qemuProbes = struct {
+	sync.Mutex
+	result map[string]error
+}{result: map[string]error{}}
+
+func probeQEMUKVM(ctx context.Context, qemu string) error {
 	if err := ProbeKVM(); err != nil {
 		return err
 	}

@@ -27,8 +27,6 @@ type Env struct {
 	UI        *ui.Printer
 }
 
-// ToolchainModes are the values of --toolchain.
-var ToolchainModes = []string{"auto", "host", "rootfs"}
 
 // HostToolchain returns the host toolchain and its doctor checks against
 // min.
@@ -61,6 +59,7 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 			}
 			return nil, fmt.Errorf("--toolchain host: the host toolchain fails its checks (first: %s: %s; fix: %s); run rko doctor for all of them, or use --toolchain rootfs", first.Name, first.Detail, first.Fix)
 		}
+		p.Logf("the host's Rust toolchain fails its checks (rko doctor lists them): using the pinned rootfs toolchain")
 	case "rootfs":
 	default:
 		return nil, fmt.Errorf("unknown --toolchain %q, want auto, host or rootfs", mode)

@@ -49,20 +49,15 @@ type ModuleRun struct {
 	Tests   []string `json:"tests,omitempty"`
 }
 
-// TestRun is the outcome of Test, before results are read from the console.
+// TestRun is the outcome of Boot, before results are read from the
+// console.
 type TestRun struct {
-	RunDir     string         `json:"run_dir"`
-	ConsoleLog string         `json:"console_log"`
-	Kernel     *kernel.Kernel `json:"-"`
-	Accel      string         `json:"accel"`
-	AccelNote  string         `json:"accel_note,omitempty"`
-	Modules    []ModuleRun    `json:"modules"`
-	Plan       *guest.Plan    `json:"-"`
-	Session    *guest.Session `json:"session"`
-	Boot       *vm.Result     `json:"boot"`
-	BuildTime  time.Duration  `json:"-"`
-	BootTime   time.Duration  `json:"-"`
-	Console    []byte         `json:"-"`
+	RunDir     string
+	ConsoleLog string
+	Accel      string
+	AccelNote  string
+	Session    *guest.Session
+	Boot       *vm.Result // its Console is the guest's console
 }
 
 // ModuleName is the kernel's name for a .ko file (dashes become
@@ -237,7 +232,7 @@ func pruneRuns(root string, keep int) {
 
 // Boot runs plan with mods in a guest booted from k.
 func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan *guest.Plan, o TestOpts, name string) (*TestRun, error) {
-	tr := &TestRun{Kernel: k, Modules: mods, Plan: plan}
+	tr := &TestRun{}
 	dir, err := NewRunDir(name)
 	if err != nil {
 		return nil, err
@@ -282,13 +277,11 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	res, err := vm.Boot(ctx, cfg)
 	if res != nil {
 		tr.Boot = res
-		tr.Console = res.Console
-		tr.BootTime = res.Duration
 	}
 	if err != nil {
 		return tr, err
 	}
-	tr.Session = guest.ReadSession(tr.Console, plan)
+	tr.Session = guest.ReadSession(res.Console, plan)
 	return tr, nil
 }
 
