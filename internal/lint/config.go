@@ -136,10 +136,23 @@ type configCache struct {
 	mu       sync.Mutex
 	dirs     map[string]*resolved
 	errs     map[string]error
+	groups   map[string]string // dir -> findModuleGroup(dir)
 }
 
 func newConfigCache(override *Config) *configCache {
-	return &configCache{override: override, dirs: map[string]*resolved{}, errs: map[string]error{}}
+	return &configCache{override: override, dirs: map[string]*resolved{}, errs: map[string]error{}, groups: map[string]string{}}
+}
+
+// moduleGroup is findModuleGroup(dir), looked up once per directory and run.
+func (cc *configCache) moduleGroup(dir string) string {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	g, ok := cc.groups[dir]
+	if !ok {
+		g = findModuleGroup(dir)
+		cc.groups[dir] = g
+	}
+	return g
 }
 
 // forDir returns the configuration for files in the absolute directory dir.

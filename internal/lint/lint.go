@@ -243,9 +243,10 @@ func parallel(ctx context.Context, n, jobs int, fn func(int)) {
 
 // target is one file to lint, with the configuration that applies to it.
 type target struct {
-	path string // as it will be printed
-	abs  string // absolute, cleaned
-	cfg  *resolved
+	path  string // as it will be printed
+	abs   string // absolute, cleaned
+	cfg   *resolved
+	group string // the module it belongs to (findModuleGroup)
 }
 
 // collect expands p into the .rs files under it.
@@ -316,5 +317,5 @@ func makeTarget(path string, cfgs *configCache) (target, bool, error) {
 	if err != nil {
 		return target{}, false, err
 	}
-	return target{path: path, abs: abs, cfg: c}, c.excluded(abs), nil
+	return target{path: path, abs: abs, cfg: c, group: cfgs.moduleGroup(filepath.Dir(abs))}, c.excluded(abs), nil
 }

@@ -146,8 +146,7 @@ func checkBindings(c *checker) {
 			}
 			hit := false
 			useImports(c, arg, nil, func(p []string, _ string, _ *Node) {
-				full := append([]string{}, p...)
-				if rawBindingsPath(full, aliases) || (len(full) == 2 && full[0] == "kernel" && full[1] == "bindings") {
+				if rawBindingsPath(p, aliases) {
 					hit = true
 				}
 			})

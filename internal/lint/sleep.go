@@ -3,7 +3,6 @@ package lint
 import (
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // MaySleepFunctions are free functions that may sleep (rust/kernel of
@@ -62,27 +61,20 @@ func (lf *lockFacts) kind(group, name string) string {
 	return ""
 }
 
-var groupCache sync.Map
-
-func moduleGroup(abs string) string {
-	dir := filepath.Dir(abs)
-	if g, ok := groupCache.Load(dir); ok {
-		return g.(string)
-	}
-	g := dir
+// findModuleGroup is the module a file in dir belongs to: the nearest
+// directory at or above dir with a Makefile or Kbuild, else dir. Lock facts
+// are shared within a module.
+func findModuleGroup(dir string) string {
 	for d := dir; ; {
 		if fileExists(filepath.Join(d, "Makefile")) || fileExists(filepath.Join(d, "Kbuild")) {
-			g = d
-			break
+			return d
 		}
 		up := filepath.Dir(d)
 		if up == d {
-			break
+			return dir
 		}
 		d = up
 	}
-	groupCache.Store(dir, g)
-	return g
 }
 
 func gatherLockFacts(ts []target, files []*File) *lockFacts {
@@ -106,7 +98,7 @@ func gatherLockFacts(ts []target, files []*File) *lockFacts {
 		if f == nil {
 			continue
 		}
-		g := moduleGroup(ts[i].abs)
+		g := ts[i].group
 		note := func(name, kind string) {
 			switch kind {
 			case "spin":
@@ -168,7 +160,7 @@ type sleepWalker struct {
 }
 
 func checkSleepInAtomic(c *checker) {
-	w := &sleepWalker{c: c, group: moduleGroup(c.t.abs), extra: c.t.cfg.maySleep}
+	w := &sleepWalker{c: c, group: c.t.group, extra: c.t.cfg.maySleep}
 	Walk(c.f.Root, func(n *Node) bool {
 		if n.Kind != "function_item" {
 			return true

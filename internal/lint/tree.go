@@ -27,15 +27,6 @@ type Node struct {
 	Parent, FirstChild, LastChild, Next, Prev *Node
 }
 
-// Children returns the node's children in order.
-func (n *Node) Children() []*Node {
-	var out []*Node
-	for c := n.FirstChild; c != nil; c = c.Next {
-		out = append(out, c)
-	}
-	return out
-}
-
 // ChildByField returns the first child held under field, or nil.
 func (n *Node) ChildByField(field string) *Node {
 	for c := n.FirstChild; c != nil; c = c.Next {
@@ -54,24 +45,6 @@ func (n *Node) ChildOfKind(kind string) *Node {
 		}
 	}
 	return nil
-}
-
-// PrevNonComment returns the previous sibling that is not a comment.
-func (n *Node) PrevNonComment() *Node {
-	p := n.Prev
-	for p != nil && isComment(p) {
-		p = p.Prev
-	}
-	return p
-}
-
-// NextNonComment returns the next sibling that is not a comment.
-func (n *Node) NextNonComment() *Node {
-	p := n.Next
-	for p != nil && isComment(p) {
-		p = p.Next
-	}
-	return p
 }
 
 func isComment(n *Node) bool { return n.Kind == "line_comment" || n.Kind == "block_comment" }

@@ -63,7 +63,7 @@ func TestParseEveryKernelFile(t *testing.T) {
 			for _, r := range Rules {
 				cfg.severity[r.ID] = r.Severity
 			}
-			tg := target{path: p, abs: p, cfg: cfg}
+			tg := target{path: p, abs: p, cfg: cfg, group: findModuleGroup(filepath.Dir(p))}
 			lintFile(f, tg, gatherLockFacts([]target{tg}, []*File{f}), nil)
 		}()
 	}

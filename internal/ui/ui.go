@@ -18,7 +18,6 @@ type Printer struct {
 	mu    sync.Mutex
 	w     io.Writer
 	color bool
-	start time.Time
 	phase string
 	since time.Time
 	quiet bool
@@ -31,7 +30,7 @@ func New(w io.Writer, quiet bool) *Printer {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
 		color = true
 	}
-	return &Printer{w: w, color: color, start: time.Now(), quiet: quiet}
+	return &Printer{w: w, color: color, quiet: quiet}
 }
 
 // IsTerminal reports whether f is a terminal.
@@ -47,14 +46,15 @@ func (p *Printer) paint(code, s string) string {
 // Phase starts a named phase and returns a function that ends it and
 // returns its duration.
 func (p *Printer) Phase(name string) func() time.Duration {
+	start := time.Now()
 	p.mu.Lock()
-	p.phase, p.since = name, time.Now()
+	p.phase, p.since = name, start
 	if !p.quiet {
 		fmt.Fprintf(p.w, "%s %s\n", p.paint("1;34", "==>"), p.paint("1", name))
 	}
 	p.mu.Unlock()
 	return func() time.Duration {
-		d := time.Since(p.since)
+		d := time.Since(start) // this phase's, even if another began since
 		p.mu.Lock()
 		if !p.quiet {
 			fmt.Fprintf(p.w, "    %s in %s\n", name, fmtDur(d))
@@ -85,12 +85,6 @@ func (p *Printer) Warnf(format string, args ...any) {
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%s %s\n", p.paint("33", "warning:"), fmt.Sprintf(format, args...))
 }
-
-// Paint colours s with an SGR code when colour is on.
-func (p *Printer) Paint(code, s string) string { return p.paint(code, s) }
-
-// Elapsed is the time since the printer was made.
-func (p *Printer) Elapsed() time.Duration { return time.Since(p.start) }
 
 func fmtDur(d time.Duration) string {
 	if d < 10*time.Second {
