@@ -75,56 +75,74 @@ func (a *Archive) AddCharDev(name string, major, minor int, perm os.FileMode) {
 // Has reports whether name is in the archive.
 func (a *Archive) Has(name string) bool { _, ok := a.entries[clean(name)]; return ok }
 
-// libDirs are searched, under a root, for shared libraries.
+// libDirs are the default search path of Debian's dynamic loader.
 var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib", "/usr/lib"}
 
-// AddBinary copies the program at prog (an absolute path inside root,
-// a directory such as a toolchain rootfs or "/") to the same path in the
-// archive, with its ELF interpreter and every shared library it needs,
-// found recursively in root's library directories.
-func (a *Archive) AddBinary(root, prog string) error {
+// AddBinary copies the program at prog (an absolute path inside the first
+// of roots that has it; a root is a directory such as a toolchain rootfs,
+// or "/") to the same path in the archive, with its ELF interpreter and
+// every shared library it needs (DT_NEEDED, searched in the object's
+// RUNPATH/RPATH and then the default directories, in every root),
+// recursively. Symlinks are followed as the guest would follow them.
+func (a *Archive) AddBinary(roots []string, prog string) error {
 	seen := map[string]bool{}
+	find := func(p string) (string, bool) {
+		for _, r := range roots {
+			if real, err := evalIn(r, p); err == nil {
+				return real, true
+			}
+		}
+		return "", false
+	}
 	var add func(p string) error
 	add = func(p string) error {
 		if seen[p] {
 			return nil
 		}
 		seen[p] = true
-		host := filepath.Join(root, p)
-		real, err := filepath.EvalSymlinks(host)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+		host, ok := find(p)
+		if !ok {
+			return fmt.Errorf("%s is not in %s", p, strings.Join(roots, " or "))
 		}
-		if err := a.AddHostFile(p, real); err != nil {
+		if err := a.AddHostFile(p, host); err != nil {
 			return err
 		}
-		f, err := elf.Open(real)
+		f, err := elf.Open(host)
 		if err != nil {
-			return nil // a script, not ELF
+			return nil
 		}
 		defer f.Close()
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				buf := make([]byte, prog.Filesz)
-				if _, err := prog.ReadAt(buf, 0); err == nil {
-					interp := strings.TrimRight(string(buf), "\x00")
-					if err := add(interp); err != nil {
+		for _, ph := range f.Progs {
+			if ph.Type == elf.PT_INTERP {
+				b := make([]byte, ph.Filesz)
+				if _, err := ph.ReadAt(b, 0); err == nil {
+					if err := add(strings.TrimRight(string(b), "\x00")); err != nil {
 						return err
 					}
 				}
 			}
 		}
+		var search []string
+		for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+			vals, _ := f.DynString(tag)
+			for _, v := range vals {
+				for _, d := range strings.Split(v, ":") {
+					search = append(search, strings.ReplaceAll(d, "$ORIGIN", path.Dir(p)))
+				}
+			}
+		}
+		search = append(search, libDirs...)
 		libs, _ := f.ImportedLibraries()
 		for _, lib := range libs {
 			found := ""
-			for _, d := range libDirs {
-				if _, err := os.Stat(filepath.Join(root, d, lib)); err == nil {
+			for _, d := range search {
+				if _, ok := find(path.Join(d, lib)); ok {
 					found = path.Join(d, lib)
 					break
 				}
 			}
 			if found == "" {
-				return fmt.Errorf("%s needs %s, which is not in %s", p, lib, root)
+				return fmt.Errorf("%s needs %s, which is not in %s", p, lib, strings.Join(roots, " or "))
 			}
 			if err := add(found); err != nil {
 				return err
@@ -133,6 +151,47 @@ func (a *Archive) AddBinary(root, prog string) error {
 		return nil
 	}
 	return add(prog)
+}
+
+// evalIn resolves p inside root, following symlinks as the guest would
+// (absolute targets are relative to root), and returns the host path of
+// the final regular file.
+func evalIn(root, p string) (string, error) {
+	cur := "/"
+	parts := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
+	for hops := 0; len(parts) > 0; {
+		next := path.Join(cur, parts[0])
+		parts = parts[1:]
+		fi, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("%s: too many symlinks", p)
+		}
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(next), target)
+		}
+		parts = append(strings.Split(strings.Trim(path.Clean(target), "/"), "/"), parts...)
+		cur = "/"
+	}
+	host := filepath.Join(root, cur)
+	fi, err := os.Stat(host)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", p)
+	}
+	return host, nil
 }
 
 // WriteTo writes the archive as newc cpio: parents first, entries sorted,

@@ -329,7 +329,7 @@ func TestAddBinaryHostShell(t *testing.T) {
 	}
 
 	a := New()
-	if err := a.AddBinary("/", "/bin/sh"); err != nil {
+	if err := a.AddBinary([]string{"/"}, "/bin/sh"); err != nil {
 		t.Fatalf("AddBinary(/, /bin/sh): %v", err)
 	}
 	if !a.Has("bin/sh") {
@@ -376,7 +376,7 @@ func TestAddBinaryFakeRoot(t *testing.T) {
 	os.Symlink("tool", filepath.Join(root, "usr/bin/alias"))
 	a := New()
 	// A script is copied as is (not ELF, so no libraries).
-	if err := a.AddBinary(root, "/usr/bin/alias"); err != nil {
+	if err := a.AddBinary([]string{root}, "/usr/bin/alias"); err != nil {
 		t.Fatal(err)
 	}
 	if e := a.entries["usr/bin/alias"]; e == nil || string(e.data) != "#!/bin/sh\necho tool\n" || e.mode != modeReg|0o755 {
@@ -386,7 +386,7 @@ func TestAddBinaryFakeRoot(t *testing.T) {
 		t.Errorf("%d entries, want 1", len(a.entries))
 	}
 	// A missing program is an error naming it.
-	err := a.AddBinary(root, "/usr/bin/missing")
+	err := a.AddBinary([]string{root}, "/usr/bin/missing")
 	if err == nil || !strings.Contains(err.Error(), "/usr/bin/missing") {
 		t.Errorf("err = %v", err)
 	}
@@ -406,7 +406,7 @@ func TestAddBinaryFakeRoot(t *testing.T) {
 	data, _ := os.ReadFile(sh)
 	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
 	os.WriteFile(filepath.Join(root, "bin/sh"), data, 0o755)
-	err = New().AddBinary(root, "/bin/sh")
+	err = New().AddBinary([]string{root}, "/bin/sh")
 	if err == nil {
 		t.Fatal("AddBinary with no libraries in root: no error")
 	}

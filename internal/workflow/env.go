@@ -27,7 +27,6 @@ type Env struct {
 	UI        *ui.Printer
 }
 
-
 // HostToolchain returns the host toolchain and its doctor checks against
 // min.
 func HostToolchain(ctx context.Context, tree string, min toolchain.Minima) (*toolchain.Toolchain, []toolchain.Check) {

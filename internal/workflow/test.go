@@ -194,11 +194,11 @@ func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun,
 		for _, app := range busyboxApplets {
 			a.AddSymlink("bin/"+app, "busybox")
 		}
-	} else if err := a.AddBinary(root, "/bin/sh"); err != nil {
+	} else if err := a.AddBinary([]string{root}, "/bin/sh"); err != nil {
 		e.UI.Warnf("no shell for test scripts in the guest: %v", err)
 	}
 	for _, b := range o.Binaries {
-		if err := a.AddBinary(root, b); err != nil {
+		if err := a.AddBinary([]string{root}, b); err != nil {
 			return nil, fmt.Errorf("adding %s to the guest: %w", b, err)
 		}
 	}
