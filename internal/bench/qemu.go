@@ -3,22 +3,17 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	benchsrc "github.com/rkodev/rko/examples/bench"
-	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/kbuild"
 	"github.com/rkodev/rko/internal/kernel"
-	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/vm"
 )
@@ -128,39 +123,10 @@ func buildTwin(ctx context.Context, p QEMUParams, m string) (string, error) {
 	return res.Modules[0], nil
 }
 
-// buildDriver builds the guest driver from its embedded source with the Go
-// toolchain, static, and caches it by source hash and Go version.
+// buildDriver builds the guest driver from its embedded source
+// (guest.BuildStatic: static, cached).
 func buildDriver(ctx context.Context) (string, error) {
-	src, err := benchsrc.FS.ReadFile("driver/main.go")
-	if err != nil {
-		return "", err
-	}
-	h := sha256.Sum256(append(src, runtime.Version()...))
-	dir, err := cache.Sub("bench", "driver-"+hex.EncodeToString(h[:8]))
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "benchdrv")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	gobin, err := run.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("the Go toolchain is needed to build the bench driver, and go is not on PATH")
-	}
-	tmp, err := os.MkdirTemp("", "rko-benchdrv-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	os.WriteFile(filepath.Join(tmp, "main.go"), src, 0o644)
-	os.WriteFile(filepath.Join(tmp, "go.mod"), []byte("module rkobenchdrv\n\ngo 1.21\n"), 0o644)
-	bin := out + ".tmp"
-	if _, err := run.Cmd(ctx, run.Opts{Dir: tmp, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOWORK=off", "GOFLAGS=-mod=mod"}},
-		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."); err != nil {
-		return "", fmt.Errorf("building the bench driver: %+v", err)
-	}
-	return out, os.Rename(bin, out)
+	return guest.BuildStatic(ctx, "benchdrv", benchsrc.FS, "driver")
 }
 
 // Boot runs one round.

@@ -10,9 +10,9 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -50,28 +50,48 @@ func (p *Plan) JSON() []byte {
 	return append(b, '\n')
 }
 
-// BuildInit returns the path of the static guest init, building it with
-// the Go toolchain on first use and caching it by source hash and Go
-// version.
+// BuildInit returns the path of the static guest init, building it from
+// the source embedded in rko on first use (see BuildStatic).
 func BuildInit(ctx context.Context) (string, error) {
+	return BuildStatic(ctx, "init", initSource, "init")
+}
+
+// BuildStatic returns the path of a static linux/amd64 program built from
+// the .go files of directory dir in fsys (a standalone main package that
+// uses the standard library only). It is built with the go command on
+// PATH on first use and cached by the source and by that go binary (path,
+// size, mtime: cheap to check, and a different Go is a different key),
+// under a lock, so concurrent rko processes build it once.
+func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (string, error) {
 	gobin, err := run.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("the Go toolchain is needed to build rko's guest init, and go is not on PATH (fix: install Go 1.22 or newer, or apt-get install golang-go)")
+		return "", fmt.Errorf("the Go toolchain is needed to build rko's guest program %s, and go is not on PATH (fix: install Go 1.22 or newer, or apt-get install golang-go)", name)
 	}
-	ents, _ := initSource.ReadDir("init")
-	var parts [][]byte
-	files := map[string][]byte{}
-	for _, e := range ents {
-		data, _ := initSource.ReadFile("init/" + e.Name())
-		files[e.Name()] = data
-		parts = append(parts, []byte(e.Name()), data)
-	}
-	parts = append(parts, []byte(runtime.Version()))
-	dir, err := cache.Sub("guest", cache.Key(parts...))
+	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "init")
+	files := map[string][]byte{}
+	parts := [][]byte{[]byte(name)}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, dir+"/"+e.Name())
+		if err != nil {
+			return "", err
+		}
+		files[e.Name()] = data
+		parts = append(parts, []byte(e.Name()), data)
+	}
+	if st, err := os.Stat(gobin); err == nil {
+		parts = append(parts, []byte(fmt.Sprint(gobin, st.Size(), st.ModTime().UnixNano())))
+	}
+	cdir, err := cache.Sub("guest", name+"-"+cache.Key(parts...))
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(cdir, name)
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -83,22 +103,22 @@ func BuildInit(ctx context.Context) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	src, err := os.MkdirTemp("", "rko-init-src-")
+	src, err := os.MkdirTemp("", "rko-"+name+"-src-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(src)
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+	files["go.mod"] = []byte("module rko" + name + "\n\ngo 1.21\n")
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(src, f), data, 0o644); err != nil {
 			return "", err
 		}
 	}
-	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module rkoinit\n\ngo 1.21\n"), 0o644)
 	tmp := out + ".tmp"
 	_, err = run.Cmd(ctx, run.Opts{Dir: src, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod", "GOWORK=off"}},
 		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
 	if err != nil {
-		return "", fmt.Errorf("building the guest init: %+v", err)
+		return "", fmt.Errorf("building the guest program %s: %+v", name, err)
 	}
 	return out, os.Rename(tmp, out)
 }
