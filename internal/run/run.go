@@ -108,10 +108,22 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
+	// Trim only once twice the limit is held, so that a long stream does
+	// not copy the whole tail on every write.
+	if len(t.buf) > 2*t.max {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
 	}
 	return len(p), nil
+}
+
+// tail is the last max bytes written.
+func (t *tailBuffer) tail() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) > t.max {
+		return t.buf[len(t.buf)-t.max:]
+	}
+	return t.buf
 }
 
 func (execRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Result, error) {
@@ -162,7 +174,7 @@ func (execRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Result, 
 	if err == nil {
 		return res, nil
 	}
-	e := &Error{Argv: argv, ExitCode: -1, Output: combined.buf, Err: err}
+	e := &Error{Argv: argv, ExitCode: -1, Output: combined.tail(), Err: err}
 	var xe *exec.ExitError
 	if errors.As(err, &xe) {
 		e.ExitCode = xe.ExitCode()

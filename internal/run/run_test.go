@@ -252,8 +252,8 @@ func TestTailBuffer(t *testing.T) {
 				t.Fatalf("Write(%q) = %d, %v", w, n, err)
 			}
 		}
-		if string(tb.buf) != tt.want {
-			t.Errorf("max %d, writes %q: buf = %q, want %q", tt.max, tt.writes, tb.buf, tt.want)
+		if string(tb.tail()) != tt.want {
+			t.Errorf("max %d, writes %q: buf = %q, want %q", tt.max, tt.writes, tb.tail(), tt.want)
 		}
 	}
 }
