@@ -285,16 +285,11 @@ func indexLine(body []string, prefix string) int {
 func framesAfter(body []string, marker string) []Frame {
 	start := 0
 	if marker != "" {
-		start = -1
-		for i, l := range body {
-			if t := strings.TrimSpace(l); strings.HasPrefix(t, marker) || marker == "Call Trace:" && strings.HasPrefix(t, "Call trace:") {
-				start = i + 1
-				break
-			}
-		}
-		if start < 0 {
+		i := indexLine(body, marker)
+		if i < 0 {
 			return nil
 		}
+		start = i + 1
 	}
 	var frames []Frame
 	seen := false
