@@ -78,9 +78,8 @@ func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
 		rep.Minima = src.Minima(ctx)
 	}
 	if tc != nil {
-		f := tc.Probe(ctx, tree)
-		rep.Checks = append(rep.Checks, toolchain.RustAvailable(f, rep.Minima, hintFor(tc))...)
-		rep.Checks = append(rep.Checks, toolchain.BuildToolChecks(f, hintFor(tc))...)
+		_, checks := tc.Checks(ctx, tree, rep.Minima, hintFor(tc))
+		rep.Checks = append(rep.Checks, checks...)
 	}
 	rep.Checks = append(rep.Checks, hostChecks(ctx, &rep.Accel)...)
 	rep.OK = toolchain.Passed(rep.Checks)

@@ -93,6 +93,14 @@ func (t *Toolchain) Describe() string {
 	return string(t.Kind)
 }
 
+// Checks probes t and runs every doctor check of it against min: the
+// kernel's rust_is_available rules, then the build tools. hint phrases the
+// fixes.
+func (t *Toolchain) Checks(ctx context.Context, tree string, min Minima, hint Hint) (Facts, []Check) {
+	f := t.Probe(ctx, tree)
+	return f, append(RustAvailable(f, min, hint), BuildToolChecks(f, hint)...)
+}
+
 // Probe gathers Facts about this toolchain by running its tools. tree is a
 // kernel source tree whose scripts/ are used for the libclang probe; when
 // empty, a copy of the probe header is written to a temporary file.

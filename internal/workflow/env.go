@@ -31,8 +31,7 @@ type Env struct {
 // min.
 func HostToolchain(ctx context.Context, tree string, min toolchain.Minima) (*toolchain.Toolchain, []toolchain.Check) {
 	tc := &toolchain.Toolchain{Kind: toolchain.Host}
-	f := tc.Probe(ctx, tree)
-	checks := append(toolchain.RustAvailable(f, min, toolchain.DebianHint), toolchain.BuildToolChecks(f, toolchain.DebianHint)...)
+	f, checks := tc.Checks(ctx, tree, min, toolchain.DebianHint)
 	tc.ID = cache.Key([]byte(f.Rustc), []byte(f.Bindgen), []byte(f.Libclang), []byte(f.Clang), []byte(f.RustSrcCore))
 	return tc, checks
 }
