@@ -200,10 +200,13 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		return nil, err
 	}
 	binds := []string{p.Source.Dir, dir}
-	mk := func(phase string, args ...string) error {
+	// runMake runs the kernel's make in the toolchain, on this build tree.
+	runMake := func(opts run.Opts, args ...string) (*run.Result, error) {
 		argv := append([]string{"make", "LLVM=1", "-C", p.Source.Dir, "O=" + k.BuildDir}, args...)
-		_, err := p.Toolchain.Run(ctx, run.Opts{Stdout: p.Log, Stderr: p.Log}, binds, argv...)
-		if err != nil {
+		return p.Toolchain.Run(ctx, opts, binds, argv...)
+	}
+	mk := func(phase string, args ...string) error {
+		if _, err := runMake(run.Opts{Stdout: p.Log, Stderr: p.Log}, args...); err != nil {
 			return fmt.Errorf("kernel %s: %w", phase, err)
 		}
 		return nil
@@ -242,7 +245,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		de := &DroppedError{Dropped: dropped}
 		if _, asked := requested["RUST"]; asked && final.Get("RUST") != "y" {
 			// Say why Rust itself is off: the toolchain, most often.
-			r, _ := p.Toolchain.Run(ctx, run.Opts{}, binds, "make", "LLVM=1", "-C", p.Source.Dir, "O="+k.BuildDir, "rustavailable")
+			r, _ := runMake(run.Opts{}, "rustavailable")
 			if r != nil {
 				de.RustAvailable = strings.TrimSpace(string(r.Stdout) + string(r.Stderr))
 			}
@@ -273,8 +276,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	}()
 	p.Progress("building bzImage and modules with make -j%d", p.Jobs)
 	log := io.MultiWriter(p.Log, pw)
-	_, err = p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, binds,
-		"make", "LLVM=1", "-C", p.Source.Dir, "O="+k.BuildDir, fmt.Sprintf("-j%d", p.Jobs), "bzImage", "modules")
+	_, err = runMake(run.Opts{Stdout: log, Stderr: log}, fmt.Sprintf("-j%d", p.Jobs), "bzImage", "modules")
 	close(stop)
 	if err != nil {
 		return nil, &BuildError{Phase: "bzImage modules", Err: err}
