@@ -157,25 +157,14 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 
 // kernelFromDir describes an already built O= tree as a kernel.
 func kernelFromDir(dir string, src *kernel.Source) (*kernel.Kernel, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	img := filepath.Join(abs, "arch/x86/boot/bzImage")
-	if _, err := os.Stat(img); err != nil {
-		return nil, fmt.Errorf("--kernel-dir %s: no bzImage: %w", dir, err)
-	}
-	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
-	k := &kernel.Kernel{Key: "dir", Dir: abs, BuildDir: abs, Image: img, Source: src, Release: string(trimNL(rel)), Profile: "bench"}
 	if src == nil {
 		return nil, fmt.Errorf("--kernel-dir needs the kernel source (--source)")
 	}
+	k, err := kernel.FromBuildDir(dir, src)
+	if err != nil {
+		return nil, fmt.Errorf("--kernel-dir %s: %w", dir, err)
+	}
+	k.Profile = "bench"
 	return k, nil
 }
 
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
-}

@@ -103,6 +103,22 @@ func (k *Kernel) BootImage() string {
 	return k.Image
 }
 
+// FromBuildDir describes a kernel built elsewhere, by hand or by another
+// tool, from its O= build tree dir (with arch/x86/boot/bzImage) and the
+// source it was built from.
+func FromBuildDir(dir string, src *Source) (*Kernel, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	img := filepath.Join(abs, "arch/x86/boot/bzImage")
+	if _, err := os.Stat(img); err != nil {
+		return nil, fmt.Errorf("no bzImage: %w", err)
+	}
+	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
+	return &Kernel{Key: "dir", Dir: abs, BuildDir: abs, Image: img, Source: src, Release: strings.TrimSpace(string(rel))}, nil
+}
+
 // Config reads the kernel's final .config (once: a test run and every
 // bench round ask for it).
 func (k *Kernel) Config() (kconfig.Config, error) {
