@@ -132,26 +132,35 @@ func CostRatio(c, rust []float64, higherIsBetter bool, opts CIOpts) (Ratio, erro
 		}
 		return mr / mc
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
 	bc := make([]float64, len(c))
 	br := make([]float64, len(rust))
-	rs := make([]float64, opts.Resamples)
-	for i := range rs {
+	return bootstrap(ratio(Median(c), Median(rust)), opts, func(rng *rand.Rand) float64 {
 		resample(rng, c, bc)
 		resample(rng, rust, br)
 		slices.Sort(bc)
 		slices.Sort(br)
-		rs[i] = ratio(sortedMedian(bc), sortedMedian(br))
+		return ratio(sortedMedian(bc), sortedMedian(br))
+	}), nil
+}
+
+// bootstrap is the percentile bootstrap interval at opts.Level around
+// value: opts.Resamples draws of the statistic from one generator seeded
+// with opts.Seed, so that a run can be reproduced.
+func bootstrap(value float64, opts CIOpts, draw func(rng *rand.Rand) float64) Ratio {
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	rs := make([]float64, opts.Resamples)
+	for i := range rs {
+		rs[i] = draw(rng)
 	}
 	slices.Sort(rs)
 	alpha := (1 - opts.Level) / 2
 	return Ratio{
-		Value:     ratio(Median(c), Median(rust)),
+		Value:     value,
 		Low:       quantile(rs, alpha),
 		High:      quantile(rs, 1-alpha),
 		Level:     opts.Level,
 		Resamples: opts.Resamples,
-	}, nil
+	}
 }
 
 // PairedCostRatio estimates the Rust/C cost ratio from paired samples:
@@ -179,23 +188,12 @@ func PairedCostRatio(c, rust []float64, higherIsBetter bool, opts CIOpts) (Ratio
 			pr[i] = rust[i] / c[i]
 		}
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
 	b := make([]float64, len(pr))
-	rs := make([]float64, opts.Resamples)
-	for i := range rs {
+	return bootstrap(Median(pr), opts, func(rng *rand.Rand) float64 {
 		resample(rng, pr, b)
 		slices.Sort(b)
-		rs[i] = sortedMedian(b)
-	}
-	slices.Sort(rs)
-	alpha := (1 - opts.Level) / 2
-	return Ratio{
-		Value:     Median(pr),
-		Low:       quantile(rs, alpha),
-		High:      quantile(rs, 1-alpha),
-		Level:     opts.Level,
-		Resamples: opts.Resamples,
-	}, nil
+		return sortedMedian(b)
+	}), nil
 }
 
 // resample fills dst with len(dst) draws from src with replacement.
