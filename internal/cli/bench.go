@@ -167,4 +167,3 @@ func kernelFromDir(dir string, src *kernel.Source) (*kernel.Kernel, error) {
 	k.Profile = "bench"
 	return k, nil
 }
-

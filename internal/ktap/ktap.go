@@ -166,6 +166,9 @@ type Test struct {
 	Errors []string `json:"errors,omitempty"`
 	// Subtests are the test's children in order.
 	Subtests []*Test `json:"subtests,omitempty"`
+	// OwnFailure is set on a suite that said "not ok" although none of its
+	// tests failed; kunit.py counts that as one failure of the suite.
+	OwnFailure bool `json:"-"`
 }
 
 // MaxLog bounds Test.Log so that a huge console does not end up in memory
@@ -648,6 +651,11 @@ func bubbleUp(t *Test) {
 	if status == Failed && t.Counts.status() == Passed {
 		t.Counts.addStatus(status)
 	}
+	sub := 0
+	for _, c := range t.Subtests {
+		sub += c.Counts.Failed
+	}
+	t.OwnFailure = len(t.Subtests) > 0 && t.Counts.Failed > sub
 }
 
 // attributes moves KTAP attribute lines of t's log into t.Attributes.

@@ -97,11 +97,7 @@ func (r *Results) WriteJUnit(w io.Writer) error {
 		}
 		var walk func(parents []string, x *ktap.Test)
 		walk = func(parents []string, x *ktap.Test) {
-			sub := 0
-			for _, c := range x.Subtests {
-				sub += c.Counts.Failed
-			}
-			if len(x.Subtests) == 0 || (x.Status == ktap.Failed && sub < x.Counts.Failed) {
+			if len(x.Subtests) == 0 || x.OwnFailure {
 				// A leaf, or a suite that said "not ok" although its
 				// tests passed (kunit.py counts that as one failure).
 				add(parents, x)
@@ -203,14 +199,8 @@ func (r *Results) WriteText(w io.Writer, color bool) error {
 			var walk func(path string, x *ktap.Test)
 			walk = func(path string, x *ktap.Test) {
 				name := path + testName(x)
-				if len(x.Subtests) > 0 && x.Status == ktap.Failed {
-					sub := 0
-					for _, c := range x.Subtests {
-						sub += c.Counts.Failed
-					}
-					if sub < x.Counts.Failed {
-						fmt.Fprintf(&b, "  %s %s (the suite reported not ok)\n", paint(red, "FAIL "), name)
-					}
+				if x.OwnFailure {
+					fmt.Fprintf(&b, "  %s %s (the suite reported not ok)\n", paint(red, "FAIL "), name)
 				}
 				if len(x.Subtests) > 0 {
 					for _, c := range x.Subtests {
