@@ -27,6 +27,7 @@ type testOpts struct {
 	kmemleak string
 	junit    string
 	cmdline  []string
+	params   []string
 }
 
 // TestReport is the JSON output of rko test (docs/schemas.md).
@@ -105,6 +106,7 @@ anything failed, 2 when rko could not run.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON (docs/schemas.md)")
 	c.Flags().StringVar(&o.junit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
+	c.Flags().StringArrayVar(&o.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE as on the kernel command line (repeatable), e.g. --param hello.count=3")
 	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument, e.g. dyndbg=+p (repeatable; each value is one argument)")
 	return c
 }
@@ -121,6 +123,10 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		if a == "" || strings.ContainsAny(a, " \t\n") {
 			return nil, fmt.Errorf("--append %q: give one kernel argument per --append, with no spaces (e.g. --append dyndbg=+p --append loglevel=8)", a)
 		}
+	}
+	params, err := moduleParams(o.params)
+	if err != nil {
+		return nil, err
 	}
 	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
 	if err != nil {
@@ -139,8 +145,8 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	}
 	buildTime := done()
 	debug := k.Profile == "debug"
-	to := workflow.TestOpts{Dirs: dirs, Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
-		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug), Cmdline: o.cmdline}
+	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
+		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug), Cmdline: o.cmdline, Params: params}
 	if debug {
 		if to.Timeout == 0 {
 			to.Timeout = 10 * time.Minute
@@ -214,4 +220,23 @@ func printTestReport(w io.Writer, r *TestReport, color bool) {
 	} else {
 		fmt.Fprintf(w, "FAIL: %s\nconsole: %s\n", r.Verdict.Reason, r.ConsoleLog)
 	}
+}
+
+// moduleParams reads --param MODULE.NAME=VALUE flags into the insmod
+// parameters of each module ("NAME=VALUE NAME2=VALUE2").
+func moduleParams(flags []string) (map[string]string, error) {
+	params := map[string]string{}
+	for _, f := range flags {
+		mod, nv, ok := strings.Cut(f, ".")
+		name, _, hasValue := strings.Cut(nv, "=")
+		if !ok || mod == "" || name == "" || !hasValue || strings.ContainsAny(f, " \t\n") {
+			return nil, fmt.Errorf("invalid --param %q, want MODULE.NAME=VALUE with no spaces (e.g. --param hello.count=3)", f)
+		}
+		mod = strings.ReplaceAll(mod, "-", "_")
+		if params[mod] != "" {
+			params[mod] += " "
+		}
+		params[mod] += nv
+	}
+	return params, nil
 }

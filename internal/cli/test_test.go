@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,10 @@ func TestTestRefusesBadFlags(t *testing.T) {
 		{[]string{"--append", ""}, "one kernel argument per --append"},
 		{[]string{"--append", "a\tb"}, "one kernel argument per --append"},
 		{[]string{"--kmemleak", "maybe"}, "invalid --kmemleak"},
+		{[]string{"--param", "nodot"}, "invalid --param"},
+		{[]string{"--param", "mod.novalue"}, "invalid --param"},
+		{[]string{"--param", ".x=1"}, "invalid --param"},
+		{[]string{"--param", "m.x=a b"}, "invalid --param"},
 	}
 	for _, tt := range tests {
 		root := newRoot()
@@ -30,5 +35,16 @@ func TestTestRefusesBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: err = %v, want one containing %q", tt.flags, err, tt.want)
 		}
+	}
+}
+
+func TestModuleParams(t *testing.T) {
+	got, err := moduleParams([]string{"hello.count=3", "rust-mod.name=x", "hello.debug=1", "hello.list=a,b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"hello": "count=3 debug=1 list=a,b", "rust_mod": "name=x"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("moduleParams = %v, want %v", got, want)
 	}
 }

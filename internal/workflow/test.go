@@ -22,7 +22,6 @@ import (
 
 // TestOpts configures Test.
 type TestOpts struct {
-	Dirs     []string
 	Accel    string // auto, kvm, tcg
 	Timeout  time.Duration
 	MemoryMB int
@@ -33,7 +32,8 @@ type TestOpts struct {
 	Kmemleak bool
 	// Cmdline are extra kernel command-line arguments, after rko's own.
 	Cmdline []string
-	// Extra steps and files, for callers such as bench.
+	// Extra steps and files for the plan and the image (tested hooks;
+	// rko bench, which runs rounds of its own, does not use them).
 	ExtraSteps []guest.Step
 	ExtraFiles map[string]string // guest path -> host path
 	// Binaries are programs of the toolchain's file system to copy into
