@@ -85,8 +85,8 @@ func build(p *pending) *Report {
 	}
 	if r.Type == Panic || r.Type == StackProtector {
 		for _, l := range lines {
-			if strings.HasPrefix(l, "Kernel panic - not syncing") {
-				r.Message = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(l, "Kernel panic - not syncing"), ":"))
+			if reason, ok := panicReason(l); ok {
+				r.Message = reason
 				break
 			}
 		}
@@ -448,4 +448,13 @@ func title(r *Report, header string, body []string) string {
 		}
 	}
 	return "BUG: " + strings.TrimSpace(h) + in
+}
+
+// panicReason is the reason of a "Kernel panic - not syncing: REASON" line.
+func panicReason(l string) (string, bool) {
+	rest, ok := strings.CutPrefix(l, "Kernel panic - not syncing")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSpace(strings.TrimPrefix(rest, ":")), true
 }

@@ -340,7 +340,7 @@ func ParseString(s string) []*Report {
 			}
 			continue
 		case kPanic:
-			reason := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(l, "Kernel panic - not syncing"), ":"))
+			reason, _ := panicReason(l)
 			if cur != nil {
 				cur.lines = append(cur.lines, rl)
 				continue
