@@ -144,20 +144,9 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		return nil, err
 	}
 	buildTime := done()
-	debug := k.Profile == "debug"
 	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
-		Kmemleak: o.kmemleak == "on" || (o.kmemleak == "auto" && debug), Cmdline: o.cmdline, Params: params}
-	if debug {
-		if to.Timeout == 0 {
-			to.Timeout = 10 * time.Minute
-		}
-		if to.MemoryMB == 0 {
-			to.MemoryMB = 1024
-		}
-		if to.CPUs == 0 {
-			to.CPUs = 2
-		}
-	}
+		Kmemleak: o.kmemleak == "on", Cmdline: o.cmdline, Params: params}
+	to.ProfileDefaults(k.Profile, o.kmemleak == "auto")
 	plan := workflow.MakePlan(mods, to)
 	done = p.Phase(fmt.Sprintf("test (%d steps)", len(plan.Steps)))
 	tr, err := env.Boot(ctx, k, mods, plan, to, mods[0].Modules[0])

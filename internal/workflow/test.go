@@ -41,6 +41,28 @@ type TestOpts struct {
 	Binaries []string
 }
 
+// ProfileDefaults fills in what the kernel profile decides and the user
+// left unset: the debug kernel (KASAN, lockdep, kmemleak) is several times
+// slower and needs more memory, so it gets 10 minutes, 1 GiB and 2 CPUs,
+// and, when kmemleakAuto, the kmemleak scan.
+func (o *TestOpts) ProfileDefaults(profile string, kmemleakAuto bool) {
+	if profile != "debug" {
+		return
+	}
+	if kmemleakAuto {
+		o.Kmemleak = true
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.MemoryMB == 0 {
+		o.MemoryMB = 1024
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 2
+	}
+}
+
 // ModuleRun is one module directory of a test run.
 type ModuleRun struct {
 	Dir     string   `json:"dir"`

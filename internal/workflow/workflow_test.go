@@ -349,3 +349,25 @@ func TestKmemleakCmdline(t *testing.T) {
 		})
 	}
 }
+
+func TestProfileDefaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		profile string
+		auto    bool
+		in      TestOpts
+		want    TestOpts
+	}{
+		{"default profile untouched", "default", true, TestOpts{}, TestOpts{}},
+		{"debug fills the unset", "debug", true, TestOpts{}, TestOpts{Kmemleak: true, Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
+		{"debug keeps what the user set", "debug", false, TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1},
+			TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1}},
+	}
+	for _, tt := range tests {
+		got := tt.in
+		got.ProfileDefaults(tt.profile, tt.auto)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
