@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 func TestParse(t *testing.T) {
@@ -211,22 +213,6 @@ func TestTokenize(t *testing.T) {
 	}
 }
 
-// writeTree makes a tiny kernel source tree of Kconfig files.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 var fakeTree = map[string]string{
 	"Kconfig": `mainmenu "Fake"
 source "mm/Kconfig"
@@ -284,7 +270,7 @@ config NEEDS_PLAIN
 }
 
 func TestIndexTree(t *testing.T) {
-	idx, err := IndexTree(writeTree(t, fakeTree))
+	idx, err := IndexTree(testutil.WriteTree(t, fakeTree))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +317,7 @@ func TestIndexTree(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	idx, err := IndexTree(writeTree(t, fakeTree))
+	idx, err := IndexTree(testutil.WriteTree(t, fakeTree))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,26 +2,12 @@ package lint
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+	"github.com/rkodev/rko/internal/testutil"
+)
 
 func TestConfig(t *testing.T) {
 	bad := spdx + "use kernel::bindings;\nfn f() { x.unwrap(); }\n"
@@ -53,7 +39,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeFiles(t, tc.files)
+			dir := testutil.WriteTree(t, tc.files)
 			res, err := Run(context.Background(), Options{Paths: []string{dir}})
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +73,7 @@ func TestConfigErrors(t *testing.T) {
 		{"abstraction = [\n", "read lint config"},
 	}
 	for _, tc := range tests {
-		dir := writeFiles(t, map[string]string{"m.rs": spdx, ConfigName: tc.body})
+		dir := testutil.WriteTree(t, map[string]string{"m.rs": spdx, ConfigName: tc.body})
 		_, err := Run(context.Background(), Options{Paths: []string{dir}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("config %q: err = %v, want %q", tc.body, err, tc.want)
@@ -99,14 +85,14 @@ func TestRunErrors(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Paths: []string{"/no/such/dir"}}); err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
 		t.Errorf("missing path: err = %v", err)
 	}
-	dir := writeFiles(t, map[string]string{"a.txt": "x"})
+	dir := testutil.WriteTree(t, map[string]string{"a.txt": "x"})
 	if _, err := Run(context.Background(), Options{Paths: []string{filepath.Join(dir, "a.txt")}}); err == nil || !strings.Contains(err.Error(), "not a .rs file") {
 		t.Errorf("non-rust file: err = %v", err)
 	}
 }
 
 func TestKernelTreeDefaults(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteTree(t, map[string]string{
 		"Kconfig":               "",
 		"rust/kernel/lib.rs":    spdx + "use bindings;\npub fn f() { unsafe_call(bindings::x); }\n",
 		"rust/syn/lib.rs":       "fn f() { x.unwrap(); }\n",
