@@ -48,7 +48,7 @@ func Sub(parts ...string) (string, error) {
 }
 
 // Lock takes an exclusive lock on path+".lock", waiting until ctx ends.
-// While waiting longer than a second it calls waiting once, so the caller
+// If another process holds it, it calls waiting once first, so the caller
 // can say that another rko holds the lock.
 func Lock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
