@@ -177,6 +177,19 @@ func decode(t *testing.T, r result) testReport {
 
 const coldTimeout = 60 * time.Minute
 
+// testMustFail runs rko test --json with args and fails the test at once
+// unless rko says the run failed (exit 1, verdict not passed); why says
+// what should have failed it.
+func testMustFail(t *testing.T, why string, args ...string) testReport {
+	t.Helper()
+	r := rko(t, coldTimeout, append([]string{"test", "--json"}, args...)...)
+	rep := decode(t, r)
+	if r.code != 1 || rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v: %s must fail", r.code, rep.Verdict, why)
+	}
+	return rep
+}
+
 func TestQuickstart(t *testing.T) {
 	requireRealPath(t)
 	r := rko(t, coldTimeout, "quickstart")
@@ -228,12 +241,7 @@ func TestHelloJSON(t *testing.T) {
 
 func TestOopsOnLoadFails(t *testing.T) {
 	requireRealPath(t)
-	dir := copyDir(t, "../examples/buggy/null_c")
-	r := rko(t, coldTimeout, "test", "--json", dir)
-	rep := decode(t, r)
-	if r.code != 1 || rep.Verdict.Passed {
-		t.Fatalf("exit %d, verdict %+v: a module that oopses on load must fail", r.code, rep.Verdict)
-	}
+	rep := testMustFail(t, "a module that oopses on load", copyDir(t, "../examples/buggy/null_c"))
 	if !strings.HasPrefix(rep.Verdict.Step, "insmod") {
 		t.Errorf("verdict step = %q, want the insmod step", rep.Verdict.Step)
 	}
@@ -252,12 +260,7 @@ func TestOopsOnLoadFails(t *testing.T) {
 
 func TestRustPanicFails(t *testing.T) {
 	requireRealPath(t)
-	dir := copyDir(t, "../examples/buggy/oob_rust")
-	r := rko(t, coldTimeout, "test", "--json", dir)
-	rep := decode(t, r)
-	if r.code != 1 || rep.Verdict.Passed {
-		t.Fatalf("exit %d, verdict %+v: a Rust panic must fail", r.code, rep.Verdict)
-	}
+	rep := testMustFail(t, "a Rust panic", copyDir(t, "../examples/buggy/oob_rust"))
 	found := false
 	for _, c := range rep.Crashes {
 		if strings.Contains(strings.ToLower(c.Title), "panic") && strings.Contains(c.Title, "index out of bounds") {
@@ -277,12 +280,9 @@ func TestRustPanicFails(t *testing.T) {
 // no leak blamed on it.
 func TestDebugProfileFindsLeak(t *testing.T) {
 	requireRealPath(t)
-	clean := copyDir(t, "../examples/hello/rust")
-	leak := copyDir(t, "../examples/buggy/leak_rust")
-	r := rko(t, coldTimeout, "test", "--profile", "debug", "--json", clean, leak)
-	rep := decode(t, r)
-	if r.code != 1 || rep.Verdict.Passed || rep.Verdict.Step != "kmemleak" {
-		t.Fatalf("exit %d, verdict %+v: the leak must fail the kmemleak step", r.code, rep.Verdict)
+	rep := testMustFail(t, "a leak", "--profile", "debug", copyDir(t, "../examples/hello/rust"), copyDir(t, "../examples/buggy/leak_rust"))
+	if rep.Verdict.Step != "kmemleak" {
+		t.Fatalf("verdict %+v: the leak must fail the kmemleak step", rep.Verdict)
 	}
 	if len(rep.Crashes) != 4 {
 		t.Errorf("%d crashes, want the 4 leaked buffers: %+v", len(rep.Crashes), rep.Crashes)
@@ -306,11 +306,9 @@ func TestDebugProfileFindsLeak(t *testing.T) {
 // function: the kernel refuses to unload it, and the run must fail there.
 func TestModuleThatDoesNotUnloadFails(t *testing.T) {
 	requireRealPath(t)
-	dir := copyDir(t, "testdata/sticky")
-	r := rko(t, coldTimeout, "test", "--json", dir)
-	rep := decode(t, r)
-	if r.code != 1 || rep.Verdict.Passed || rep.Verdict.Step != "rmmod sticky" {
-		t.Fatalf("exit %d, verdict %+v: a module that does not unload must fail its rmmod step", r.code, rep.Verdict)
+	rep := testMustFail(t, "a module that does not unload", copyDir(t, "testdata/sticky"))
+	if rep.Verdict.Step != "rmmod sticky" {
+		t.Fatalf("verdict %+v: a module that does not unload must fail its rmmod step", rep.Verdict)
 	}
 	if !strings.Contains(rep.Verdict.Reason, "did not unload") {
 		t.Errorf("verdict reason %q does not say the module did not unload", rep.Verdict.Reason)
