@@ -31,6 +31,10 @@ var DefaultPackages = []string{
 	"rustc", "rust-src", "rustfmt", "bindgen", "libclang-dev", "clang", "lld", "llvm",
 	"make", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "kmod", "python3",
 	"busybox-static", "linux-source-7.3",
+	// rust-analyzer of the same version as rustc (rko rust-analyzer);
+	// gcc for kernels whose C was built with GCC (Debian's own, rko
+	// build --kernel debian); OpenSBI, the firmware of riscv64 guests.
+	"rust-analyzer", "gcc", "opensbi",
 }
 
 // ErrNotInstalled means the rootfs toolchain has not been provisioned.
