@@ -23,7 +23,8 @@ type QEMUParams struct {
 	Kernel    *kernel.Kernel
 	Toolchain *toolchain.Toolchain
 	Workloads []Workload
-	// Accel is kvm or tcg.
+	// Accel is the accelerator policy: auto, kvm or tcg (vm.Boot). The
+	// first round decides, and the later rounds keep what it ran under.
 	Accel string
 	// WorkDir holds the module builds, initramfs and console logs of
 	// each round.
@@ -39,7 +40,13 @@ type QEMUBooter struct {
 	p      QEMUParams
 	base   *initramfs.Archive
 	rounds int
+	accel  string // what the rounds run under, once the first decided
+	note   string // why KVM was not used
 }
+
+// Accel returns the accelerator the rounds ran under and, when it is not
+// KVM, why.
+func (b *QEMUBooter) Accel() (string, string) { return b.accel, b.note }
 
 // PrepareQEMU builds the twins against the kernel, the guest driver and
 // init, gathers fio when the blk workload is selected, and returns the
@@ -142,10 +149,20 @@ func (b *QEMUBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.D
 		return nil, 0, err
 	}
 	logPath := filepath.Join(b.p.WorkDir, fmt.Sprintf("console-round%d.log", b.rounds))
+	want := b.accel
+	if want == "" {
+		want = b.p.Accel
+	}
 	res, err := vm.Boot(ctx, vm.Config{
-		Kernel: b.p.Kernel.BootImage(), Initrd: initrd, Accel: b.p.Accel,
-		MemoryMB: b.p.MemoryMB, CPUs: 1, Timeout: 20 * time.Minute, ConsoleLog: logPath,
-	})
+		Target: b.p.Kernel.Target(), Kernel: b.p.Kernel.BootImage(), Initrd: initrd,
+		MemoryMB: b.p.MemoryMB, CPUs: 1, Timeout: 20 * time.Minute, ConsoleLog: logPath, Ready: guest.IsFrame,
+	}, want)
+	if res != nil && b.accel == "" {
+		b.accel, b.note = res.Accel, res.AccelNote
+		for _, a := range res.Attempts {
+			b.p.Progress("round %d: %s boot failed after %.1fs: %s (console: %s); the rounds run under %s", b.rounds, a.Accel, a.Seconds, a.Error, a.ConsoleLog, res.Accel)
+		}
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("round %d: %w (console: %s)", b.rounds, err, logPath)
 	}

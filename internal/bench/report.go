@@ -54,6 +54,7 @@ type Report struct {
 	KernelConfig map[string]string `json:"kernel_config,omitempty"`
 	Toolchain    string            `json:"toolchain"`
 	Accel        string            `json:"accel"`
+	AccelNote    string            `json:"accel_note,omitempty"`
 	Target       float64           `json:"target_half_width"`
 	Rounds       int               `json:"rounds"`
 	VMSeconds    float64           `json:"vm_seconds"`

@@ -85,12 +85,10 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 	if err != nil {
 		return err
 	}
-	accel, note, err := vm.ChooseAccel(ctx, "qemu-system-x86_64", o.accel)
-	if err != nil {
-		return err
-	}
-	if note != "" && accel == vm.TCG {
-		p.Logf("KVM not used: %s", note)
+	switch o.accel {
+	case "auto", vm.KVM, vm.TCG:
+	default:
+		return fmt.Errorf("unknown --accel %q, want auto, kvm or tcg", o.accel)
 	}
 	runDir, err := workflow.NewRunDir("bench")
 	if err != nil {
@@ -98,7 +96,7 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 	}
 	done := p.Phase("build twins")
 	booter, mods, blk, err := bench.PrepareQEMU(ctx, bench.QEMUParams{
-		Kernel: k, Toolchain: env.Toolchain, Workloads: ws, Accel: accel, WorkDir: runDir, Progress: p.Logf,
+		Kernel: k, Toolchain: env.Toolchain, Workloads: ws, Accel: o.accel, WorkDir: runDir, Progress: p.Logf,
 	})
 	if err != nil {
 		return err
@@ -129,7 +127,7 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 		}
 	}
 	rep.Toolchain = env.Toolchain.Describe()
-	rep.Accel = accel
+	rep.Accel, rep.AccelNote = booter.Accel()
 	if f, err := os.Create(filepath.Join(runDir, "bench.json")); err == nil {
 		rep.WriteJSON(f)
 		f.Close()

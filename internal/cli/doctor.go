@@ -11,7 +11,9 @@ import (
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
+	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newDoctorCmd) }
@@ -81,7 +83,7 @@ func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
 		_, checks := tc.Checks(ctx, tree, rep.Minima, hintFor(tc))
 		rep.Checks = append(rep.Checks, checks...)
 	}
-	rep.Checks = append(rep.Checks, hostChecks(ctx, &rep.Accel)...)
+	rep.Checks = append(rep.Checks, hostChecks(ctx, target.Host(), &rep.Accel)...)
 	rep.OK = toolchain.Passed(rep.Checks)
 	return rep, nil
 }
@@ -97,10 +99,10 @@ func hintFor(tc *toolchain.Toolchain) toolchain.Hint {
 
 // hostChecks are the checks that concern the host whatever the toolchain:
 // QEMU, bubblewrap, mmdebstrap, Go (for the guest init) and KVM.
-func hostChecks(ctx context.Context, accel *string) []toolchain.Check {
+func hostChecks(ctx context.Context, t *target.Target, accel *string) []toolchain.Check {
 	var cs []toolchain.Check
 	need := []struct{ name, pkg, why string }{
-		{"qemu-system-x86_64", "qemu-system-x86", "boots the test guests"},
+		{t.QEMU, t.QEMUPackage, "boots the test guests"},
 		{"bwrap", "bubblewrap", "enters the rootfs toolchain"},
 		{"mmdebstrap", "mmdebstrap", "builds the rootfs toolchain"},
 		{"go", "golang-go", "builds the guest init"},
@@ -110,7 +112,7 @@ func hostChecks(ctx context.Context, accel *string) []toolchain.Check {
 		c := toolchain.Check{Name: n.name, Want: "present (" + n.why + ")"}
 		if p, err := run.LookPath(n.name); err == nil {
 			c.Status, c.Found = toolchain.Pass, p
-			if n.name == "qemu-system-x86_64" {
+			if n.name == t.QEMU {
 				qemu = p
 			}
 		} else {
@@ -118,16 +120,13 @@ func hostChecks(ctx context.Context, accel *string) []toolchain.Check {
 		}
 		cs = append(cs, c)
 	}
-	kc := toolchain.Check{Name: "kvm", Want: "KVM runs a guest (else TCG, about 10x slower)"}
+	var kc toolchain.Check
 	if qemu == "" {
-		kc.Status, kc.Detail = toolchain.Skip, "no QEMU"
-	} else if err := vm.ProbeQEMUKVM(ctx, qemu); err != nil {
-		kc.Status, kc.Detail, kc.Found = toolchain.Warn, err.Error(), "tcg"
-		kc.Fix = "guests run under TCG; for KVM enable virtualisation (nested, if this is a VM) and give the user access to /dev/kvm"
+		kc = toolchain.Check{Name: "kvm", Status: toolchain.Skip, Detail: "no QEMU"}
 		*accel = vm.TCG
 	} else {
-		kc.Status, kc.Found = toolchain.Pass, "kvm"
-		*accel = vm.KVM
+		kc = workflow.KVMCheck(ctx, t)
+		*accel = kc.Found
 	}
 	return append(cs, kc)
 }

@@ -60,7 +60,12 @@ func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
 		// a missing QEMU or mmdebstrap does not make the host's unusable.
 		p.Logf("%d host check(s) failed (rko doctor lists them)", failed)
 	}
-	p.Logf("guests will run under %s", rep.Accel)
+	switch rep.Accel {
+	case "untested":
+		p.Logf("KVM untested: the first boot tries it and falls back to TCG if it fails")
+	default:
+		p.Logf("guests will run under %s", rep.Accel)
+	}
 	done()
 	dir, err := extractExamples()
 	if err != nil {

@@ -165,6 +165,10 @@ type Frame struct {
 	PID      int               `json:"pid,omitempty"`
 }
 
+// IsFrame reports whether a console line holds a guest frame: the guest
+// init is up (vm.Config.Ready).
+func IsFrame(line string) bool { return strings.Contains(line, FramePrefix) }
+
 // ParseFrame decodes a console line holding a frame, wherever the frame
 // starts (after a printk timestamp, say). ok is false for other lines.
 func ParseFrame(line string) (Frame, bool) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rkodev/rko/internal/target"
 	"io"
 	"os"
 	"path/filepath"
@@ -69,10 +70,13 @@ func ProfileFragments(profile string) ([]Fragment, error) {
 
 // Kernel is a built kernel: what to boot and what to build modules against.
 type Kernel struct {
-	Key       string    `json:"key"`
-	Dir       string    `json:"dir"`
-	BuildDir  string    `json:"build_dir"` // the O= tree; KDIR for modules
-	Image     string    `json:"image"`     // bzImage
+	Key      string `json:"key"`
+	Dir      string `json:"dir"`
+	BuildDir string `json:"build_dir"` // the O= tree; KDIR for modules
+	Image    string `json:"image"`     // bzImage
+	// Arch is the target's name (package target); "" in entries written
+	// before rko knew other architectures means x86_64.
+	Arch      string    `json:"arch,omitempty"`
 	Source    *Source   `json:"source"`
 	Release   string    `json:"release"`
 	Profile   string    `json:"profile"`
@@ -87,6 +91,15 @@ type Kernel struct {
 		cfg kconfig.Config
 		err error
 	}
+}
+
+// Target is the architecture the kernel was built for.
+func (k *Kernel) Target() *target.Target {
+	t, err := target.Lookup(k.Arch)
+	if err != nil || k.Arch == "" {
+		t, _ = target.Lookup("x86_64")
+	}
+	return t
 }
 
 // BootImage is what QEMU's -kernel should load: vmlinux itself when the
@@ -398,4 +411,28 @@ func isObjectLine(line []byte) bool {
 		return true
 	}
 	return false
+}
+
+// Cached returns the finished kernels in the cache built for the target
+// called arch, newest first. Entries that do not load (an interrupted
+// build, a lost image) are left out.
+func Cached(arch string) []*Kernel {
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir(root)
+	var ks []*Kernel
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		k, err := Load(filepath.Join(root, e.Name()))
+		if err != nil || k.Target().Name != arch {
+			continue
+		}
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].Built.After(ks[j].Built) })
+	return ks
 }

@@ -1,7 +1,11 @@
-// Package vm boots a kernel and an initramfs in QEMU, captures the serial
-// console line by line into a log file, stops hung guests after a timeout
-// and never leaves a QEMU process behind (it runs in its own process group
-// and is killed with the context).
+// Package vm runs guests: an Instance is one QEMU process (under KVM or
+// TCG) or one User-Mode Linux process, started, fed input, streamed and
+// stopped; Boot runs one guest to its end with the accelerator policy of
+// rko (auto: KVM when it is believed to work, proved by the boot itself,
+// with a fallback to TCG in the same run). The console is captured line by
+// line into a log file, hung guests are stopped after a timeout and no
+// guest process is ever left behind (each runs in its own process group
+// and is killed with its context). Why a boot failed is a *BootError.
 package vm
 
 import (
@@ -11,87 +15,357 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 )
 
 // Accelerators.
 const (
 	KVM = "kvm"
 	TCG = "tcg"
+	// UML is the accelerator name of a User-Mode Linux guest: a host
+	// process, no QEMU.
+	UML = "uml"
 )
 
-// probeBootSector is a 512-byte boot sector that writes 0x2a to the
-// isa-debug-exit port, so QEMU exits with status (0x2a<<1)|1 = 85.
-func probeBootSector() []byte {
-	b := make([]byte, 512)
-	copy(b, []byte{0xB0, 0x2A, 0xE6, 0xF4, 0xF4, 0xEB, 0xFE}) // mov al,0x2a; out 0xf4,al; hlt; jmp $
-	b[510], b[511] = 0x55, 0xAA
-	return b
+// Config describes one guest.
+type Config struct {
+	// Target is the guest architecture; nil means the host's.
+	Target *target.Target
+	// QEMU overrides the target's emulator binary (a path or a name on
+	// PATH).
+	QEMU    string
+	Kernel  string // the image to boot (for UML: the linux binary)
+	Initrd  string
+	Cmdline []string // appended to DefaultCmdline
+	// MemoryMB of the guest; 0 means 512.
+	MemoryMB int
+	// CPUs of the guest; 0 means 1.
+	CPUs int
+	// Accel is kvm or tcg for Start (Boot chooses it itself).
+	Accel string
+	// Timeout stops the guest; its console log is kept.
+	Timeout time.Duration
+	// ConsoleLog is where the console is written as it comes.
+	ConsoleLog string
+	// OnLine is called for each console line (without the newline).
+	OnLine func(line string)
+	// Ready reports whether a console line shows that the guest is up
+	// (rko's guest init printed its first frame). Until then a KVM guest
+	// that prints nothing for KVMStall is taken for broken KVM. nil
+	// means any console line.
+	Ready func(line string) bool
+	// BIOS is the firmware; empty means the target's (qboot for x86_64
+	// when QEMU ships it, else QEMU's own default).
+	BIOS string
+	// Stdin, if set, is what the guest's console reads (rko shell).
+	Stdin io.Reader
+	// Extra are more QEMU arguments (devices, chardevs).
+	Extra []string
+	// Wrap, if set, turns the guest's argv into the one to run: a UML
+	// kernel links against the toolchain's C library and runs inside it.
+	Wrap func(argv []string) []string
 }
 
-const probeExitCode = 85
-
-// ProbeQEMUKVM boots a one-sector guest with the exact accelerator and CPU
-// arguments rko uses for KVM (-accel kvm -cpu host) and checks that it
-// runs to the end. On some hosts KVM_RUN works while QEMU cannot set the
-// host CPU's MSRs (nested virtualisation), which only this catches.
-//
-// The answer is kept for the life of the process, per QEMU binary: rko
-// quickstart asks twice (doctor, then the test), and the probe boots QEMU.
-func ProbeQEMUKVM(ctx context.Context, qemu string) error {
-	qemuProbes.Lock()
-	defer qemuProbes.Unlock()
-	if err, ok := qemuProbes.result[qemu]; ok {
-		return err
+func (c *Config) target() *target.Target {
+	if c.Target == nil {
+		return target.Host()
 	}
-	err := probeQEMUKVM(ctx, qemu)
-	if ctx.Err() == nil { // a cancelled probe says nothing about KVM
-		qemuProbes.result[qemu] = err
-	}
-	return err
+	return c.Target
 }
 
-var qemuProbes = struct {
-	sync.Mutex
-	result map[string]error
-}{result: map[string]error{}}
+// DefaultCmdline is the kernel command line every rko guest gets, after
+// the console: frames through /dev/kmsg unthrottled, reboot (and so QEMU
+// exit, with -no-reboot) at once on panic, stable addresses for
+// symbolization.
+var DefaultCmdline = []string{"printk.devkmsg=on", "panic=-1", "rdinit=/init", "nokaslr", "no_hash_pointers", "loglevel=7"}
 
-func probeQEMUKVM(ctx context.Context, qemu string) error {
-	if err := ProbeKVM(); err != nil {
-		return err
+// Cmdline is the whole kernel command line of c.
+func (c *Config) cmdline() string {
+	args := []string{"console=" + c.target().Console}
+	args = append(args, DefaultCmdline...)
+	return strings.Join(append(args, c.Cmdline...), " ")
+}
+
+// DefaultBIOS returns the first of the target's firmware files that
+// exists, else "" (QEMU's default).
+func DefaultBIOS(t *target.Target) string {
+	for _, p := range t.Firmware {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
-	dir, err := os.MkdirTemp("", "rko-kvm-probe-")
-	if err != nil {
-		return err
+	return ""
+}
+
+// Args returns the guest's argv for c (QEMU's, or the UML binary's).
+func (c *Config) Args() []string {
+	t := c.target()
+	mem, cpus := c.MemoryMB, c.CPUs
+	if mem == 0 {
+		mem = 512
 	}
-	defer os.RemoveAll(dir)
-	img := filepath.Join(dir, "boot.img")
-	if err := os.WriteFile(img, probeBootSector(), 0o644); err != nil {
-		return err
+	if cpus == 0 {
+		cpus = 1
 	}
-	_, err = run.Cmd(ctx, run.Opts{Timeout: 15 * time.Second}, qemu, "-accel", "kvm", "-cpu", "host",
-		"-nodefaults", "-display", "none", "-no-reboot", "-m", "16",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-		"-drive", "file="+img+",format=raw,if=ide")
-	var re *run.Error
-	if errors.As(err, &re) && re.ExitCode == probeExitCode {
-		return nil
+	if t.UML() {
+		args := []string{c.Kernel, "mem=" + strconv.Itoa(mem) + "M", "con0=fd:0,fd:1", "con=null"}
+		if c.Initrd != "" {
+			args = append(args, "initrd="+c.Initrd)
+		}
+		return append(args, strings.Fields(c.cmdline())...)
 	}
+	qemu := c.QEMU
+	if qemu == "" {
+		qemu = t.QEMU
+	}
+	cpu := t.CPU
+	if c.Accel == KVM {
+		cpu = t.KVMCPU
+	}
+	args := []string{qemu, "-accel", c.Accel}
+	if t.Machine != "" {
+		args = append(args, "-machine", t.Machine)
+	}
+	args = append(args, "-cpu", cpu, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "stdio", "-monitor", "none",
+		"-kernel", c.Kernel, "-append", c.cmdline())
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
+	}
+	bios := c.BIOS
+	if bios == "" {
+		bios = DefaultBIOS(t)
+	}
+	if bios != "" {
+		args = append(args, "-bios", bios)
+	}
+	args = append(args, t.ExitDevice...)
+	return append(args, c.Extra...)
+}
+
+// Result is a finished guest.
+type Result struct {
+	Console  []byte        `json:"-"`
+	LogPath  string        `json:"console_log"`
+	Accel    string        `json:"accel"`
+	Duration time.Duration `json:"duration"`
+	TimedOut bool          `json:"timed_out"`
+	// ExitCode is the guest process's exit status (0 after a guest
+	// reboot).
+	ExitCode int `json:"exit_code"`
+	// QEMUError holds what QEMU printed on stderr when it failed.
+	QEMUError string `json:"qemu_error,omitempty"`
+	// Ready is whether the guest came up (Config.Ready matched a line).
+	Ready bool `json:"ready"`
+	// AccelNote says why KVM was not used, when it was not (Boot).
+	AccelNote string `json:"accel_note,omitempty"`
+	// Attempts are the boots that ran before this one and failed for
+	// reasons of the host, each with its own console log (Boot).
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is a boot that Boot gave up on and retried.
+type Attempt struct {
+	Accel      string  `json:"accel"`
+	ConsoleLog string  `json:"console_log"`
+	Error      string  `json:"error"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// Instance is one running guest.
+type Instance struct {
+	cfg    Config
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	lw     *lineWriter
+	stderr *stderrWatch
+	res    *Result
+	err    error
+	start  time.Time
+	ready  chan struct{}
+	once   sync.Once
+	logf   *os.File
+}
+
+// errStopped is the cancel cause of Stop.
+var errStopped = errors.New("stopped")
+
+// Start starts the guest of c and returns at once; Wait collects its end.
+// The guest lives until it powers off, c.Timeout passes, Stop is called or
+// ctx ends.
+func Start(ctx context.Context, c Config) (*Instance, error) {
+	t := c.target()
+	if t.UML() {
+		c.Accel = UML
+	} else if c.Accel == "" {
+		c.Accel = TCG
+	}
+	in := &Instance{cfg: c, done: make(chan struct{}), ready: make(chan struct{}), start: time.Now()}
+	var sink io.Writer = io.Discard
+	if c.ConsoleLog != "" {
+		f, err := os.Create(c.ConsoleLog)
+		if err != nil {
+			return nil, fmt.Errorf("console log: %w", err)
+		}
+		in.logf, sink = f, f
+	}
+	argv := c.Args()
+	if !t.UML() {
+		if _, err := run.LookPath(argv[0]); err != nil {
+			in.closeLog()
+			return nil, &BootError{Kind: QEMUMissing, Accel: c.Accel, Msg: fmt.Sprintf("%s not found (fix: apt-get install %s)", argv[0], t.QEMUPackage)}
+		}
+	}
+	if c.Wrap != nil {
+		argv = c.Wrap(argv)
+	}
+	ctx, in.cancel = context.WithCancelCause(ctx)
+	in.stderr = &stderrWatch{}
+	if c.Accel == KVM {
+		in.stderr.onKVMError = func(msg string) { in.cancel(&BootError{Kind: KVMFailed, Accel: KVM, Msg: "QEMU reported " + msg}) }
+	}
+	ready := c.Ready
+	if ready == nil {
+		ready = func(string) bool { return true }
+	}
+	progress := make(chan struct{}, 1)
+	in.lw = &lineWriter{sink: sink, onLine: func(line string) {
+		select {
+		case progress <- struct{}{}:
+		default:
+		}
+		if ready(line) {
+			in.once.Do(func() { close(in.ready) })
+		}
+		if c.OnLine != nil {
+			c.OnLine(line)
+		}
+	}}
+	if c.Accel == KVM {
+		go in.watchStall(ctx, progress)
+	}
+	go func() {
+		defer close(in.done)
+		_, err := run.Cmd(ctx, run.Opts{Stdin: c.Stdin, Stdout: in.lw, Stderr: in.stderr, Timeout: c.Timeout, KeepOutput: 64 << 10}, argv...)
+		in.lw.flush()
+		in.closeLog()
+		in.res, in.err = in.finish(ctx, err)
+	}()
+	return in, nil
+}
+
+// KVMStall is how long a guest under KVM may print nothing before it is
+// up (Config.Ready) before rko takes KVM for broken: a kernel under KVM
+// prints its first lines within a second; on hosts whose KVM stops the
+// vCPU without a word on stderr the console just stays silent.
+var KVMStall = 10 * time.Second
+
+func (in *Instance) watchStall(ctx context.Context, progress <-chan struct{}) {
+	t := time.NewTimer(KVMStall)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.ready:
+			return
+		case <-progress:
+			if !t.Stop() {
+				<-t.C
+			}
+			t.Reset(KVMStall)
+		case <-t.C:
+			in.cancel(&BootError{Kind: KVMStalled, Accel: KVM,
+				Msg: fmt.Sprintf("the guest printed nothing for %s under KVM before it came up", KVMStall)})
+			return
+		}
+	}
+}
+
+func (in *Instance) closeLog() {
+	if in.logf != nil {
+		in.logf.Close()
+		in.logf = nil
+	}
+}
+
+func (in *Instance) finish(ctx context.Context, err error) (*Result, error) {
+	res := &Result{LogPath: in.cfg.ConsoleLog, Accel: in.cfg.Accel, Duration: time.Since(in.start), Console: in.lw.bytes()}
+	select {
+	case <-in.ready:
+		res.Ready = true
+	default:
+	}
+	res.QEMUError = strings.TrimSpace(in.stderr.String())
 	if err == nil {
-		return notSupported("the KVM probe guest did not reach its exit port")
+		return res, nil
 	}
-	msg := err.Error()
-	if re != nil && len(re.Output) > 0 {
-		msg = strings.TrimSpace(lastLine(string(re.Output)))
+	var re *run.Error
+	if errors.As(err, &re) {
+		res.ExitCode = re.ExitCode
+		res.TimedOut = re.TimedOut
 	}
-	return notSupported("QEMU could not run a guest with -accel kvm -cpu host: %s", msg)
+	if cause := context.Cause(ctx); cause != nil && !res.TimedOut {
+		var be *BootError
+		if errors.As(cause, &be) {
+			be.Stderr, be.ConsoleLog = res.QEMUError, res.LogPath
+			return res, be
+		}
+		if errors.Is(cause, errStopped) {
+			return res, nil
+		}
+		return res, &BootError{Kind: Interrupted, Accel: res.Accel, Msg: cause.Error(), ConsoleLog: res.LogPath}
+	}
+	if res.TimedOut {
+		return res, nil
+	}
+	if msg := kvmError(res.QEMUError); msg != "" && res.Accel == KVM {
+		return res, &BootError{Kind: KVMFailed, Accel: KVM, Msg: "QEMU reported " + msg, Stderr: res.QEMUError, ConsoleLog: res.LogPath}
+	}
+	if len(res.Console) == 0 {
+		what := "QEMU"
+		if res.Accel == UML {
+			what = "the UML kernel"
+		}
+		msg := fmt.Sprintf("%s failed before the guest printed anything (%v)", what, err)
+		if res.QEMUError != "" {
+			msg = fmt.Sprintf("%s failed before the guest printed anything: %s", what, lastLine(res.QEMUError))
+		}
+		return res, &BootError{Kind: QEMUFailed, Accel: res.Accel, Msg: msg, Stderr: res.QEMUError, ConsoleLog: res.LogPath}
+	}
+	return res, nil
 }
+
+// Wait waits for the guest to end and returns how it ended: a *BootError
+// when the boot failed for a reason of the host (KVM, QEMU) or was
+// interrupted; a guest that timed out is a Result with TimedOut set.
+func (in *Instance) Wait() (*Result, error) {
+	<-in.done
+	return in.res, in.err
+}
+
+// Done is closed when the guest has ended.
+func (in *Instance) Done() <-chan struct{} { return in.done }
+
+// Ready is closed when the guest is up (Config.Ready matched a line).
+func (in *Instance) Ready() <-chan struct{} { return in.ready }
+
+// Stop ends the guest (its process group gets SIGTERM, then SIGKILL) and
+// waits for it; the console so far is kept.
+func (in *Instance) Stop() (*Result, error) {
+	in.cancel(errStopped)
+	return in.Wait()
+}
+
+// Console returns the console printed so far.
+func (in *Instance) Console() []byte { return in.lw.bytes() }
 
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
@@ -101,159 +375,7 @@ func lastLine(s string) string {
 	return s
 }
 
-// ChooseAccel returns "kvm" when KVM really works, "tcg" otherwise, and
-// the reason KVM was not used. want may force "kvm" or "tcg"; "" or
-// "auto" probes.
-func ChooseAccel(ctx context.Context, qemu, want string) (string, string, error) {
-	switch want {
-	case TCG:
-		return TCG, "TCG requested", nil
-	case KVM:
-		if err := ProbeQEMUKVM(ctx, qemu); err != nil {
-			return "", "", fmt.Errorf("--accel kvm: %w", err)
-		}
-		return KVM, "", nil
-	case "", "auto":
-		if err := ProbeQEMUKVM(ctx, qemu); err != nil {
-			return TCG, err.Error(), nil
-		}
-		return KVM, "", nil
-	}
-	return "", "", fmt.Errorf("unknown accelerator %q, want auto, kvm or tcg", want)
-}
-
-// Config describes one boot.
-type Config struct {
-	QEMU     string // default qemu-system-x86_64
-	Kernel   string // bzImage
-	Initrd   string
-	Cmdline  []string // appended to the defaults
-	MemoryMB int      // default 512
-	CPUs     int      // default 1
-	Accel    string   // kvm or tcg (use ChooseAccel)
-	// Timeout stops the guest; its console log is kept.
-	Timeout time.Duration
-	// ConsoleLog is where the console is written as it comes.
-	ConsoleLog string
-	// OnLine is called for each console line (without the newline).
-	OnLine func(line string)
-	// BIOS is the firmware; empty means DefaultBIOS (qboot when QEMU
-	// ships it, else QEMU's own default).
-	BIOS string
-}
-
-// qbootPaths are where Debian's qemu-system-data puts qboot, a minimal
-// firmware that starts a -kernel guest in a few milliseconds; SeaBIOS
-// takes a few hundred under TCG.
-var qbootPaths = []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"}
-
-// DefaultBIOS returns qboot's path if installed, else "" (QEMU's default).
-func DefaultBIOS() string {
-	for _, p := range qbootPaths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// DefaultCmdline is the kernel command line every rko guest gets:
-// serial console, frames through /dev/kmsg unthrottled, reboot (and so
-// QEMU exit, with -no-reboot) at once on panic, stable addresses for
-// symbolization.
-var DefaultCmdline = []string{"console=ttyS0", "printk.devkmsg=on", "panic=-1", "rdinit=/init", "nokaslr", "no_hash_pointers", "loglevel=7"}
-
-// Result is a finished boot.
-type Result struct {
-	Console  []byte        `json:"-"`
-	LogPath  string        `json:"console_log"`
-	Accel    string        `json:"accel"`
-	Duration time.Duration `json:"duration"`
-	TimedOut bool          `json:"timed_out"`
-	// ExitCode is QEMU's exit status (0 after a guest reboot).
-	ExitCode int `json:"exit_code"`
-	// QEMUError holds QEMU's own complaint when it failed to start.
-	QEMUError string `json:"qemu_error,omitempty"`
-}
-
-// Args returns QEMU's argv for c.
-func (c *Config) Args() []string {
-	qemu := c.QEMU
-	if qemu == "" {
-		qemu = "qemu-system-x86_64"
-	}
-	mem, cpus := c.MemoryMB, c.CPUs
-	if mem == 0 {
-		mem = 512
-	}
-	if cpus == 0 {
-		cpus = 1
-	}
-	cpu := "max"
-	if c.Accel == KVM {
-		cpu = "host"
-	}
-	args := []string{qemu, "-accel", c.Accel, "-cpu", cpu, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-serial", "stdio", "-monitor", "none",
-		"-kernel", c.Kernel, "-append", strings.Join(append(append([]string(nil), DefaultCmdline...), c.Cmdline...), " ")}
-	if c.Initrd != "" {
-		args = append(args, "-initrd", c.Initrd)
-	}
-	bios := c.BIOS
-	if bios == "" {
-		bios = DefaultBIOS()
-	}
-	if bios != "" {
-		args = append(args, "-bios", bios)
-	}
-	return args
-}
-
-// Boot runs the guest until it powers off, the timeout passes or ctx ends.
-// The console is always returned and saved, also on error.
-func Boot(ctx context.Context, c Config) (*Result, error) {
-	if c.Accel == "" {
-		c.Accel = TCG
-	}
-	var logf io.Writer = io.Discard
-	if c.ConsoleLog != "" {
-		f, err := os.Create(c.ConsoleLog)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		logf = f
-	}
-	lw := &lineWriter{onLine: c.OnLine, sink: logf}
-	var stderr bytes.Buffer
-	start := time.Now()
-	res := &Result{LogPath: c.ConsoleLog, Accel: c.Accel}
-	_, err := run.Cmd(ctx, run.Opts{Stdout: lw, Stderr: &stderr, Timeout: c.Timeout, KeepOutput: 64 << 10}, c.Args()...)
-	lw.flush()
-	res.Duration = time.Since(start)
-	res.Console = lw.all.Bytes()
-	if err != nil {
-		var re *run.Error
-		if errors.As(err, &re) {
-			res.ExitCode = re.ExitCode
-			res.TimedOut = re.TimedOut
-		}
-		if ctx.Err() != nil {
-			return res, fmt.Errorf("guest stopped: %w", ctx.Err())
-		}
-		if res.TimedOut {
-			return res, nil
-		}
-		res.QEMUError = strings.TrimSpace(stderr.String())
-		if len(res.Console) == 0 {
-			return res, fmt.Errorf("qemu failed before the guest printed anything: %s", res.QEMUError)
-		}
-	}
-	return res, nil
-}
-
-// lineWriter splits QEMU's output into lines for OnLine and the log,
+// lineWriter splits the guest's output into lines for onLine and the log,
 // dropping the carriage returns of the serial console.
 type lineWriter struct {
 	mu     sync.Mutex
@@ -296,4 +418,10 @@ func (w *lineWriter) flush() {
 		w.emit(w.rest)
 		w.rest = nil
 	}
+}
+
+func (w *lineWriter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.all.Bytes()...)
 }

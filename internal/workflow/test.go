@@ -16,7 +16,6 @@ import (
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/kbuild"
 	"github.com/rkodev/rko/internal/kernel"
-	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/vm"
 )
 
@@ -273,32 +272,28 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 		return nil, err
 	}
 	os.WriteFile(filepath.Join(dir, "plan.json"), plan.JSON(), 0o644)
-	qemu, err := run.LookPath("qemu-system-x86_64")
-	if err != nil {
-		return nil, fmt.Errorf("qemu-system-x86_64 not found (fix: apt-get install qemu-system-x86)")
-	}
-	accel, note, err := vm.ChooseAccel(ctx, qemu, o.Accel)
-	if err != nil {
-		return nil, err
-	}
-	tr.Accel, tr.AccelNote = accel, note
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 180 * time.Second
 	}
 	tr.ConsoleLog = filepath.Join(dir, "console.log")
 	steps := 0
-	cfg := vm.Config{QEMU: qemu, Kernel: k.BootImage(), Initrd: initrd, Accel: accel, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
+	cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(kmemleakCmdline(k, o.Kmemleak), o.Cmdline...),
+		Ready: guest.IsFrame,
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
 				steps++
 				e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
 			}
 		}}
-	res, err := vm.Boot(ctx, cfg)
+	res, err := vm.Boot(ctx, cfg, o.Accel)
 	if res != nil {
 		tr.Boot = res
+		tr.Accel, tr.AccelNote = res.Accel, res.AccelNote
+		for _, a := range res.Attempts {
+			e.UI.Warnf("%s boot failed after %.1fs: %s (console: %s); retried under %s", a.Accel, a.Seconds, a.Error, a.ConsoleLog, res.Accel)
+		}
 	}
 	if err != nil {
 		return tr, err

@@ -1,0 +1,146 @@
+// Package target is rko's table of guest architectures: for each one, what
+// the kernel build, the guest init, the initramfs, QEMU (or UML) and the
+// crash parser need to know. Every other package asks this table instead
+// of spelling out x86_64 (the shape of syzkaller's sys/targets and the
+// archConfigs of its vm/qemu).
+package target
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Target is one guest architecture.
+type Target struct {
+	// Name is rko's name (--arch): x86_64, arm64, riscv64, um.
+	Name string
+	// KernelArch is the kernel's ARCH= (x86, arm64, riscv, um).
+	KernelArch string
+	// Image is the boot image in the build tree, relative to it; the
+	// image make builds (the make target is its base name).
+	Image string
+	// GOARCH of the static guest programs (init, bench driver).
+	GOARCH string
+	// LibDir is the multiarch library directory of Debian's packages
+	// for this architecture (dynamic test programs copied into the guest).
+	LibDir string
+	// DebianArch is Debian's name of the architecture (busybox-static:ARCH).
+	DebianArch string
+
+	// QEMU is the emulator binary; empty for UML, which runs as a host
+	// process.
+	QEMU string
+	// QEMUPackage is the Debian package that ships QEMU.
+	QEMUPackage string
+	// Machine is QEMU's -machine value ("" for the default PC).
+	Machine string
+	// CPU is QEMU's -cpu under TCG; KVMCPU under KVM.
+	CPU, KVMCPU string
+	// Console is the kernel's console device.
+	Console string
+	// Firmware is QEMU's -bios, searched in order (the first that exists
+	// is used); "" means QEMU's default.
+	Firmware []string
+	// ExitDevice are QEMU arguments of a device the guest writes to end
+	// the VM, if any.
+	ExitDevice []string
+
+	// HostArch is the runtime.GOARCH of hosts that can run this target
+	// under KVM; "" means never (UML needs no virtualisation at all).
+	HostArch string
+}
+
+// UML reports whether the target is User-Mode Linux (no QEMU).
+func (t *Target) UML() bool { return t.KernelArch == "um" }
+
+// KVMEligible reports whether KVM can run this target on this host: the
+// host is of the same architecture. Whether KVM then works is for the
+// boot to prove (package vm).
+func (t *Target) KVMEligible() bool { return t.HostArch != "" && t.HostArch == runtime.GOARCH }
+
+// String is the target's name.
+func (t *Target) String() string { return t.Name }
+
+var table = map[string]*Target{
+	"x86_64": {
+		Name: "x86_64", KernelArch: "x86", Image: "arch/x86/boot/bzImage", GOARCH: "amd64",
+		LibDir: "x86_64-linux-gnu", DebianArch: "amd64",
+		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", CPU: "max", KVMCPU: "host",
+		Console: "ttyS0",
+		// qboot starts a -kernel guest in a few milliseconds; SeaBIOS,
+		// QEMU's default, takes a few hundred under TCG.
+		Firmware: []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"},
+		HostArch: "amd64",
+	},
+	"arm64": {
+		Name: "arm64", KernelArch: "arm64", Image: "arch/arm64/boot/Image", GOARCH: "arm64",
+		LibDir: "aarch64-linux-gnu", DebianArch: "arm64",
+		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", CPU: "max", KVMCPU: "host",
+		Console: "ttyAMA0", HostArch: "arm64",
+	},
+	"riscv64": {
+		Name: "riscv64", KernelArch: "riscv", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
+		LibDir: "riscv64-linux-gnu", DebianArch: "riscv64",
+		QEMU: "qemu-system-riscv64", QEMUPackage: "qemu-system-misc", Machine: "virt", CPU: "rv64", KVMCPU: "host",
+		Console: "ttyS0",
+		// OpenSBI, from Debian's opensbi package (in the toolchain rootfs,
+		// else on the host).
+		Firmware: []string{"/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"},
+		HostArch: "riscv64",
+	},
+	"um": {
+		Name: "um", KernelArch: "um", Image: "linux", GOARCH: "amd64",
+		LibDir: "x86_64-linux-gnu", DebianArch: "amd64", Console: "tty0",
+	},
+}
+
+// aliases are other names users type for a target.
+var aliases = map[string]string{"amd64": "x86_64", "x86": "x86_64", "aarch64": "arm64", "riscv": "riscv64", "uml": "um"}
+
+// unsupported are kernel architectures with Rust support
+// (Documentation/rust/arch-support.rst) that rko does not boot yet.
+var unsupported = map[string]string{
+	"loongarch": "the kernel supports Rust on loongarch, but rko has no QEMU recipe for it yet",
+	"arm":       "the kernel supports Rust on 32-bit arm (ARMv7), but rko has no QEMU recipe for it yet",
+}
+
+// Names lists the supported targets, sorted.
+func Names() []string {
+	var n []string
+	for k := range table {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Lookup returns the target called name ("" means the host's).
+func Lookup(name string) (*Target, error) {
+	if name == "" {
+		return Host(), nil
+	}
+	n := strings.ToLower(name)
+	if a, ok := aliases[n]; ok {
+		n = a
+	}
+	if t, ok := table[n]; ok {
+		return t, nil
+	}
+	if why, ok := unsupported[n]; ok {
+		return nil, fmt.Errorf("--arch %s: %s; supported: %s", name, why, strings.Join(Names(), ", "))
+	}
+	return nil, fmt.Errorf("unknown --arch %q, want one of %s", name, strings.Join(Names(), ", "))
+}
+
+// Host returns the target of the host's own architecture, x86_64 when
+// the host is of none rko knows.
+func Host() *Target {
+	for _, t := range table {
+		if t.HostArch == runtime.GOARCH {
+			return t
+		}
+	}
+	return table["x86_64"]
+}
