@@ -10,8 +10,8 @@ import (
 
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
-	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/vm"
 	"github.com/rkodev/rko/internal/workflow"
 )

@@ -151,4 +151,3 @@ func TestProbeKVM(t *testing.T) {
 		t.Errorf("second ProbeKVM = %v, want the cached %v", again, err)
 	}
 }
-
