@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -66,11 +67,41 @@ Rust-for-Linux rules and benchmarks Rust against C.`,
 // SIGTERM cancel the context that every subcommand runs under, so that
 // guests, mounts and temporary files are cleaned up on the way out.
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The first SIGINT or SIGTERM cancels the context: every program rko
+	// runs (make, QEMU, mmdebstrap) is stopped with it and partial cache
+	// entries are left unpublished. rko then exits 128+signal, as a shell
+	// would report it. A second signal exits at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got atomic.Value
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		got.Store(s)
+		cancel()
+		if s2, ok := <-sigs; ok {
+			os.Exit(128 + int(s2.(syscall.Signal)))
+		}
+	}()
 	root := newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if s, ok := got.Load().(os.Signal); ok {
+		name := map[os.Signal]string{os.Interrupt: "SIGINT", syscall.SIGTERM: "SIGTERM"}[s]
+		fmt.Fprintf(os.Stderr, "rko: interrupted by %s: stopped; nothing half-done is kept as complete\n", name)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			var ee exitError
+			if !errors.As(err, &ee) {
+				fmt.Fprintf(os.Stderr, "rko: %v\n", err)
+			}
+		}
+		return 128 + int(s.(syscall.Signal))
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -79,9 +110,6 @@ func Main(args []string) int {
 		return ee.code
 	}
 	fmt.Fprintf(os.Stderr, "rko: %v\n", err)
-	if ctx.Err() != nil {
-		return 130
-	}
 	// A module that does not compile is a finding about the user's code,
 	// not a failure of rko to run.
 	var be *kbuild.Error

@@ -169,7 +169,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	var syms []symbolize.Module
 	for _, m := range mods {
 		for i, ko := range m.KoPaths {
-			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir})
+			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir, BuildDir: m.BuildPath})
 		}
 	}
 	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx})

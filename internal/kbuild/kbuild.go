@@ -4,9 +4,11 @@
 package kbuild
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rkodev/rko/internal/cache"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,7 +59,10 @@ func (d Diagnostic) String() string {
 
 // Result is a finished module build.
 type Result struct {
-	Dir         string       `json:"dir"`
+	Dir string `json:"dir"`
+	// BuildPath is where the compilers saw the module directory, when
+	// not at Dir (see makeSafePath); debug info names files under it.
+	BuildPath   string       `json:"build_path,omitempty"`
 	Modules     []string     `json:"modules"` // .ko paths
 	Diagnostics []Diagnostic `json:"diagnostics,omitempty"`
 }
@@ -126,12 +131,28 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		log = io.Discard
 	}
 	binds := []string{k.Dir, k.Source.Dir, abs}
+	mdir := abs
+	var mounts []toolchain.Mount
+	if !makeSafe(abs) {
+		// Kbuild cannot take an M= path with spaces or make's special
+		// characters: the rootfs toolchain sees the directory at a plain
+		// path instead, and messages are mapped back.
+		if tc.Kind != toolchain.Rootfs {
+			return nil, fmt.Errorf("module directory %q: Kbuild cannot build a module whose path has spaces or any of :#$%%=\\'\" (fix: move it, or use the rootfs toolchain, which mounts it at a plain path)", abs)
+		}
+		mdir = "/rko-extmod/" + cache.Key([]byte(abs))
+		mounts = []toolchain.Mount{{Host: abs, At: mdir}}
+		binds = binds[:2]
+	}
 	// Debug info for the module even when the kernel has none, so that
 	// crash frames inside it resolve to file:line (rko test symbolizes
 	// with the .ko). It costs the module build little.
-	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + abs, fmt.Sprintf("-j%d", runtime.NumCPU()),
+	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
 		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules"}
-	r, err := tc.Run(ctx, run.Opts{Stdout: log, Stderr: log}, binds, argv...)
+	if mdir != abs {
+		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
+	}
+	r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: log}, binds, mounts, argv...)
 	var out []byte
 	if r != nil {
 		out = append(append(out, r.Stdout...), r.Stderr...)
@@ -142,6 +163,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 			out = re.Output
 		}
 	}
+	out = bytes.ReplaceAll(out, []byte(mdir), []byte(abs))
 	diags := absDiagnostics(ParseDiagnostics(string(out)), abs, k.BuildDir)
 	if err != nil {
 		return nil, &Error{Dir: abs, Diagnostics: diags, Output: out, Err: err}
@@ -154,7 +176,29 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		return nil, &Error{Dir: abs, Output: out, Err: errors.New("make succeeded but built no .ko: check obj-m in the Kbuild file")}
 	}
 	sort.Strings(mods)
-	return &Result{Dir: abs, Modules: mods, Diagnostics: diags}, nil
+	res := &Result{Dir: abs, Modules: mods, Diagnostics: diags}
+	if mdir != abs {
+		res.BuildPath = mdir
+	}
+	return res, nil
+}
+
+// makeSafe reports whether make can take path as M=: no white space and
+// none of the characters make gives a meaning to.
+func makeSafe(path string) bool { return !strings.ContainsAny(path, " \t\n:#$%=\\'\"") }
+
+// replaceWriter writes to w with old replaced by new in each write (make
+// writes whole lines).
+type replaceWriter struct {
+	w        io.Writer
+	old, new []byte
+}
+
+func (r *replaceWriter) Write(p []byte) (int, error) {
+	if _, err := r.w.Write(bytes.ReplaceAll(p, r.old, r.new)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // absDiagnostics makes relative file names absolute: Kbuild runs the

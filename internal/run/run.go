@@ -31,6 +31,10 @@ type Opts struct {
 	// Stdout and Stderr, if set, receive the output as it comes, in
 	// addition to the copy kept for Result and Error.
 	Stdout, Stderr io.Writer
+	// Stream keeps no copy of the output in Result (it only reaches
+	// Stdout, Stderr and the tail kept for Error): for a guest console
+	// that can run to hundreds of MB.
+	Stream bool
 	// KeepOutput bounds how much combined output is kept for errors
 	// (the tail is kept); zero means 4 MiB.
 	KeepOutput int
@@ -158,8 +162,11 @@ func (execRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Result, 
 	}
 	combined := &tailBuffer{max: keep}
 	var stdout, stderr bytes.Buffer
-	outs := []io.Writer{&stdout, combined}
-	errs := []io.Writer{&stderr, combined}
+	outs := []io.Writer{combined}
+	errs := []io.Writer{combined}
+	if !opts.Stream {
+		outs, errs = append(outs, &stdout), append(errs, &stderr)
+	}
 	if opts.Stdout != nil {
 		outs = append(outs, opts.Stdout)
 	}

@@ -42,6 +42,10 @@ type Module struct {
 	// SourceDir is the module's source directory; files inside it are
 	// shown relative to it.
 	SourceDir string `json:"source_dir,omitempty"`
+	// BuildDir is where the compilers saw SourceDir, when elsewhere (a
+	// directory Kbuild could not take by its own path); file names under
+	// it are mapped back to SourceDir.
+	BuildDir string `json:"build_dir,omitempty"`
 }
 
 // Location is one resolved source position. An address inside inlined
@@ -298,7 +302,11 @@ func (s *Symbolizer) addr2line(ctx context.Context, m Module, section string, ad
 	if err != nil {
 		return nil, fmt.Errorf("addr2line on %s: %w", m.KoPath, err)
 	}
-	return parseAddr2line(res.Stdout, m.SourceDir), nil
+	out := res.Stdout
+	if m.BuildDir != "" {
+		out = bytes.ReplaceAll(out, []byte(m.BuildDir+"/"), []byte(m.SourceDir+"/"))
+	}
+	return parseAddr2line(out, m.SourceDir), nil
 }
 
 // parseAddr2line reads "func\nfile:line\n" pairs, innermost first.

@@ -74,6 +74,42 @@ func (t *Toolchain) Command(binds []string, dir string, argv ...string) []string
 	return append(append(w, "--"), argv...)
 }
 
+// Mount binds host directory Host at At inside the toolchain (Rootfs
+// kind): for a directory whose real path a tool cannot take (Kbuild
+// refuses M= paths with spaces).
+type Mount struct{ Host, At string }
+
+// RunMounted is Run with mounts at other paths than their own.
+func (t *Toolchain) RunMounted(ctx context.Context, opts run.Opts, binds []string, mounts []Mount, argv ...string) (*run.Result, error) {
+	if t.Kind != Rootfs {
+		if len(mounts) > 0 {
+			return nil, fmt.Errorf("the host toolchain cannot mount %s at %s (use the rootfs toolchain)", mounts[0].Host, mounts[0].At)
+		}
+		return t.Run(ctx, opts, binds, argv...)
+	}
+	full := t.Command(binds, "", argv...)
+	var extra []string
+	for _, m := range mounts {
+		extra = append(extra, "--bind", m.Host, m.At)
+	}
+	if opts.Dir != "" {
+		extra = append(extra, "--chdir", opts.Dir)
+		opts.Dir = ""
+	}
+	i := indexOf(full, "--")
+	full = append(append(append([]string(nil), full[:i]...), extra...), full[i:]...)
+	return run.Cmd(ctx, opts, full...)
+}
+
+func indexOf(argv []string, s string) int {
+	for i, a := range argv {
+		if a == s {
+			return i
+		}
+	}
+	return len(argv)
+}
+
 // Run runs argv with this toolchain. binds are host directories the
 // command needs (source, build tree, module); opts.Dir is honoured inside.
 func (t *Toolchain) Run(ctx context.Context, opts run.Opts, binds []string, argv ...string) (*run.Result, error) {

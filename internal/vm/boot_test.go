@@ -193,3 +193,20 @@ func assertNoneLeft(t *testing.T, qemu string) {
 		}
 	}
 }
+
+func TestBootStopsAConsoleFlood(t *testing.T) {
+	withCache(t)
+	qemu := fakeQEMU(t, guestOK, `yes 'printk flood line' ; sleep 600`)
+	log := filepath.Join(t.TempDir(), "console.log")
+	res, err := Boot(context.Background(), Config{QEMU: qemu, Kernel: "/k", ConsoleLog: log, MaxConsole: 1 << 20, Timeout: time.Minute}, TCG)
+	if err != nil || !res.Flooded || res.TimedOut {
+		t.Fatalf("Boot = %+v, %v; want a flooded guest, stopped", res, err)
+	}
+	if n := len(res.Console); n > 1<<20+200 || !strings.Contains(string(res.Console), "more than 1 MiB") {
+		t.Errorf("console is %d bytes, want at most 1 MiB and the note", n)
+	}
+	if st, err := os.Stat(log); err != nil || st.Size() > 1<<20+200 {
+		t.Errorf("console log: %v, %v", st, err)
+	}
+	assertNoneLeft(t, qemu)
+}

@@ -67,6 +67,10 @@ type Config struct {
 	Stdin io.Reader
 	// Extra are more QEMU arguments (devices, chardevs).
 	Extra []string
+	// MaxConsole bounds the console kept (in memory and in the log); a
+	// guest that prints more is stopped and its Result says Flooded. 0
+	// means DefaultMaxConsole.
+	MaxConsole int
 	// Wrap, if set, turns the guest's argv into the one to run: a UML
 	// kernel links against the toolchain's C library and runs inside it.
 	Wrap func(argv []string) []string
@@ -78,6 +82,14 @@ func (c *Config) target() *target.Target {
 	}
 	return c.Target
 }
+
+// DefaultMaxConsole is the console a guest may print before it is
+// stopped: a module that printks in a loop must not fill the disk or the
+// memory of the host.
+const DefaultMaxConsole = 256 << 20
+
+// errFlooded is the cancel cause of a guest that printed too much.
+var errFlooded = errors.New("console flood")
 
 // DefaultCmdline is the kernel command line every rko guest gets, after
 // the console: frames through /dev/kmsg unthrottled, reboot (and so QEMU
@@ -164,6 +176,9 @@ type Result struct {
 	QEMUError string `json:"qemu_error,omitempty"`
 	// Ready is whether the guest came up (Config.Ready matched a line).
 	Ready bool `json:"ready"`
+	// Flooded is set when the guest printed more than Config.MaxConsole
+	// and was stopped; the console holds what came before.
+	Flooded bool `json:"flooded,omitempty"`
 	// AccelNote says why KVM was not used, when it was not (Boot).
 	AccelNote string `json:"accel_note,omitempty"`
 	// Attempts are the boots that ran before this one and failed for
@@ -236,7 +251,11 @@ func Start(ctx context.Context, c Config) (*Instance, error) {
 		ready = func(string) bool { return true }
 	}
 	progress := make(chan struct{}, 1)
-	in.lw = &lineWriter{sink: sink, onLine: func(line string) {
+	max := c.MaxConsole
+	if max == 0 {
+		max = DefaultMaxConsole
+	}
+	in.lw = &lineWriter{sink: sink, max: max, onFlood: func() { in.cancel(errFlooded) }, onLine: func(line string) {
 		select {
 		case progress <- struct{}{}:
 		default:
@@ -253,7 +272,7 @@ func Start(ctx context.Context, c Config) (*Instance, error) {
 	}
 	go func() {
 		defer close(in.done)
-		_, err := run.Cmd(ctx, run.Opts{Stdin: c.Stdin, Stdout: in.lw, Stderr: in.stderr, Timeout: c.Timeout, KeepOutput: 64 << 10}, argv...)
+		_, err := run.Cmd(ctx, run.Opts{Stdin: c.Stdin, Stdout: in.lw, Stderr: in.stderr, Timeout: c.Timeout, KeepOutput: 64 << 10, Stream: true}, argv...)
 		in.lw.flush()
 		in.closeLog()
 		in.res, in.err = in.finish(ctx, err)
@@ -321,7 +340,11 @@ func (in *Instance) finish(ctx context.Context, err error) (*Result, error) {
 		if errors.Is(cause, errStopped) {
 			return res, nil
 		}
-		return res, &BootError{Kind: Interrupted, Accel: res.Accel, Msg: cause.Error(), ConsoleLog: res.LogPath}
+		if errors.Is(cause, errFlooded) {
+			res.Flooded = true
+			return res, nil
+		}
+		return res, &BootError{Kind: Interrupted, Accel: res.Accel, Msg: "the guest was stopped: " + cause.Error(), ConsoleLog: res.LogPath}
 	}
 	if res.TimedOut {
 		return res, nil
@@ -378,30 +401,44 @@ func lastLine(s string) string {
 // lineWriter splits the guest's output into lines for onLine and the log,
 // dropping the carriage returns of the serial console.
 type lineWriter struct {
-	mu     sync.Mutex
-	onLine func(string)
-	sink   io.Writer
-	rest   []byte
-	all    bytes.Buffer
+	mu      sync.Mutex
+	onLine  func(string)
+	sink    io.Writer
+	rest    []byte
+	all     bytes.Buffer
+	max     int    // past this many bytes, lines are dropped; 0: no bound
+	onFlood func() // called once when max is passed
+	flooded bool
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.flooded {
+		return len(p), nil
+	}
 	w.rest = append(w.rest, p...)
-	for {
+	for !w.flooded {
 		i := bytes.IndexByte(w.rest, '\n')
 		if i < 0 {
 			break
 		}
-		w.emit(w.rest[:i])
+		line := w.rest[:i]
 		w.rest = w.rest[i+1:]
+		w.emit(line)
 	}
 	return len(p), nil
 }
 
 func (w *lineWriter) emit(line []byte) {
 	line = bytes.TrimRight(line, "\r")
+	if w.max > 0 && w.all.Len()+len(line) > w.max {
+		w.flooded = true
+		line = []byte(fmt.Sprintf("rko: the guest printed more than %d MiB on its console; it was stopped and the rest is not kept", w.max>>20))
+		if w.onFlood != nil {
+			go w.onFlood()
+		}
+	}
 	w.all.Write(line)
 	w.all.WriteByte('\n')
 	w.sink.Write(line)
@@ -414,7 +451,7 @@ func (w *lineWriter) emit(line []byte) {
 func (w *lineWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.rest) > 0 {
+	if len(w.rest) > 0 && !w.flooded {
 		w.emit(w.rest)
 		w.rest = nil
 	}

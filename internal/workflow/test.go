@@ -67,7 +67,9 @@ type ModuleRun struct {
 	Dir     string   `json:"dir"`
 	Modules []string `json:"modules"` // module names
 	KoPaths []string `json:"ko"`
-	Tests   []string `json:"tests,omitempty"`
+	// BuildPath is where the compilers saw Dir, if not at Dir.
+	BuildPath string   `json:"build_path,omitempty"`
+	Tests     []string `json:"tests,omitempty"`
 }
 
 // TestRun is the outcome of Boot, before results are read from the
@@ -119,7 +121,7 @@ func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string)
 				e.UI.Warnf("%s", dg)
 			}
 		}
-		mr := ModuleRun{Dir: r.Dir, KoPaths: r.Modules}
+		mr := ModuleRun{Dir: r.Dir, KoPaths: r.Modules, BuildPath: r.BuildPath}
 		for _, ko := range r.Modules {
 			mr.Modules = append(mr.Modules, ModuleName(ko))
 		}

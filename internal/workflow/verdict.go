@@ -28,6 +28,16 @@ func Judge(tr *TestRun, crashTitle string, failedTests int) Verdict {
 		}
 		return msg
 	}
+	if boot != nil && boot.Flooded {
+		v := Verdict{Reason: withCrash("the guest flooded its console and was stopped")}
+		if s == nil {
+			return v
+		}
+		if r := s.Running(); r != nil {
+			v.Step, v.Reason = r.Name, withCrash(fmt.Sprintf("the guest flooded its console in step %q and was stopped", r.Name))
+		}
+		return v
+	}
 	if boot != nil && boot.TimedOut {
 		where := "before the guest init started"
 		v := Verdict{}

@@ -141,14 +141,27 @@ func runStep(st Step) bool {
 		cmd.Env = append(os.Environ(), "RKO_STEP="+string(b))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	// Plain pipes rather than StdoutPipe: Wait then returns when the step
+	// exits, even if a daemon it forked still holds the pipes open.
+	outR, outW, err1 := os.Pipe()
+	errR, errW, err2 := os.Pipe()
+	if err1 != nil || err2 != nil {
+		frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": fmt.Sprint("pipe: ", err1, err2), "ms": 0})
+		return false
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
 	if err := cmd.Start(); err != nil {
+		outW.Close()
+		errW.Close()
+		outR.Close()
+		errR.Close()
 		frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": err.Error(), "ms": 0})
 		return false
 	}
+	outW.Close()
+	errW.Close()
 	var wg sync.WaitGroup
-	for stream, r := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
+	for stream, r := range map[string]*os.File{"stdout": outR, "stderr": errR} {
 		wg.Add(1)
 		go func(stream string, r io.Reader) {
 			defer wg.Done()
@@ -196,10 +209,22 @@ func runStep(st Step) bool {
 			}
 		}
 	}()
-	wg.Wait()
 	err := cmd.Wait()
 	timer.Stop()
 	close(stopWatch)
+	// What the step left running in its process group (a daemon a test
+	// script forked) ends with it; a process that left the group and
+	// keeps the pipes open is given a moment, then its output is cut.
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+		frame(map[string]any{"ev": "out", "step": st.Name, "stream": "stderr", "line": "rko-init: a process the step started still holds its output open; output after this is not shown"})
+	}
+	outR.Close()
+	errR.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	end := map[string]any{"ev": "end", "step": st.Name, "rc": 0, "ms": time.Since(start).Milliseconds()}
