@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -65,7 +66,11 @@ func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
 		var err error
 		tc, err = toolchain.Load("", "")
 		if err != nil {
-			rep.Checks = append(rep.Checks, toolchain.Check{Name: "rootfs", Status: toolchain.Fail, Detail: err.Error(), Fix: "rko toolchain install"})
+			fix := "rko toolchain install"
+			if errors.Is(err, toolchain.ErrDamaged) {
+				fix = "rko toolchain install --force"
+			}
+			rep.Checks = append(rep.Checks, toolchain.Check{Name: "rootfs", Status: toolchain.Fail, Detail: err.Error(), Fix: fix})
 		}
 	default:
 		return nil, fmt.Errorf("unknown --toolchain %q, want host or rootfs", mode)

@@ -7,9 +7,12 @@ package guest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -92,7 +95,7 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 		return "", err
 	}
 	out := filepath.Join(cdir, name)
-	if _, err := os.Stat(out); err == nil {
+	if intact(out) {
 		return out, nil
 	}
 	unlock, err := cache.Lock(ctx, out, nil)
@@ -100,7 +103,7 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 		return "", err
 	}
 	defer unlock()
-	if _, err := os.Stat(out); err == nil {
+	if intact(out) {
 		return out, nil
 	}
 	src, err := os.MkdirTemp("", "rko-"+name+"-src-")
@@ -120,7 +123,40 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 	if err != nil {
 		return "", fmt.Errorf("building the guest program %s: %+v", name, err)
 	}
+	sum, err := fileSum(tmp)
+	if err != nil {
+		return "", err
+	}
+	// The sum first, then the program: a program without its sum (or
+	// with another) is rebuilt, never booted as a corrupt /init.
+	if err := cache.WriteFileAtomic(out+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+		return "", err
+	}
 	return out, os.Rename(tmp, out)
+}
+
+// intact reports whether the cached program at path exists and matches
+// the checksum written beside it when it was built.
+func intact(path string) bool {
+	want, err := os.ReadFile(path + ".sha256")
+	if err != nil {
+		return false
+	}
+	got, err := fileSum(path)
+	return err == nil && got == strings.TrimSpace(string(want))
+}
+
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // NewImage starts a guest initramfs: the guest init as /init, the mount

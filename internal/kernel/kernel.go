@@ -217,8 +217,15 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		return nil, err
 	}
 	defer unlock()
-	if k, err := Load(dir); err == nil {
-		return k, nil
+	k0, err := Load(dir)
+	if err == nil {
+		return k0, nil
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "kernel.json")); serr == nil {
+		// A damaged entry (an interrupted write, a file deleted by hand)
+		// is not used: make brings the build tree up to date again, which
+		// after a finished build costs little more than configuring.
+		p.Progress("%v: rebuilding it (make resumes from the build tree)", err)
 	}
 	start := time.Now()
 	k := &Kernel{Key: key, Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID}
@@ -344,10 +351,14 @@ func Load(dir string) (*Kernel, error) {
 	}
 	var k Kernel
 	if err := json.Unmarshal(data, &k); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cached kernel %s: kernel.json is damaged: %w", dir, err)
 	}
 	if _, err := os.Stat(k.Image); err != nil {
 		return nil, fmt.Errorf("cached kernel %s lost its image: %w", dir, err)
+	}
+	// vmlinux is what a PVH boot loads and what symbolization reads.
+	if _, err := os.Stat(filepath.Join(k.BuildDir, "vmlinux")); err != nil && k.Key != "dir" {
+		return nil, fmt.Errorf("cached kernel %s lost its vmlinux: %w", dir, err)
 	}
 	return &k, nil
 }

@@ -134,8 +134,38 @@ func Load(dir, suite string) (*Toolchain, error) {
 	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("corrupt lock file %s: %w (remove %s and run rko toolchain install)", filepath.Join(base, "lock.json"), err, base)
 	}
-	return &Toolchain{Kind: Rootfs, Root: filepath.Join(base, "rootfs"), Lock: &l, ID: l.ID()}, nil
+	tc := &Toolchain{Kind: Rootfs, Root: filepath.Join(base, "rootfs"), Lock: &l, ID: l.ID()}
+	var missing []string
+	for _, p := range essentialTools {
+		if _, err := os.Lstat(filepath.Join(tc.Root, p)); err != nil {
+			missing = append(missing, "/"+p)
+		}
+	}
+	if len(missing) > 0 {
+		return tc, &DamagedError{Root: tc.Root, Missing: missing}
+	}
+	return tc, nil
 }
+
+// essentialTools are the programs without which the rootfs cannot build
+// a kernel or a module; Load checks that they are there.
+var essentialTools = []string{"usr/bin/rustc", "usr/bin/bindgen", "usr/bin/clang", "usr/bin/ld.lld", "usr/bin/make"}
+
+// ErrDamaged means the rootfs toolchain is installed but incomplete.
+var ErrDamaged = errors.New("the rootfs toolchain is damaged")
+
+// DamagedError names what is missing from an installed rootfs.
+type DamagedError struct {
+	Root    string
+	Missing []string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("the rootfs toolchain at %s is damaged: %s missing (fix: rko toolchain install --force, or let rko test reinstall it)", e.Root, strings.Join(e.Missing, ", "))
+}
+
+// Unwrap makes a DamagedError match ErrDamaged.
+func (e *DamagedError) Unwrap() error { return ErrDamaged }
 
 // Install provisions the rootfs toolchain: mmdebstrap builds it in a
 // temporary directory beside its final place, the package versions are

@@ -167,6 +167,16 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of a corrupt lock: %v", err)
 	}
 	os.WriteFile(filepath.Join(base, "lock.json"), []byte(`{"suite":"trixie","mirror":"m","packages":{"rustc":"1.85.1+dfsg1-1","clang-19":"1:19.1.7-3+b1","bindgen":"0.71.1-4"}}`), 0o644)
+	// A rootfs whose tools are gone is damaged, and says what is missing.
+	os.MkdirAll(filepath.Join(base, "rootfs/usr/bin"), 0o755)
+	_, err := Load(dir, "")
+	var de *DamagedError
+	if !errors.As(err, &de) || !errors.Is(err, ErrDamaged) || len(de.Missing) != len(essentialTools) || !strings.Contains(err.Error(), "/usr/bin/rustc") {
+		t.Errorf("Load of an empty rootfs: %v, want a DamagedError naming every tool", err)
+	}
+	for _, p := range essentialTools {
+		os.WriteFile(filepath.Join(base, "rootfs", p), nil, 0o755)
+	}
 	tc, err := Load(dir, "") // "" is the default suite
 	if err != nil {
 		t.Fatal(err)

@@ -63,11 +63,20 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 		return nil, fmt.Errorf("unknown --toolchain %q, want auto, host or rootfs", mode)
 	}
 	tc, err := toolchain.Load("", "")
-	if errors.Is(err, toolchain.ErrNotInstalled) && install {
+	damaged := errors.Is(err, toolchain.ErrDamaged)
+	if (errors.Is(err, toolchain.ErrNotInstalled) || damaged) && install {
+		o := toolchain.InstallOpts{Progress: p.Logf}
+		if damaged {
+			// The same package versions again, so that the kernels built
+			// with it stay valid (their key is the lock's).
+			p.Warnf("%v: reinstalling it with the versions of its lock file", err)
+			o.Force, o.FromLock = true, tc.Lock
+		}
 		done := p.Phase("toolchain install (Debian trixie rootfs)")
 		logPath, logf := LogFile("toolchain")
 		defer logf.Close()
-		tc, err = toolchain.Install(ctx, toolchain.InstallOpts{Log: logf, Progress: p.Logf})
+		o.Log = logf
+		tc, err = toolchain.Install(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 		}
