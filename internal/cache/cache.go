@@ -5,12 +5,15 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -116,4 +119,37 @@ func Key(parts ...[]byte) string {
 		h.Write(p)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// NoSpaceError is a tool or a write that failed because the file system
+// under the cache is full.
+type NoSpaceError struct {
+	Path string // the directory on the full file system
+	Free uint64 // bytes free now
+	Err  error
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("no space left on device under %s (%d MiB free now): %v (fix: free some space there, or point RKO_CACHE at a larger disk)", e.Path, e.Free>>20, e.Err)
+}
+
+// Unwrap returns the failure.
+func (e *NoSpaceError) Unwrap() error { return e.Err }
+
+// NoSpace turns err into a *NoSpaceError when it, or the output of the
+// tool that failed, says the disk is full (ENOSPC); dir is where the tool
+// was writing. Other errors are returned as they are.
+func NoSpace(err error, output []byte, dir string) error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.ENOSPC) && !bytes.Contains(bytes.ToLower(output), []byte("no space left on device")) {
+		return err
+	}
+	e := &NoSpaceError{Path: dir, Err: err}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) == nil {
+		e.Free = st.Bavail * uint64(st.Bsize)
+	}
+	return e
 }

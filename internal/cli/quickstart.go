@@ -36,7 +36,7 @@ phase with its time. Exit status: 0 when both modules passed.`,
 	o.env.add(c, true)
 	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
 	c.Flags().DurationVar(&o.timeout, "timeout", 0, "guest timeout (default 3m)")
-	o.kmemleak = "auto"
+	o.kmemleak, o.consoleMB = "auto", 256
 	return c
 }
 

@@ -12,30 +12,35 @@ import (
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/results"
 	"github.com/rkodev/rko/internal/symbolize"
+	"github.com/rkodev/rko/internal/vm"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newTestCmd) }
 
 type testOpts struct {
-	env      envFlags
-	accel    string
-	timeout  time.Duration
-	memory   int
-	cpus     int
-	json     bool
-	kmemleak string
-	junit    string
-	cmdline  []string
-	params   []string
+	env       envFlags
+	accel     string
+	timeout   time.Duration
+	memory    int
+	cpus      int
+	json      bool
+	kmemleak  string
+	junit     string
+	cmdline   []string
+	params    []string
+	consoleMB int
 }
 
 // TestReport is the JSON output of rko test (docs/schemas.md).
 type TestReport struct {
-	Verdict    workflow.Verdict     `json:"verdict"`
-	Kernel     KernelInfo           `json:"kernel"`
-	Accel      string               `json:"accel"`
-	AccelNote  string               `json:"accel_note,omitempty"`
+	Verdict   workflow.Verdict `json:"verdict"`
+	Kernel    KernelInfo       `json:"kernel"`
+	Accel     string           `json:"accel"`
+	AccelNote string           `json:"accel_note,omitempty"`
+	// Attempts are boots given up for reasons of the host (a broken
+	// KVM) before the one reported, each with its console log.
+	Attempts   []vm.Attempt         `json:"attempts,omitempty"`
 	RunDir     string               `json:"run_dir"`
 	ConsoleLog string               `json:"console_log"`
 	Modules    []workflow.ModuleRun `json:"modules"`
@@ -107,6 +112,7 @@ anything failed, 2 when rko could not run.`,
 	c.Flags().StringVar(&o.junit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
 	c.Flags().StringArrayVar(&o.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE as on the kernel command line (repeatable), e.g. --param hello.count=3")
+	c.Flags().IntVar(&o.consoleMB, "console-limit", 256, "stop a guest that prints more than this many MiB on its console")
 	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument, e.g. dyndbg=+p (repeatable; each value is one argument)")
 	return c
 }
@@ -123,6 +129,9 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		if a == "" || strings.ContainsAny(a, " \t\n") {
 			return nil, fmt.Errorf("--append %q: give one kernel argument per --append, with no spaces (e.g. --append dyndbg=+p --append loglevel=8)", a)
 		}
+	}
+	if o.consoleMB < 1 {
+		return nil, fmt.Errorf("invalid --console-limit %d, want at least 1 (MiB)", o.consoleMB)
 	}
 	params, err := moduleParams(o.params)
 	if err != nil {
@@ -145,7 +154,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	}
 	buildTime := done()
 	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
-		Kmemleak: o.kmemleak == "on", Cmdline: o.cmdline, Params: params}
+		Kmemleak: o.kmemleak == "on", Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB}
 	to.ProfileDefaults(k.Profile, o.kmemleak == "auto")
 	plan := workflow.MakePlan(mods, to)
 	done = p.Phase(fmt.Sprintf("test (%d steps)", len(plan.Steps)))
@@ -162,7 +171,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	bootTime := done()
 	rep := &TestReport{
 		Kernel: KernelInfo{Release: k.Release, Profile: k.Profile, Key: k.Key, Image: k.Image},
-		Accel:  tr.Accel, AccelNote: tr.AccelNote, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
+		Accel:  tr.Accel, AccelNote: tr.AccelNote, Attempts: tr.Boot.Attempts, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
 	}

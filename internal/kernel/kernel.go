@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/rkodev/rko/internal/target"
 	"io"
@@ -243,50 +244,61 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	}
 	mk := func(phase string, args ...string) error {
 		if _, err := runMake(run.Opts{Stdout: p.Log, Stderr: p.Log}, args...); err != nil {
-			return fmt.Errorf("kernel %s: %w", phase, err)
+			return fmt.Errorf("kernel %s: %w", phase, cache.NoSpace(err, runOutput(err), dir))
 		}
 		return nil
 	}
-	p.Progress("configuring: tinyconfig + %s", strings.Join(k.Fragments, " + "))
-	if err := mk("tinyconfig", "tinyconfig"); err != nil {
-		return nil, err
-	}
 	cfgPath := filepath.Join(k.BuildDir, ".config")
-	cfg, err := kconfig.ParseFile(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	requested := kconfig.Config{}
-	for _, f := range frags {
-		fc, err := kconfig.Parse(bytes.NewReader(f.Data))
+	configure := func() error {
+		p.Progress("configuring: tinyconfig + %s", strings.Join(k.Fragments, " + "))
+		if err := mk("tinyconfig", "tinyconfig"); err != nil {
+			return err
+		}
+		cfg, err := kconfig.ParseFile(cfgPath)
 		if err != nil {
-			return nil, fmt.Errorf("fragment %s: %w", f.Name, err)
+			return err
 		}
-		requested.Merge(fc)
-	}
-	cfg.Merge(requested)
-	var buf bytes.Buffer
-	cfg.Write(&buf)
-	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o644); err != nil {
-		return nil, err
-	}
-	if err := mk("olddefconfig", "olddefconfig"); err != nil {
-		return nil, err
-	}
-	final, err := kconfig.ParseFile(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
-		de := &DroppedError{Dropped: dropped}
-		if _, asked := requested["RUST"]; asked && final.Get("RUST") != "y" {
-			// Say why Rust itself is off: the toolchain, most often.
-			r, _ := runMake(run.Opts{}, "rustavailable")
-			if r != nil {
-				de.RustAvailable = strings.TrimSpace(string(r.Stdout) + string(r.Stderr))
+		requested := kconfig.Config{}
+		for _, f := range frags {
+			fc, err := kconfig.Parse(bytes.NewReader(f.Data))
+			if err != nil {
+				return fmt.Errorf("fragment %s: %w", f.Name, err)
 			}
+			requested.Merge(fc)
 		}
-		return nil, de
+		cfg.Merge(requested)
+		var buf bytes.Buffer
+		cfg.Write(&buf)
+		if err := os.WriteFile(cfgPath, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		if err := mk("olddefconfig", "olddefconfig"); err != nil {
+			return err
+		}
+		final, err := kconfig.ParseFile(cfgPath)
+		if err != nil {
+			return err
+		}
+		if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
+			de := &DroppedError{Dropped: dropped}
+			if _, asked := requested["RUST"]; asked && final.Get("RUST") != "y" {
+				// Say why Rust itself is off: the toolchain, most often.
+				r, _ := runMake(run.Opts{}, "rustavailable")
+				if r != nil {
+					de.RustAvailable = strings.TrimSpace(string(r.Stdout) + string(r.Stderr))
+				}
+			}
+			return de
+		}
+		return markConfigured(dir, cfgPath)
+	}
+	if configured(dir, cfgPath) {
+		// An earlier build of this entry got past configuring (it was
+		// interrupted later, or its kernel.json was lost): the .config is
+		// the one these inputs give, so make goes on from there.
+		p.Progress("configuration already done for this key: resuming the build")
+	} else if err := configure(); err != nil {
+		return nil, err
 	}
 	// Estimate the object count from an earlier build of the same profile.
 	total := estimateObjects(root, p.Profile)
@@ -315,7 +327,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	_, err = runMake(run.Opts{Stdout: log, Stderr: log}, fmt.Sprintf("-j%d", p.Jobs), "bzImage", "modules")
 	close(stop)
 	if err != nil {
-		return nil, &BuildError{Phase: "bzImage modules", Err: err}
+		return nil, &BuildError{Phase: "bzImage modules", Err: cache.NoSpace(err, runOutput(err), dir)}
 	}
 	rel, _ := os.ReadFile(filepath.Join(k.BuildDir, "include/config/kernel.release"))
 	k.Release = strings.TrimSpace(string(rel))
@@ -446,4 +458,34 @@ func Cached(arch string) []*Kernel {
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i].Built.After(ks[j].Built) })
 	return ks
+}
+
+// runOutput is the output a failed command left in its *run.Error.
+func runOutput(err error) []byte {
+	var re *run.Error
+	if errors.As(err, &re) {
+		return re.Output
+	}
+	return nil
+}
+
+// markConfigured records that the build tree's .config is the finished
+// configuration of this cache entry (its hash, in configured.sha256).
+func markConfigured(dir, cfgPath string) error {
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(filepath.Join(dir, "configured.sha256"), []byte(cache.Key(data)+"\n"), 0o644)
+}
+
+// configured reports whether the .config is still the one markConfigured
+// recorded.
+func configured(dir, cfgPath string) bool {
+	want, err := os.ReadFile(filepath.Join(dir, "configured.sha256"))
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile(cfgPath)
+	return err == nil && cache.Key(data) == strings.TrimSpace(string(want))
 }

@@ -230,6 +230,12 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 	argv = append(argv, sources...)
 	o.Progress("building Debian %s rootfs with %d packages from %s (about a minute)", o.Suite, len(include), o.Mirror)
 	if _, err := run.Cmd(ctx, run.Opts{Stdout: o.Log, Stderr: o.Log, Timeout: 30 * time.Minute}, argv...); err != nil {
+		var re *run.Error
+		if errors.As(err, &re) {
+			if ns := cache.NoSpace(err, re.Output, o.Dir); ns != err {
+				return nil, fmt.Errorf("building the toolchain rootfs: %w", ns)
+			}
+		}
 		return nil, fmt.Errorf("building the toolchain rootfs failed: %w (see the mmdebstrap output above; unprivileged users need user namespaces and a range in /etc/subuid, see docs/toolchain.md)", err)
 	}
 	if target != root {

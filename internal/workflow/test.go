@@ -35,6 +35,8 @@ type TestOpts struct {
 	// rko bench, which runs rounds of its own, does not use them).
 	ExtraSteps []guest.Step
 	ExtraFiles map[string]string // guest path -> host path
+	// ConsoleLimitMB bounds the guest's console (0: vm.DefaultMaxConsole).
+	ConsoleLimitMB int
 	// Binaries are programs of the toolchain's file system to copy into
 	// the guest with their shared libraries (e.g. /usr/bin/fio).
 	Binaries []string
@@ -282,7 +284,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	steps := 0
 	cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(kmemleakCmdline(k, o.Kmemleak), o.Cmdline...),
-		Ready: guest.IsFrame,
+		Ready: guest.IsFrame, MaxConsole: o.ConsoleLimitMB << 20,
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
 				steps++

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Gives the flooding thread time to print.
+sleep 60
