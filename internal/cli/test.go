@@ -48,7 +48,11 @@ type TestReport struct {
 	// Results holds "schema", "tests" and "crashes" (docs/results-schema.md),
 	// at the top level of the JSON document.
 	*results.Results
-	Timings Timings `json:"timings"`
+	// KernelSelfCheck is the kernel's own KUnit suites (the Rust doctests
+	// and other built-in suites), run once per kernel build and reported
+	// apart: "tests" counts only the modules' suites.
+	KernelSelfCheck *workflow.SelfCheck `json:"kernel_selfcheck,omitempty"`
+	Timings         Timings             `json:"timings"`
 }
 
 // KernelInfo identifies the kernel a run used.
@@ -181,7 +185,9 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir, BuildDir: m.BuildPath})
 		}
 	}
-	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx})
+	from := guest.BootOffset(tr.Boot.Console)
+	rep.KernelSelfCheck = workflow.SelfCheckFrom(k, tr.Boot.Console, tr.ConsoleLog)
+	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from})
 	title := ""
 	if len(rep.Crashes) > 0 {
 		title = rep.Crashes[0].Title

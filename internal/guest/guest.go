@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/guest/proto"
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/run"
 )
@@ -27,31 +27,19 @@ import (
 //go:embed init/*.go
 var initSource embed.FS
 
-// Step is one plan entry (the guest init has its own copy of this type;
-// the JSON field names are the protocol).
-type Step struct {
-	Name       string   `json:"name"`
-	Kind       string   `json:"kind"` // insmod, rmmod, exec, kmemleak
-	Path       string   `json:"path,omitempty"`
-	Params     string   `json:"params,omitempty"`
-	Module     string   `json:"module,omitempty"`
-	Argv       []string `json:"argv,omitempty"`
-	Env        []string `json:"env,omitempty"`
-	Dir        string   `json:"dir,omitempty"`
-	TimeoutSec int      `json:"timeout_sec,omitempty"`
-	StopOnFail bool     `json:"stop_on_fail,omitempty"`
-}
+// protoSource is the protocol package, built into every guest program
+// beside its own source.
+//
+//go:embed proto/*.go
+var protoSource embed.FS
 
-// Plan is what the guest runs.
-type Plan struct {
-	Steps []Step `json:"steps"`
-}
-
-// JSON encodes the plan for /rko/plan.json.
-func (p *Plan) JSON() []byte {
-	b, _ := json.MarshalIndent(p, "", "  ")
-	return append(b, '\n')
-}
+// Step, Plan and Frame are the protocol's (package proto, compiled into
+// the guest init too).
+type (
+	Step  = proto.Step
+	Plan  = proto.Plan
+	Frame = proto.Frame
+)
 
 // BuildInit returns the path of the static guest init, building it from
 // the source embedded in rko on first use (see BuildStatic).
@@ -60,8 +48,8 @@ func BuildInit(ctx context.Context) (string, error) {
 }
 
 // BuildStatic returns the path of a static linux/amd64 program built from
-// the .go files of directory dir in fsys (a standalone main package that
-// uses the standard library only). It is built with the go command on
+// the .go files of directory dir in fsys (a main package that uses the
+// standard library and rko's guest protocol package, proto, only). It is built with the go command on
 // PATH on first use and cached by the source and by that go binary (path,
 // size, mtime: cheap to check, and a different Go is a different key),
 // under a lock, so concurrent rko processes build it once.
@@ -70,22 +58,31 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 	if err != nil {
 		return "", fmt.Errorf("the Go toolchain is needed to build rko's guest program %s, and go is not on PATH (fix: install Go 1.22 or newer, or apt-get install golang-go)", name)
 	}
-	ents, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return "", err
-	}
+	// The program is laid out as it is in rko's own module, so it can
+	// import the protocol package: main in cmd/NAME, the protocol in
+	// internal/guest/proto.
 	files := map[string][]byte{}
 	parts := [][]byte{[]byte(name)}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".go") {
-			continue
-		}
-		data, err := fs.ReadFile(fsys, dir+"/"+e.Name())
+	for _, src := range []struct {
+		fsys fs.FS
+		dir  string
+		to   string
+	}{{fsys, dir, "cmd/" + name}, {protoSource, "proto", "internal/guest/proto"}} {
+		ents, err := fs.ReadDir(src.fsys, src.dir)
 		if err != nil {
 			return "", err
 		}
-		files[e.Name()] = data
-		parts = append(parts, []byte(e.Name()), data)
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
+			}
+			data, err := fs.ReadFile(src.fsys, src.dir+"/"+e.Name())
+			if err != nil {
+				return "", err
+			}
+			files[src.to+"/"+e.Name()] = data
+			parts = append(parts, []byte(src.to+"/"+e.Name()), data)
+		}
 	}
 	if st, err := os.Stat(gobin); err == nil {
 		parts = append(parts, []byte(fmt.Sprint(gobin, st.Size(), st.ModTime().UnixNano())))
@@ -111,15 +108,18 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 		return "", err
 	}
 	defer os.RemoveAll(src)
-	files["go.mod"] = []byte("module rko" + name + "\n\ngo 1.21\n")
+	files["go.mod"] = []byte("module github.com/rkodev/rko\n\ngo 1.21\n")
 	for f, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755); err != nil {
+			return "", err
+		}
 		if err := os.WriteFile(filepath.Join(src, f), data, 0o644); err != nil {
 			return "", err
 		}
 	}
 	tmp := out + ".tmp"
 	_, err = run.Cmd(ctx, run.Opts{Dir: src, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod", "GOWORK=off"}},
-		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
+		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "./cmd/"+name)
 	if err != nil {
 		return "", fmt.Errorf("building the guest program %s: %+v", name, err)
 	}
@@ -181,43 +181,26 @@ func NewImage(ctx context.Context) (*initramfs.Archive, error) {
 }
 
 // FramePrefix marks a guest frame in the console.
-const FramePrefix = "@@rko "
-
-// Frame is one decoded guest frame.
-type Frame struct {
-	Ev     string `json:"ev"`
-	Step   string `json:"step,omitempty"`
-	Kind   string `json:"kind,omitempty"`
-	Stream string `json:"stream,omitempty"`
-	Line   string `json:"line,omitempty"`
-	RC     int    `json:"rc"`
-	Signal string `json:"signal,omitempty"`
-	Error  string `json:"error,omitempty"`
-	Ms     int64  `json:"ms,omitempty"`
-	// Module and Sections are set on a "module" frame: where the init
-	// found the text sections of a module it loaded.
-	Module   string            `json:"module,omitempty"`
-	Sections map[string]string `json:"sections,omitempty"`
-	PID      int               `json:"pid,omitempty"`
-}
+const FramePrefix = proto.FramePrefix
 
 // IsFrame reports whether a console line holds a guest frame: the guest
 // init is up (vm.Config.Ready).
 func IsFrame(line string) bool { return strings.Contains(line, FramePrefix) }
 
+// BootOffset is the byte offset of the init's boot frame in console: what
+// comes before it is the kernel's own boot (its built-in KUnit suites
+// among it). -1 when the init never started.
+func BootOffset(console []byte) int {
+	i := bytes.Index(console, []byte(FramePrefix+`{"ev":"boot"`))
+	if i < 0 {
+		return -1
+	}
+	return bytes.LastIndexByte(console[:i], '\n') + 1
+}
+
 // ParseFrame decodes a console line holding a frame, wherever the frame
 // starts (after a printk timestamp, say). ok is false for other lines.
-func ParseFrame(line string) (Frame, bool) {
-	i := strings.Index(line, FramePrefix)
-	if i < 0 {
-		return Frame{}, false
-	}
-	var f Frame
-	if err := json.Unmarshal([]byte(strings.TrimSpace(line[i+len(FramePrefix):])), &f); err != nil || f.Ev == "" {
-		return Frame{}, false
-	}
-	return f, true
-}
+func ParseFrame(line string) (Frame, bool) { return proto.ParseFrame(line) }
 
 // StepResult is what the console says about one step.
 type StepResult struct {
@@ -231,6 +214,8 @@ type StepResult struct {
 	Output   []string `json:"output,omitempty"`
 	LineFrom int      `json:"line_from,omitempty"` // console lines the step spans
 	LineTo   int      `json:"line_to,omitempty"`
+	// Taint is the kernel's taint flags when the step ended.
+	Taint uint64 `json:"taint,omitempty"`
 }
 
 // Session is the guest's story, read from a console log.
@@ -277,7 +262,7 @@ func ReadSession(console []byte, plan *Plan) *Session {
 			}
 		case "end":
 			if st != nil {
-				st.RC, st.Signal, st.Error, st.Ms, st.LineTo = f.RC, f.Signal, f.Error, f.Ms, n+1
+				st.RC, st.Signal, st.Error, st.Ms, st.LineTo, st.Taint = f.RC, f.Signal, f.Error, f.Ms, n+1, f.Taint
 				if f.RC == 0 && f.Signal == "" && f.Error == "" {
 					st.Status = "passed"
 				} else {

@@ -28,7 +28,7 @@ func TestParseFrame(t *testing.T) {
 		{"output", `[ 2.0] @@rko {"ev":"out","step":"test smoke.sh","stream":"stdout","line":"ok @@rko {}"}`,
 			Frame{Ev: "out", Step: "test smoke.sh", Stream: "stdout", Line: "ok @@rko {}"}, true},
 		{"serial CR and spaces", "@@rko {\"ev\":\"done\"}  \r", Frame{Ev: "done"}, true},
-		{"unknown fields", `@@rko {"ev":"boot","version":"1.2"}`, Frame{Ev: "boot"}, true},
+		{"unknown fields", `@@rko {"ev":"boot","flavour":"1.2"}`, Frame{Ev: "boot"}, true},
 		{"module", `[ 8.1] @@rko {"ev":"module","step":"insmod m","module":"m","sections":{".text":"0xffffffffa0000000"}}`,
 			Frame{Ev: "module", Step: "insmod m", Module: "m", Sections: map[string]string{".text": "0xffffffffa0000000"}}, true},
 		{"kernel line", `[    0.000000] Linux version 7.3.0`, Frame{}, false},

@@ -30,6 +30,11 @@ type Options struct {
 	Symbolizer *symbolize.Symbolizer
 	// Context bounds the symbolizer's tool runs; nil means Background.
 	Context context.Context
+	// TestsFrom is the byte offset in the console where the tests to count
+	// begin: rko test counts only the suites that ran after its guest init
+	// started (the modules'), not the kernel's built-in ones before it.
+	// Crash reports are read from the whole console.
+	TestsFrom int
 }
 
 // Results is the document of `rko test` and `rko triage`.
@@ -112,7 +117,11 @@ func FromConsole(console []byte, opts Options) *Results {
 	if hasKo(opts.Modules) {
 		sym = symbolize.New(opts.Modules)
 	}
-	root, raw := ktap.ParseConsole(text)
+	from := opts.TestsFrom
+	if from < 0 || from > len(text) {
+		from = 0
+	}
+	root, raw := ktap.ParseConsole(text[from:])
 	r.Tests = Tests{
 		Passed: root.Counts.Passed, Failed: root.Counts.Failed, Crashed: root.Counts.Crashed,
 		Skipped: root.Counts.Skipped, Errors: root.Counts.Errors, Total: root.Counts.Total(),

@@ -263,6 +263,14 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 		return nil, err
 	}
 	tr.RunDir = dir
+	// The kernel's own KUnit suites ran at an earlier boot of this kernel
+	// (and were recorded then): skip them, run only the modules'.
+	skipArgs, filter := selfCheckBoot(k)
+	if filter != "" && plan.KUnitFilter == "" {
+		plan.KUnitFilter = filter
+	} else {
+		skipArgs = nil
+	}
 	arch, err := e.Initramfs(ctx, plan, mods, o)
 	if err != nil {
 		return nil, err
@@ -283,7 +291,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	tr.ConsoleLog = filepath.Join(dir, "console.log")
 	steps := 0
 	cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
-		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(kmemleakCmdline(k, o.Kmemleak), o.Cmdline...),
+		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(append(skipArgs, kmemleakCmdline(k, o.Kmemleak)...), o.Cmdline...),
 		Ready: guest.IsFrame, MaxConsole: o.ConsoleLimitMB << 20,
 		OnLine: func(line string) {
 			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {

@@ -2,7 +2,9 @@
 // only, so rko can build it anywhere with CGO_ENABLED=0) that mounts the
 // pseudo file systems, runs the plan in /rko/plan.json step by step in
 // child processes, reports each step with "@@rko" frames on /dev/kmsg and
-// reboots. See docs/guest-protocol.md.
+// reboots, or, in command mode, reads commands from the console. The
+// protocol types are package proto, shared with the host. See
+// docs/guest-protocol.md.
 package main
 
 import (
@@ -13,32 +15,20 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rkodev/rko/internal/guest/proto"
 )
 
-const version = "1"
-
-// Step is one plan entry; see docs/guest-protocol.md.
-type Step struct {
-	Name       string   `json:"name"`
-	Kind       string   `json:"kind"`
-	Path       string   `json:"path,omitempty"`
-	Params     string   `json:"params,omitempty"`
-	Module     string   `json:"module,omitempty"`
-	Argv       []string `json:"argv,omitempty"`
-	Env        []string `json:"env,omitempty"`
-	Dir        string   `json:"dir,omitempty"`
-	TimeoutSec int      `json:"timeout_sec,omitempty"`
-	StopOnFail bool     `json:"stop_on_fail,omitempty"`
-}
-
-// Plan is the list of steps.
-type Plan struct {
-	Steps []Step `json:"steps"`
-}
+// Step and Plan are the protocol's.
+type (
+	Step = proto.Step
+	Plan = proto.Plan
+)
 
 var (
 	kmsg   *os.File
@@ -46,10 +36,7 @@ var (
 )
 
 // frame writes one "@@rko" line to the kernel log.
-func frame(v map[string]any) {
-	b, _ := json.Marshal(v)
-	writeKmsg("@@rko " + string(b))
-}
+func frame(f proto.Frame) { writeKmsg(f.Encode()) }
 
 // writeKmsg writes a line to /dev/kmsg (or stderr before it is open).
 // printk keeps at most about 1000 bytes of a record, so long lines are cut.
@@ -71,22 +58,106 @@ func main() {
 		os.Exit(child(s))
 	}
 	setup()
-	frame(map[string]any{"ev": "boot", "version": version})
+	frame(proto.Frame{Ev: proto.EvBoot, Version: proto.Version})
 	plan, err := readPlan("/rko/plan.json")
 	if err != nil {
-		frame(map[string]any{"ev": "error", "error": err.Error()})
-	} else {
-		for _, st := range plan.Steps {
-			if ok := runStep(st); !ok && st.StopOnFail {
-				break
-			}
+		frame(proto.Frame{Ev: proto.EvError, Error: err.Error()})
+		plan = &Plan{}
+	}
+	if plan.KUnitFilter != "" {
+		// The kernel booted with a filter that skipped its own suites;
+		// the modules' suites, run at insmod, get this one.
+		if err := os.WriteFile("/sys/module/kunit/parameters/filter_glob", []byte(plan.KUnitFilter), 0); err != nil {
+			frame(proto.Frame{Ev: proto.EvError, Error: "setting the KUnit filter: " + err.Error()})
 		}
 	}
-	frame(map[string]any{"ev": "done"})
+	for _, st := range plan.Steps {
+		if ok := runStep(st); !ok && st.StopOnFail {
+			break
+		}
+	}
+	if plan.Serve {
+		serve()
+	}
+	frame(proto.Frame{Ev: proto.EvDone})
 	syscall.Sync()
-	// QEMU runs with -no-reboot, so a reboot ends it.
-	syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+	endGuest()
 	select {}
+}
+
+// serve is the command mode: one JSON command a line on the console's
+// input (raw mode, no echo), each answered by an "ack" frame, until a
+// reboot command or the end of the input.
+func serve() {
+	rawConsole(0)
+	frame(proto.Frame{Ev: proto.EvReady})
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var c proto.Command
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			frame(proto.Frame{Ev: proto.EvAck, Error: "bad command: " + err.Error()})
+			continue
+		}
+		ack := proto.Frame{Ev: proto.EvAck, ID: c.ID}
+		switch c.Cmd {
+		case proto.CmdPing:
+		case proto.CmdPut:
+			if err := put(c); err != nil {
+				ack.Error = err.Error()
+			}
+		case proto.CmdStep:
+			if c.Step == nil {
+				ack.Error = "step command without a step"
+			} else if !runStep(*c.Step) {
+				ack.RC = 1
+			}
+		case proto.CmdReboot:
+			frame(ack)
+			return
+		default:
+			ack.Error = fmt.Sprintf("unknown command %q", c.Cmd)
+		}
+		frame(ack)
+	}
+}
+
+// put writes a file the host sent.
+func put(c proto.Command) error {
+	if !strings.HasPrefix(c.Path, "/") {
+		return fmt.Errorf("put %q: want an absolute path", c.Path)
+	}
+	if err := os.MkdirAll(filepath.Dir(c.Path), 0o755); err != nil {
+		return err
+	}
+	mode := os.FileMode(c.Mode)
+	if mode == 0 {
+		mode = 0o644
+	}
+	tmp := c.Path + ".rko-tmp"
+	if err := os.WriteFile(tmp, c.Data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.Path)
+}
+
+// rawConsole puts the terminal on fd into raw mode: no echo of the
+// commands, no line editing and no 4 KiB limit on a line.
+func rawConsole(fd int) {
+	var t syscall.Termios
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCGETS, uintptr(unsafePointerT(&t))); e != 0 {
+		return
+	}
+	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
+	t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
+	t.Cflag &^= syscall.CSIZE | syscall.PARENB
+	t.Cflag |= syscall.CS8
+	t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 1, 0
+	syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCSETS, uintptr(unsafePointerT(&t)))
 }
 
 func setup() {
@@ -124,12 +195,15 @@ func readPlan(path string) (*Plan, error) {
 
 // runStep runs one step in a child process and frames its outcome.
 func runStep(st Step) bool {
-	frame(map[string]any{"ev": "start", "step": st.Name, "kind": st.Kind})
+	frame(proto.Frame{Ev: proto.EvStart, Step: st.Name, Kind: st.Kind})
+	if st.Kind == proto.KindShell {
+		return runShell(st)
+	}
 	start := time.Now()
 	var cmd *exec.Cmd
-	if st.Kind == "exec" {
+	if st.Kind == proto.KindExec {
 		if len(st.Argv) == 0 {
-			frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": "exec step without argv", "ms": 0})
+			frame(proto.Frame{Ev: proto.EvEnd, Step: st.Name, RC: -1, Error: "exec step without argv", Taint: tainted()})
 			return false
 		}
 		cmd = exec.Command(st.Argv[0], st.Argv[1:]...)
@@ -146,7 +220,7 @@ func runStep(st Step) bool {
 	outR, outW, err1 := os.Pipe()
 	errR, errW, err2 := os.Pipe()
 	if err1 != nil || err2 != nil {
-		frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": fmt.Sprint("pipe: ", err1, err2), "ms": 0})
+		frame(proto.Frame{Ev: proto.EvEnd, Step: st.Name, RC: -1, Error: fmt.Sprint("pipe: ", err1, err2), Taint: tainted()})
 		return false
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
@@ -155,7 +229,7 @@ func runStep(st Step) bool {
 		errW.Close()
 		outR.Close()
 		errR.Close()
-		frame(map[string]any{"ev": "end", "step": st.Name, "rc": -1, "error": err.Error(), "ms": 0})
+		frame(proto.Frame{Ev: proto.EvEnd, Step: st.Name, RC: -1, Error: startError(st, err), Taint: tainted()})
 		return false
 	}
 	outW.Close()
@@ -168,7 +242,7 @@ func runStep(st Step) bool {
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
-				frame(map[string]any{"ev": "out", "step": st.Name, "stream": stream, "line": sc.Text()})
+				frame(proto.Frame{Ev: proto.EvOut, Step: st.Name, Stream: stream, Line: sc.Text()})
 			}
 		}(stream, r)
 	}
@@ -221,35 +295,89 @@ func runStep(st Step) bool {
 	select {
 	case <-drained:
 	case <-time.After(2 * time.Second):
-		frame(map[string]any{"ev": "out", "step": st.Name, "stream": "stderr", "line": "rko-init: a process the step started still holds its output open; output after this is not shown"})
+		frame(proto.Frame{Ev: proto.EvOut, Step: st.Name, Stream: "stderr", Line: "rko-init: a process the step started still holds its output open; output after this is not shown"})
 	}
 	outR.Close()
 	errR.Close()
 	mu.Lock()
 	defer mu.Unlock()
-	end := map[string]any{"ev": "end", "step": st.Name, "rc": 0, "ms": time.Since(start).Milliseconds()}
+	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
 	ok := err == nil
 	if err != nil {
 		var xe *exec.ExitError
 		if errors.As(err, &xe) {
-			end["rc"] = xe.ExitCode()
+			end.RC = xe.ExitCode()
 			if ws, isWS := xe.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
-				end["signal"] = signalName(ws.Signal())
+				end.Signal = signalName(ws.Signal())
 			}
 		} else {
-			end["rc"] = -1
-			end["error"] = err.Error()
+			end.RC, end.Error = -1, err.Error()
 		}
 	}
 	if oopsed {
-		end["error"] = "the kernel oopsed during the step (taint D); the step was killed"
+		end.Error = "the kernel oopsed during the step (taint D); the step was killed"
 		ok = false
 	} else if timedOut {
-		end["error"] = fmt.Sprintf("timed out after %s", timeout)
+		end.Error = fmt.Sprintf("timed out after %s", timeout)
 		ok = false
 	}
+	end.Taint = tainted()
 	frame(end)
 	return ok
+}
+
+// startError says why a step's program did not start; a command not in
+// the guest gets the shell's exit status words.
+func startError(st Step, err error) string {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("%s: command not found in the guest (PATH=%s)", st.Argv[0], os.Getenv("PATH"))
+	}
+	return err.Error()
+}
+
+// runShell runs the step's argv (default: busybox sh) on the console as a
+// session leader with the console as its controlling terminal, so that
+// job control and Ctrl-C work in it (rko shell). The kernel's messages are
+// kept off the console while it runs (console_loglevel 1), and put back
+// after.
+func runShell(st Step) bool {
+	argv := st.Argv
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh"}
+	}
+	start := time.Now()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), append([]string{"PS1=rko-guest# ", "TERM=" + termOr("linux")}, st.Env...)...)
+	cmd.Dir = st.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	consoleLevel(1)
+	err := cmd.Run()
+	consoleLevel(7)
+	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
+	var xe *exec.ExitError
+	switch {
+	case errors.As(err, &xe):
+		end.RC = xe.ExitCode()
+	case err != nil:
+		end.RC, end.Error = -1, startError(Step{Argv: argv}, err)
+	}
+	end.Taint = tainted()
+	frame(end)
+	return err == nil
+}
+
+func termOr(def string) string {
+	if t := os.Getenv("TERM"); t != "" {
+		return t
+	}
+	return def
+}
+
+// consoleLevel sets the kernel's console log level (syslog(2)
+// SYSLOG_ACTION_CONSOLE_LEVEL).
+func consoleLevel(level int) {
+	syscall.Syscall(syscall.SYS_SYSLOG, 8, 0, uintptr(level))
 }
 
 // signalName gives the usual SIGXXX name of a signal.
@@ -263,7 +391,7 @@ func signalName(s syscall.Signal) string {
 }
 
 // taintDie is TAINT_DIE (bit 7, 'D'): set by die(), i.e. on any oops.
-const taintDie = 1 << 7
+const taintDie = proto.TaintDie
 
 // tainted reads /proc/sys/kernel/tainted (0 when unreadable).
 func tainted() uint64 {
@@ -289,14 +417,14 @@ func child(spec string) int {
 	}
 	var err error
 	switch st.Kind {
-	case "insmod":
+	case proto.KindInsmod:
 		err = insmod(st.Path, st.Params)
 		if err == nil && st.Module != "" {
 			moduleSections(st.Name, st.Module)
 		}
-	case "rmmod":
+	case proto.KindRmmod:
 		err = rmmod(st.Module)
-	case "kmemleak":
+	case proto.KindKmemleak:
 		err = kmemleak()
 	default:
 		err = fmt.Errorf("unknown step kind %q", st.Kind)
@@ -342,7 +470,7 @@ func moduleSections(step, name string) {
 	secs := map[string]string{}
 	flush := func() {
 		if len(secs) > 0 {
-			frame(map[string]any{"ev": "module", "step": step, "module": name, "pid": os.Getpid(), "sections": secs})
+			frame(proto.Frame{Ev: proto.EvModule, Step: step, Module: name, PID: os.Getpid(), Sections: secs})
 			secs = map[string]string{}
 		}
 	}

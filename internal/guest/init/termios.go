@@ -1,0 +1,8 @@
+package main
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+func unsafePointerT(t *syscall.Termios) unsafe.Pointer { return unsafe.Pointer(t) }
