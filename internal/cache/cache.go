@@ -153,3 +153,20 @@ func NoSpace(err error, output []byte, dir string) error {
 	}
 	return e
 }
+
+// TryLock takes the lock Lock would, without waiting: ok is false when
+// another process holds it.
+func TryLock(path string) (unlock func(), ok bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, false, err
+	}
+	fl := flock.New(path + ".lock")
+	ok, err = fl.TryLock()
+	if err != nil {
+		return nil, false, fmt.Errorf("lock %s: %w", fl.Path(), err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func() { fl.Unlock() }, true, nil
+}

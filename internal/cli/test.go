@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/results"
 	"github.com/rkodev/rko/internal/symbolize"
 	"github.com/rkodev/rko/internal/vm"
@@ -179,23 +180,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
 	}
-	var syms []symbolize.Module
-	for _, m := range mods {
-		for i, ko := range m.KoPaths {
-			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir, BuildDir: m.BuildPath})
-		}
-	}
-	from := guest.BootOffset(tr.Boot.Console)
-	rep.KernelSelfCheck = workflow.SelfCheckFrom(k, tr.Boot.Console, tr.ConsoleLog)
-	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from})
-	title := ""
-	if len(rep.Crashes) > 0 {
-		title = rep.Crashes[0].Title
-		if src := rep.Crashes[0].Source; src != "" {
-			title += " (" + src + ")"
-		}
-	}
-	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
+	judge(ctx, rep, k, mods, tr)
 	rep.Timings.Total = seconds(time.Since(start))
 	if o.junit != "" {
 		if err := writeFileWith(o.junit, rep.Results.WriteJUnit); err != nil {
@@ -206,6 +191,34 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		p.Warnf("saving the report: %v", err)
 	}
 	return rep, nil
+}
+
+// judge reads tr's console into rep: the kernel's self-check, the
+// modules' test results, the crash reports (symbolized against mods) and
+// the verdict. rko test and each cycle of rko watch decide the same way.
+func judge(ctx context.Context, rep *TestReport, k *kernel.Kernel, mods []workflow.ModuleRun, tr *workflow.TestRun) {
+	var syms []symbolize.Module
+	for _, m := range mods {
+		for i, ko := range m.KoPaths {
+			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir, BuildDir: m.BuildPath})
+		}
+	}
+	from := 0
+	if tr.Session == nil || !tr.Session.Served {
+		from = guest.BootOffset(tr.Boot.Console)
+		rep.KernelSelfCheck = workflow.SelfCheckFrom(k, tr.Boot.Console, tr.ConsoleLog)
+	} else if sc, ok := workflow.LoadSelfCheck(k); ok {
+		rep.KernelSelfCheck = sc
+	}
+	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from})
+	title := ""
+	if len(rep.Crashes) > 0 {
+		title = rep.Crashes[0].Title
+		if src := rep.Crashes[0].Source; src != "" {
+			title += " (" + src + ")"
+		}
+	}
+	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
 }
 
 func printTestReport(w io.Writer, r *TestReport, color bool) {

@@ -225,6 +225,9 @@ type Session struct {
 	Steps  []StepResult `json:"steps"`
 	// Error is a plan-level error the init reported.
 	Error string `json:"error,omitempty"`
+	// Served is set for a cycle of a guest that stays up (rko watch): its
+	// console is that cycle's part, after the boot.
+	Served bool `json:"-"`
 }
 
 // ReadSession reads the frames of console against plan. Steps that

@@ -65,6 +65,9 @@ type Config struct {
 	BIOS string
 	// Stdin, if set, is what the guest's console reads (rko shell).
 	Stdin io.Reader
+	// Tap, if set, gets the console's bytes as they come, before they are
+	// split into lines (rko shell shows a prompt that ends no line).
+	Tap io.Writer
 	// Extra are more QEMU arguments (devices, chardevs).
 	Extra []string
 	// MaxConsole bounds the console kept (in memory and in the log); a
@@ -255,7 +258,7 @@ func Start(ctx context.Context, c Config) (*Instance, error) {
 	if max == 0 {
 		max = DefaultMaxConsole
 	}
-	in.lw = &lineWriter{sink: sink, max: max, onFlood: func() { in.cancel(errFlooded) }, onLine: func(line string) {
+	in.lw = &lineWriter{sink: sink, max: max, tap: c.Tap, onFlood: func() { in.cancel(errFlooded) }, onLine: func(line string) {
 		select {
 		case progress <- struct{}{}:
 		default:
@@ -270,9 +273,32 @@ func Start(ctx context.Context, c Config) (*Instance, error) {
 	if c.Accel == KVM {
 		go in.watchStall(ctx, progress)
 	}
+	// The guest's input goes through an OS pipe that rko copies into: a
+	// reader that blocks (a terminal) must not keep the guest's Wait from
+	// returning after it exits.
+	var stdin *os.File
+	if c.Stdin != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			in.closeLog()
+			return nil, err
+		}
+		stdin = r
+		go func() {
+			io.Copy(w, c.Stdin)
+			w.Close()
+		}()
+		defer func() {
+			go func() { <-in.done; w.Close(); r.Close() }()
+		}()
+	}
 	go func() {
 		defer close(in.done)
-		_, err := run.Cmd(ctx, run.Opts{Stdin: c.Stdin, Stdout: in.lw, Stderr: in.stderr, Timeout: c.Timeout, KeepOutput: 64 << 10, Stream: true}, argv...)
+		var input io.Reader
+		if stdin != nil {
+			input = stdin
+		}
+		_, err := run.Cmd(ctx, run.Opts{Stdin: input, Stdout: in.lw, Stderr: in.stderr, Timeout: c.Timeout, KeepOutput: 64 << 10, Stream: true}, argv...)
 		in.lw.flush()
 		in.closeLog()
 		in.res, in.err = in.finish(ctx, err)
@@ -409,6 +435,7 @@ type lineWriter struct {
 	max     int    // past this many bytes, lines are dropped; 0: no bound
 	onFlood func() // called once when max is passed
 	flooded bool
+	tap     io.Writer
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -416,6 +443,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	if w.flooded {
 		return len(p), nil
+	}
+	if w.tap != nil {
+		w.tap.Write(p)
 	}
 	w.rest = append(w.rest, p...)
 	for !w.flooded {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,9 +36,17 @@ type TestOpts struct {
 	// Extra steps and files for the plan and the image (tested hooks;
 	// rko bench, which runs rounds of its own, does not use them).
 	ExtraSteps []guest.Step
+	// NoTests leaves the modules' tests/ executables out of the plan
+	// (rko run and rko shell run only what the user asks).
+	NoTests    bool
 	ExtraFiles map[string]string // guest path -> host path
 	// ConsoleLimitMB bounds the guest's console (0: vm.DefaultMaxConsole).
 	ConsoleLimitMB int
+	// Stdin is what the guest's console reads, Tap gets its raw bytes,
+	// and OnFrame each frame as it comes (rko shell and rko run).
+	Stdin   io.Reader
+	Tap     io.Writer
+	OnFrame func(guest.Frame)
 	// Binaries are programs of the toolchain's file system to copy into
 	// the guest with their shared libraries (e.g. /usr/bin/fio).
 	Binaries []string
@@ -166,6 +176,9 @@ func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
 		}
 	}
 	for _, m := range mods {
+		if o.NoTests {
+			break
+		}
 		for _, t := range m.Tests {
 			rel := "/rko/tests/" + filepath.Base(m.Dir) + "/" + filepath.Base(t)
 			p.Steps = append(p.Steps, guest.Step{Name: "test " + filepath.Base(m.Dir) + "/" + filepath.Base(t),
@@ -293,8 +306,16 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(append(skipArgs, kmemleakCmdline(k, o.Kmemleak)...), o.Cmdline...),
 		Ready: guest.IsFrame, MaxConsole: o.ConsoleLimitMB << 20,
+		Stdin: o.Stdin, Tap: o.Tap,
 		OnLine: func(line string) {
-			if f, ok := guest.ParseFrame(line); ok && f.Ev == "end" {
+			f, ok := guest.ParseFrame(line)
+			if !ok {
+				return
+			}
+			if o.OnFrame != nil {
+				o.OnFrame(f)
+			}
+			if f.Ev == "end" {
 				steps++
 				e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
 			}
@@ -352,4 +373,31 @@ func (t *TestRun) WriteJSON(name string, v any) error {
 		return err
 	}
 	return cache.WriteFileAtomic(filepath.Join(t.RunDir, name), append(data, '\n'), 0o644)
+}
+
+// SourceFiles maps the files of each module directory (its sources, its
+// tests/ and its .ko) to /rko/src/DIRNAME/ in the guest, for rko shell and
+// rko run, which start there.
+func SourceFiles(mods []ModuleRun) map[string]string {
+	files := map[string]string{}
+	for _, m := range mods {
+		for _, sub := range []string{"", "tests"} {
+			ents, err := os.ReadDir(filepath.Join(m.Dir, sub))
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				name := e.Name()
+				info, err := e.Info()
+				if err != nil || !info.Mode().IsRegular() || strings.HasPrefix(name, ".") || info.Size() > 64<<20 {
+					continue
+				}
+				if ext := filepath.Ext(name); ext == ".o" || ext == ".cmd" || ext == ".mod" || strings.HasSuffix(name, ".mod.c") {
+					continue
+				}
+				files[path.Join("rko/src", filepath.Base(m.Dir), sub, name)] = filepath.Join(m.Dir, sub, name)
+			}
+		}
+	}
+	return files
 }

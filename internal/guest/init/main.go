@@ -90,7 +90,7 @@ func main() {
 // reboot command or the end of the input.
 func serve() {
 	rawConsole(0)
-	frame(proto.Frame{Ev: proto.EvReady})
+	frame(proto.Frame{Ev: proto.EvReady, Taint: tainted()})
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -143,6 +143,16 @@ func put(c proto.Command) error {
 		return err
 	}
 	return os.Rename(tmp, c.Path)
+}
+
+// noEcho turns off the terminal's echo on fd.
+func noEcho(fd int) {
+	var t syscall.Termios
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCGETS, uintptr(unsafePointerT(&t))); e != 0 {
+		return
+	}
+	t.Lflag &^= syscall.ECHO | syscall.ECHONL
+	syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCSETS, uintptr(unsafePointerT(&t)))
 }
 
 // rawConsole puts the terminal on fd into raw mode: no echo of the
@@ -337,9 +347,9 @@ func startError(st Step, err error) string {
 
 // runShell runs the step's argv (default: busybox sh) on the console as a
 // session leader with the console as its controlling terminal, so that
-// job control and Ctrl-C work in it (rko shell). The kernel's messages are
-// kept off the console while it runs (console_loglevel 1), and put back
-// after.
+// job control and Ctrl-C work in it (rko shell). Kernel messages still
+// reach the console while it runs, as on any machine's console; the host
+// hides the protocol's own frames.
 func runShell(st Step) bool {
 	argv := st.Argv
 	if len(argv) == 0 {
@@ -351,9 +361,12 @@ func runShell(st Step) bool {
 	cmd.Dir = st.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	consoleLevel(1)
+	for _, e := range st.Env {
+		if e == "RKO_NOECHO=1" { // the host feeds a script, not a person
+			noEcho(0)
+		}
+	}
 	err := cmd.Run()
-	consoleLevel(7)
 	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
 	var xe *exec.ExitError
 	switch {
@@ -372,12 +385,6 @@ func termOr(def string) string {
 		return t
 	}
 	return def
-}
-
-// consoleLevel sets the kernel's console log level (syslog(2)
-// SYSLOG_ACTION_CONSOLE_LEVEL).
-func consoleLevel(level int) {
-	syscall.Syscall(syscall.SYS_SYSLOG, 8, 0, uintptr(level))
 }
 
 // signalName gives the usual SIGXXX name of a signal.

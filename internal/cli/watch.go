@@ -1,0 +1,428 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kbuild"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newWatchCmd) }
+
+type watchOpts struct {
+	testOpts
+	debounce time.Duration
+	cycles   int
+}
+
+// WatchCycle is one line of rko watch --json: the rko test report of the
+// cycle, and what rko watch adds (docs/schemas.md).
+type WatchCycle struct {
+	Cycle int `json:"cycle"`
+	// EditToVerdictS is from the save (or Enter) to this verdict.
+	EditToVerdictS float64 `json:"edit_to_verdict_s"`
+	// Rebooted: this cycle ran on a freshly booted guest (the first cycle,
+	// or one after a cycle whose kernel could not be trusted).
+	Rebooted bool `json:"rebooted"`
+	// RebootReason says why the guest is rebooted after this cycle.
+	RebootReason string `json:"reboot_reason,omitempty"`
+	// BuildError holds the compiler's diagnostics when the module did not
+	// build (the guest keeps running).
+	BuildError *kbuild.Error `json:"build_error,omitempty"`
+	*TestReport
+}
+
+func newWatchCmd() *cobra.Command {
+	o := &watchOpts{}
+	c := &cobra.Command{
+		Use:   "watch [DIR...]",
+		Short: "Keep a guest up and test the modules again on every save",
+		Long: `watch boots the kernel once, in the guest init's command mode, and runs a
+first cycle; then, on every save of a module's source (file events,
+debounced) or on Enter, it rebuilds, sends the modules and test programs
+to the running guest over its console, loads them, runs their KUnit suites
+and tests/ executables, unloads them and prints the verdict, the same one
+rko test gives for the same source. The guest is rebooted only when it
+must be: the kernel was tainted by a crash (oops, WARN, KASAN) or a crash
+was reported (lockdep), a module did not unload, or the guest died or
+stopped answering; that cycle's verdict says why. A save that does not
+compile prints the compiler's message and leaves the guest as it is.
+--json prints one JSON object per cycle, one per line. Ctrl-C ends the
+session and the guest.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			return runWatch(c.Context(), o, args, c.InOrStdin(), c.OutOrStdout(), printer(o.env.quiet))
+		},
+	}
+	o.env.add(c, true)
+	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
+	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
+	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
+	c.Flags().BoolVar(&o.json, "json", false, "print one JSON object per cycle, one per line (docs/schemas.md)")
+	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
+	c.Flags().StringArrayVar(&o.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE (repeatable)")
+	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument (repeatable)")
+	c.Flags().IntVar(&o.consoleMB, "console-limit", 256, "stop a guest that prints more than this many MiB on its console")
+	c.Flags().DurationVar(&o.debounce, "debounce", 50*time.Millisecond, "wait this long after the last file event before a cycle")
+	c.Flags().IntVar(&o.cycles, "cycles", 0, "stop after this many cycles (0: until Ctrl-C)")
+	return c
+}
+
+func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader, w io.Writer, p printerT) error {
+	if _, err := moduleParams(o.params); err != nil {
+		return err
+	}
+	var abs []string
+	for _, d := range dirs {
+		a, err := kbuild.CheckDir(d)
+		if err != nil {
+			return err
+		}
+		abs = append(abs, a)
+		// Two watchers of one directory would build it under each
+		// other's feet and load it twice.
+		locks, err := cache.Sub("locks")
+		if err != nil {
+			return err
+		}
+		unlock, ok, err := cache.TryLock(filepath.Join(locks, "watch-"+cache.Key([]byte(a))))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("another rko watch is already watching %s: stop it first (Ctrl-C in its terminal)", a)
+		}
+		defer unlock()
+	}
+	params, _ := moduleParams(o.params)
+	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	if err != nil {
+		return err
+	}
+	done := p.Phase("kernel (" + o.env.profile + ")")
+	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	if err != nil {
+		return err
+	}
+	done()
+	to := workflow.TestOpts{Accel: o.accel, MemoryMB: o.memory, CPUs: o.cpus, Kmemleak: o.kmemleak == "on",
+		Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB}
+	to.ProfileDefaults(k.Profile, o.kmemleak == "auto")
+
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching files: %w", err)
+	}
+	defer fw.Close()
+	for _, d := range abs {
+		for _, sub := range []string{d, filepath.Join(d, "tests"), filepath.Dir(d)} {
+			fw.Add(sub) // tests/ may not exist; the parent tells when d is deleted or made again
+		}
+	}
+	triggers := make(chan time.Time, 1)
+	trigger := func(at time.Time) {
+		select {
+		case triggers <- at:
+		default:
+		}
+	}
+	go watchFiles(ctx, fw, abs, o.debounce, trigger)
+	go func() { // Enter runs a cycle too
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			trigger(time.Now())
+		}
+	}()
+
+	s := &watchSession{env: env, k: k, dirs: abs, opts: to, p: p, w: w, json: o.json}
+	defer s.stop()
+	go s.bootAhead(ctx)
+	trigger(time.Now())
+	for n := 1; o.cycles == 0 || n <= o.cycles; n++ {
+		var at time.Time
+		select {
+		case at = <-triggers:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := s.cycle(ctx, n, at); err != nil {
+			return err
+		}
+		if n == 1 && !o.json {
+			p.Logf("watching %s: save a file or press Enter to run again; Ctrl-C to stop", strings.Join(abs, ", "))
+		}
+	}
+	return nil
+}
+
+// watchFiles turns file events in the module directories into cycle
+// triggers, after debounce of quiet. Build products (and editors' swap
+// files) are not edits.
+func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, debounce time.Duration, trigger func(time.Time)) {
+	// Every event restarts the quiet timer; the cycle's edit time is the
+	// first event of the burst. gen tells a stale timer from the last one.
+	fire := make(chan int, 1)
+	var first time.Time
+	var timer *time.Timer
+	gen, pending := 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return
+			}
+			if !isSourceEvent(ev, dirs) {
+				continue
+			}
+			if ev.Has(fsnotify.Create) {
+				for _, d := range dirs {
+					if ev.Name == d || ev.Name == filepath.Join(d, "tests") {
+						fw.Add(ev.Name) // made again after a delete
+						fw.Add(filepath.Join(d, "tests"))
+					}
+				}
+			}
+			if !pending {
+				first, pending = time.Now(), true
+			}
+			gen++
+			if timer != nil {
+				timer.Stop()
+			}
+			g := gen
+			timer = time.AfterFunc(debounce, func() {
+				select {
+				case fire <- g:
+				default:
+				}
+			})
+		case g := <-fire:
+			if g == gen && pending {
+				pending = false
+				trigger(first)
+			}
+		case <-fw.Errors:
+		}
+	}
+}
+
+// isSourceEvent reports whether ev is an edit of a module's sources: a
+// file in a module directory or its tests/, or the directory itself
+// deleted or made again; not a build product or an editor's temporary.
+func isSourceEvent(ev fsnotify.Event, dirs []string) bool {
+	name := filepath.Base(ev.Name)
+	parent := filepath.Dir(ev.Name)
+	for _, d := range dirs {
+		if ev.Name == d {
+			return true
+		}
+		if parent != d && parent != filepath.Join(d, "tests") {
+			continue
+		}
+		if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
+			return false
+		}
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") ||
+			strings.HasPrefix(name, "stripped-") || isBuildOutput(name) || name == "rust-project.json" {
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// isBuildOutput reports whether name is a file Kbuild writes into a
+// module directory.
+func isBuildOutput(name string) bool {
+	switch name {
+	case "Module.symvers", "modules.order":
+		return true
+	}
+	for _, ext := range []string{".o", ".ko", ".mod", ".mod.c", ".cmd", ".a", ".d", ".tmp", ".rmeta"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// watchSession holds the guest between cycles.
+type watchSession struct {
+	env   *workflow.Env
+	k     *kernel.Kernel
+	dirs  []string
+	opts  workflow.TestOpts
+	p     printerT
+	w     io.Writer
+	json  bool
+	guest *workflow.Guest
+	boot  chan bootResult // a guest booted ahead, or why it did not
+	fresh bool            // the guest has run no cycle yet
+}
+
+type bootResult struct {
+	g   *workflow.Guest
+	err error
+}
+
+// bootAhead boots the next guest while the user edits (or the first
+// cycle's module builds), so a cycle seldom waits for a boot.
+func (s *watchSession) bootAhead(ctx context.Context) {
+	ch := make(chan bootResult, 1)
+	s.boot = ch
+	g, err := s.env.StartGuest(ctx, s.k, s.opts, "watch")
+	ch <- bootResult{g, err}
+}
+
+// take returns a running guest, waiting for the one booting ahead.
+func (s *watchSession) take(ctx context.Context) (*workflow.Guest, error) {
+	if s.guest != nil && s.guest.Alive() {
+		return s.guest, nil
+	}
+	if s.boot == nil {
+		go s.bootAhead(ctx)
+		for s.boot == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r := <-s.boot
+	s.boot = nil
+	if r.err != nil {
+		return nil, r.err
+	}
+	s.guest, s.fresh = r.g, true
+	if r.g.AccelNote != "" {
+		s.p.Logf("KVM not used: %s", r.g.AccelNote)
+	}
+	s.p.Logf("guest up in %.1fs (%s)", r.g.Booted.Seconds(), r.g.Accel)
+	return s.guest, nil
+}
+
+func (s *watchSession) stop() {
+	if s.guest != nil {
+		s.guest.Stop()
+		s.guest = nil
+	}
+	if s.boot != nil {
+		if r := <-s.boot; r.g != nil {
+			r.g.Stop()
+		}
+		s.boot = nil
+	}
+}
+
+// cycle runs one edit: build, then the plan on the guest, then the
+// verdict, printed.
+func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
+	out := WatchCycle{Cycle: n}
+	buildStart := time.Now()
+	mods, err := s.env.BuildModules(ctx, s.k, s.dirs)
+	buildTime := time.Since(buildStart)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		var be *kbuild.Error
+		reason := err.Error()
+		if errors.As(err, &be) {
+			out.BuildError = be
+			if len(be.Diagnostics) > 0 {
+				reason = "module build failed: " + be.Diagnostics[0].String()
+			}
+		}
+		out.TestReport = &TestReport{Verdict: workflow.Verdict{Reason: reason}}
+		out.EditToVerdictS = seconds(time.Since(at))
+		s.print(out, err)
+		return nil
+	}
+	g, err := s.take(ctx)
+	if err != nil {
+		return err
+	}
+	out.Rebooted = s.fresh
+	s.fresh = false
+	runStart := time.Now()
+	c, err := s.env.RunCycle(ctx, g, mods, s.opts)
+	runTime := time.Since(runStart)
+	if err != nil {
+		return err
+	}
+	rep := &TestReport{
+		Kernel: KernelInfo{Release: s.k.Release, Profile: s.k.Profile, Key: s.k.Key, Image: s.k.Image},
+		Accel:  c.Run.Accel, AccelNote: c.Run.AccelNote, RunDir: c.Run.RunDir, ConsoleLog: c.Run.ConsoleLog,
+		Modules: mods, Steps: c.Run.Session.Steps,
+		// boot_s is the time on the guest: sending the modules and running
+		// the plan (the guest was booted before).
+		Timings: Timings{Build: seconds(buildTime), Boot: seconds(runTime)},
+	}
+	judge(ctx, rep, s.k, mods, c.Run)
+	out.TestReport = rep
+	out.RebootReason = c.Reboot
+	if out.RebootReason == "" && len(rep.Crashes) > 0 {
+		out.RebootReason = "a crash was reported: " + rep.Crashes[0].Title
+	}
+	out.EditToVerdictS = seconds(time.Since(at))
+	rep.Timings.Total = out.EditToVerdictS
+	s.print(out, nil)
+	if out.RebootReason != "" {
+		s.guest.Stop()
+		s.guest = nil
+		go s.bootAhead(ctx)
+	}
+	return nil
+}
+
+func (s *watchSession) print(c WatchCycle, buildErr error) {
+	if s.json {
+		b, _ := json.Marshal(c)
+		fmt.Fprintf(s.w, "%s\n", b)
+		return
+	}
+	mark := "PASS"
+	if !c.Verdict.Passed {
+		mark = "FAIL"
+	}
+	fmt.Fprintf(s.w, "cycle %d: %s in %.2fs", c.Cycle, mark, c.EditToVerdictS)
+	if c.Rebooted {
+		fmt.Fprint(s.w, " (fresh guest)")
+	}
+	fmt.Fprintln(s.w)
+	if buildErr != nil {
+		var be *kbuild.Error
+		if errors.As(buildErr, &be) && len(be.Diagnostics) > 0 {
+			for _, d := range be.Diagnostics {
+				fmt.Fprintf(s.w, "  %s\n", d)
+			}
+		} else {
+			fmt.Fprintf(s.w, "  %v\n", buildErr)
+		}
+		fmt.Fprintln(s.w, "  the guest keeps running; fix the error and save again")
+		return
+	}
+	if !c.Verdict.Passed {
+		fmt.Fprintf(s.w, "  %s\n", c.Verdict.Reason)
+	}
+	if c.Results != nil {
+		fmt.Fprintf(s.w, "  tests: %d passed, %d failed (module suites)\n", c.Tests.Passed, c.Tests.Failed+c.Tests.Crashed)
+	}
+	if c.RebootReason != "" {
+		fmt.Fprintf(s.w, "  rebooting the guest: %s\n", c.RebootReason)
+	}
+}
