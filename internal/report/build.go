@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// build turns the lines of one report into a Report: title, frames,
-// guilty frame, location.
+// build turns the lines of one report into a Report: the format, the
+// frames, the guilty frame, the title, the location.
 func build(p *pending) *Report {
-	r := &Report{Type: p.typ, GuiltyIndex: -1}
+	r := &Report{Type: p.typ(), GuiltyIndex: -1}
 	if len(p.lines) == 0 {
 		return r
 	}
@@ -30,118 +30,288 @@ func build(p *pending) *Report {
 		hi++
 	}
 	for hi+1 < len(lines) && strings.HasSuffix(lines[hi], " [inline]") {
-		if k, _ := classify(lines[hi+1]); k != kHeader {
+		if k, fam := classify(lines[hi+1]); k != kHeader || fam != p.fam {
 			break
 		}
 		hi++
 	}
 	header := lines[hi]
 	body := lines[hi+1:]
+	text := strings.Join(lines[hi:], "\n") + "\n"
 
-	var lead []Frame // frames named by the report itself, tried first
-	switch r.Type {
-	case NullDeref, PagingRequest, GPF, Oops, KernelBUG, SoftLockup, Bug, AtomicSchedule:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
+	f, groups, matched := selectFormat(p.fam, header, text)
+	r.fam, r.fmt, r.groups = p.fam, f, groups
+	if f != nil {
+		r.Type = f.typ
+		r.Frames = f.frames(lines[hi:], f.stack)
+		if !usable(r.Frames, f.skipRe) && len(f.stack2) > 0 {
+			r.Frames = f.frames(lines[hi:], f.stack2)
 		}
-	case Warning:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
-		} else if f, ok := headerFrame(header, " at "); ok {
-			lead = append(lead, f)
-		}
-		r.Location = warningLocation(header)
-	case KASAN, KFENCE:
-		if f, ok := headerFrame(header, " in "); ok {
-			f.IP = true
-			lead = append(lead, f)
-		}
-	case Lockdep:
-		if f, ok := lockdepFrame(body); ok {
-			lead = append(lead, f)
-		}
-	case RCUStall:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
-		}
-	case UBSAN:
-		if i := strings.Index(header, " in "); i >= 0 {
-			r.Location = strings.TrimSpace(header[i+4:])
-		}
-	case RustPanic:
-		loc := strings.TrimPrefix(header, "rust_kernel: panicked at ")
-		r.Location = strings.TrimSuffix(strings.TrimSpace(loc), ":")
-		for _, l := range body {
-			if k, _ := classify(l); k != kNone || strings.HasPrefix(l, "------------[ cut here ]") {
-				break
-			}
-			if r.Message == "" {
-				r.Message = strings.TrimSpace(l)
+		if !usable(r.Frames, f.skipRe) && len(f.stack) > 0 {
+			// rko: a trace the format's parts miss (no timer interrupt
+			// in a stall, a cut-off report) still names a frame.
+			if alt := f.frames(lines[hi:], ripStack); usable(alt, f.skipRe) {
+				r.Frames = alt
 			}
 		}
-	}
-	if r.Type == KernelBUG {
-		r.Location = strings.TrimSuffix(strings.TrimPrefix(header, "kernel BUG at "), "!")
-	}
-	if r.Type == Panic || r.Type == StackProtector {
-		for _, l := range lines {
-			if reason, ok := panicReason(l); ok {
-				r.Message = reason
-				break
-			}
+		if f.where != nil {
+			f.where(r, header, body)
 		}
+		r.Corrupted = f.corrupted || !f.noStack && len(r.Frames) == 0
+	} else {
+		r.Type = p.fam.typ
+		// A header of a family that no format knows: syzkaller titles it
+		// with the header line; a format's title that matched but not its
+		// report regexp means a damaged report.
+		r.Corrupted = matched
+		r.Frames = (&format{}).frames(lines[hi:], callStack)
 	}
-
-	var trace []Frame
-	switch r.Type {
-	case Kmemleak:
-		trace = framesAfter(body, "backtrace")
-	case KFENCE:
-		trace = framesAfter(body, "")
-	case RCUStall:
-		trace = framesAfter(body, "Call Trace:")
-		if i := indexLine(body, "</IRQ>"); i >= 0 {
-			if after := framesAfter(body[i:], ""); len(after) > 0 {
-				trace = after
-			}
-		}
-	default:
-		trace = framesAfter(body, "Call Trace:")
-	}
-	r.Frames = append(lead, trace...)
-	if len(r.Frames) == 0 {
-		switch r.Type {
-		case Panic, StackProtector, Warning:
-		default:
-			r.Corrupted = true
-		}
+	if p.fam.kind == kPanic {
+		r.Message, _ = panicReason(header)
 	}
 	if r.Type == Kmemleak {
 		r.PID = kmemleakPID(body)
 	}
-	r.header, r.body = header, body
+	r.header = header
 	r.pickGuilty()
 	return r
 }
 
-// pickGuilty chooses the guilty frame, the first that is not generic, and
-// the title. A bare address (an unloaded module's code, not named yet)
-// ends the search: the frames after it are its callers, and blaming one of
-// them would blame the wrong function.
-func (r *Report) pickGuilty() {
-	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
-	for i, f := range r.Frames {
-		if f.Func == "" || !isGeneric(f.Func) && !skipForType(r.Type, f.Func) {
-			r.GuiltyIndex = i
+// selectFormat picks the first format of fam whose title matches the
+// header and whose report regexp, if any, matches the text; it returns
+// the groups for the title template. matched says that some title
+// matched.
+func selectFormat(fam *family, header, text string) (*format, []string, bool) {
+	matched := false
+	for _, f := range fam.formats {
+		m := f.title.FindStringSubmatch(header)
+		if m == nil {
+			continue
+		}
+		matched = true
+		if f.report != nil {
+			m = f.report.FindStringSubmatch(text)
+			if m == nil {
+				continue
+			}
+		}
+		return f, m[1:], true
+	}
+	if !matched {
+		// A header cut short and printed again ("INFO: t", "** replaying
+		// previous printk message **", the whole line): the earliest title
+		// in the report's text, as syzkaller matches titles.
+		best, at := (*format)(nil), len(text)
+		var groups []string
+		for _, f := range fam.formats {
+			m := f.title.FindStringSubmatchIndex(text)
+			if m == nil || m[0] >= at {
+				continue
+			}
+			g := make([]string, 0, len(m)/2)
+			for i := 2; i+1 < len(m); i += 2 {
+				if m[i] >= 0 {
+					g = append(g, text[m[i]:m[i+1]])
+				} else {
+					g = append(g, "")
+				}
+			}
+			if f.report != nil {
+				rm := f.report.FindStringSubmatch(text)
+				if rm == nil {
+					continue
+				}
+				g = rm[1:]
+			}
+			best, at, groups = f, m[0], g
+		}
+		if best != nil {
+			return best, groups, true
+		}
+	}
+	return nil, nil, matched
+}
+
+// stackStart reports whether a line starts a stack trace (syzkaller's
+// stackStartRes): parsing one stack trace stops there.
+func stackStart(l string) bool {
+	switch {
+	case strings.Contains(l, "Call Trace"), strings.Contains(l, "Call trace"), strings.Contains(l, "Backtrace:"),
+		strings.Contains(l, "Allocated:"), strings.Contains(l, "Freed:"),
+		strings.Contains(l, "Uninit was stored to memory at"):
+		return true
+	case strings.Contains(l, "Allocated by task "), strings.Contains(l, "Freed by task "):
+		return strings.HasSuffix(strings.TrimSpace(l), ":")
+	case strings.Contains(l, " backtrace"):
+		i := strings.Index(l, " backtrace")
+		return (i == 0 || l[i-1] != 'k') && strings.Contains(l[i:], ":")
+	case strings.Contains(l, "status: ") && strings.Contains(l, " badaddr: ") && strings.Contains(l, " cause: "):
+		return true // riscv64's show_regs() ends so, and the stack follows
+	}
+	return false
+}
+
+// frames walks the parts over the report's lines (the header first) and
+// returns the frames they offer, in order.
+func (f *format) frames(lines []string, parts []part) []Frame {
+	var out []Frame
+	pos := 0
+next:
+	for _, pt := range parts {
+		if pt.re == nil {
+			for ; pos < len(lines); pos++ {
+				l := lines[pos]
+				if stackStart(l) {
+					pos++
+					continue next
+				}
+				if fr, ok := ParseFrame(l); ok && !fr.IP {
+					out = append(out, fr)
+					if len(out) >= 256 {
+						return out
+					}
+				}
+			}
+			continue
+		}
+		for pos < len(lines) {
+			l := lines[pos]
+			pos++
+			if !containsAny(l, pt.need) {
+				continue
+			}
+			m := pt.re.FindStringSubmatchIndex(l)
+			if m == nil {
+				continue
+			}
+			if len(m) >= 4 && m[2] >= 0 {
+				fr, ok := ParseFrame(l[m[2]:])
+				if !ok {
+					fr = Frame{Func: l[m[2]:m[3]]}
+				}
+				fr.IP = true
+				out = append(out, fr)
+			}
 			break
 		}
 	}
+	return out
+}
+
+// frameName is the name a frame is skipped, blamed and titled by: a C
+// name cut at its first '.' (".isra.0", ".cold") and without a syscall
+// prefix; a Rust path as it is.
+func frameName(fn string) string {
+	if strings.Contains(fn, "::") {
+		return fn
+	}
+	n := baseName(fn)
+	for changed := true; changed; {
+		changed = false
+		for _, p := range stripFramePrefixes {
+			if strings.HasPrefix(n, p) && len(n) > len(p) {
+				n, changed = n[len(p):], true
+			}
+		}
+	}
+	return n
+}
+
+// usable reports whether frames has a frame that is not skipped, or a
+// bare address (which ends the search).
+func usable(frames []Frame, skip *skipper) bool {
+	for _, fr := range frames {
+		if fr.Func == "" || !skip.skip(baseName(fr.Func)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickGuilty chooses the guilty frame, the first that is not skipped
+// (or the one the format's extractor picks), and the title. A bare
+// address (an unloaded module's code, not named yet) ends the search: the
+// frames after it are its callers, and blaming one of them would blame the
+// wrong function.
+func (r *Report) pickGuilty() {
+	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
+	f := r.fmt
+	skip := defaultSkip
+	if f != nil {
+		skip = f.skipRe
+	}
+	var names []string
+	var idx []int
+	unnamed := false
+	for i, fr := range r.Frames {
+		if fr.Func == "" {
+			unnamed = len(names) == 0
+			break
+		}
+		if skip.skip(baseName(fr.Func)) {
+			continue
+		}
+		names = append(names, frameName(fr.Func))
+		idx = append(idx, i)
+	}
+	chosen := ""
+	if len(names) > 0 {
+		if f != nil && f.extract != nil {
+			chosen = f.extract(names)
+		} else {
+			chosen = names[0]
+		}
+	}
+	for j, n := range names {
+		if n == chosen {
+			r.GuiltyIndex = idx[j]
+			break
+		}
+	}
+	if chosen == "" && f != nil {
+		// A template like "possible deadlock in {1}" names the frame by a
+		// regexp group.
+		if i := strings.Index(f.tmpl, " in {"); i >= 0 && len(f.tmpl) == i+7 && f.tmpl[i+6] == '}' {
+			if n := int(f.tmpl[i+5] - '0'); n >= 1 && n <= len(r.groups) {
+				chosen = frameName(r.groups[n-1])
+			}
+		}
+	}
+	r.Frame = chosen
 	if g := r.Guilty(); g != nil {
-		r.Frame = baseName(g.Func)
 		r.Module = g.Module
 	}
-	r.Title = title(r, r.header, r.body)
+	r.Title = r.makeTitle(unnamed)
 }
+
+// makeTitle fills the format's template. With no format, the header line
+// is the title, as syzkaller does.
+func (r *Report) makeTitle(unnamed bool) string {
+	f := r.fmt
+	if f == nil {
+		return sanitizeTitle(r.header)
+	}
+	t := f.tmpl
+	for i := len(r.groups); i >= 1; i-- {
+		t = strings.ReplaceAll(t, "{"+strconv.Itoa(i)+"}", r.groups[i-1])
+	}
+	if strings.Contains(t, "{frame}") {
+		switch {
+		case r.Frame != "":
+			t = strings.ReplaceAll(t, "{frame}", r.Frame)
+		case unnamed:
+			// The frame is code of a module that was unloaded; naming
+			// its address (NameFrames) fills it in.
+			t = strings.TrimSuffix(strings.ReplaceAll(t, " in {frame}", ""), "{frame}")
+		default:
+			t = strings.ReplaceAll(t, "{frame}", "corrupted")
+			r.Corrupted = true
+		}
+	}
+	return sanitizeTitle(t)
+}
+
+var defaultSkip = newSkipper(skipPatterns)
 
 // kmemleakPID reads the pid of kmemleak's `comm "init", pid 757, jiffies
 // 4294894493` line, 0 if there is none.
@@ -163,58 +333,6 @@ func kmemleakPID(body []string) int {
 		return pid
 	}
 	return 0
-}
-
-// skipForType holds the few extra frames to skip for one type of report,
-// as syzkaller does.
-func skipForType(t Type, fn string) bool {
-	s := strings.TrimLeft(fn, "_")
-	switch t {
-	case Kmemleak:
-		for _, p := range []string{"alloc", "create_object", "kstrdup", "kmemdup", "idr_", "pcpu_", "kvasprintf", "kasprintf"} {
-			if strings.HasPrefix(s, p) {
-				return true
-			}
-		}
-	case Spinlock:
-		return strings.Contains(s, "spin_")
-	}
-	return false
-}
-
-func ripFrame(body []string) (Frame, bool) {
-	for _, l := range body {
-		if strings.HasPrefix(l, "RIP: ") || strings.HasPrefix(l, "IP: ") {
-			if f, ok := ParseFrame(l); ok {
-				return f, true
-			}
-		}
-		if strings.HasPrefix(l, "Call Trace:") {
-			break
-		}
-	}
-	return Frame{}, false
-}
-
-// headerFrame parses the frame after the last sep in a header line
-// ("BUG: KASAN: slab-use-after-free in ring_pop+0x40/0x80 [uaf]").
-func headerFrame(header, sep string) (Frame, bool) {
-	i := strings.LastIndex(header, sep)
-	if i < 0 {
-		return Frame{}, false
-	}
-	rest := header[i+len(sep):]
-	// The new WARNING format ends with ", CPU#0: comm/pid".
-	if j := strings.Index(rest, ", CPU#"); j >= 0 {
-		rest = rest[:j]
-	}
-	// The old WARNING format has "file:line func+off/size".
-	if j := strings.LastIndexByte(rest, ' '); j >= 0 && !strings.Contains(rest[:j], "+0x") && !strings.HasSuffix(rest, "]") {
-		rest = rest[j+1:]
-	} else if j := strings.IndexByte(rest, ' '); j >= 0 && !strings.Contains(rest[:j], "+0x") {
-		rest = rest[j+1:]
-	}
-	return ParseFrame(rest)
 }
 
 // warningLocation pulls "file:line" out of both WARNING header formats:
@@ -242,212 +360,34 @@ func warningLocation(h string) string {
 	return ""
 }
 
-// lockdepFrame is the "at: func+off" of the lock being taken (or
-// released) in a lockdep report.
-func lockdepFrame(body []string) (Frame, bool) {
-	want := false
+// warningWhere takes "file:line" from a WARNING header.
+func warningWhere(r *Report, header string, _ []string) { r.Location = warningLocation(header) }
+
+// ubsanWhere takes the "file:line:col" after UBSAN's " in ".
+func ubsanWhere(r *Report, header string, _ []string) {
+	if i := strings.Index(header, " in "); i >= 0 {
+		r.Location = strings.TrimSpace(header[i+4:])
+	}
+}
+
+// kernelBUGWhere takes the file:line of "kernel BUG at file:line!".
+func kernelBUGWhere(r *Report, header string, _ []string) {
+	r.Location = strings.TrimSuffix(strings.TrimPrefix(header, "kernel BUG at "), "!")
+}
+
+// rustWhere takes a Rust panic's location and its message, the line
+// after the header.
+func rustWhere(r *Report, header string, body []string) {
+	loc := strings.TrimPrefix(header, "rust_kernel: panicked at ")
+	r.Location = strings.TrimSuffix(strings.TrimSpace(loc), ":")
 	for _, l := range body {
-		if strings.Contains(l, "is trying to acquire") || strings.HasSuffix(l, " takes:") ||
-			strings.Contains(l, "is trying to release lock") || strings.Contains(l, "just changed the state of lock") ||
-			strings.Contains(l, "is freeing memory") || strings.Contains(l, "is leaving the kernel with locks still held") ||
-			strings.Contains(l, "is exiting with locks still held") {
-			want = true
-			continue
-		}
-		if want {
-			if i := strings.Index(l, "at: "); i >= 0 {
-				if f, ok := ParseFrame(l[i+4:]); ok {
-					return f, true
-				}
-			}
-			if i := strings.Index(l, ") at "); i >= 0 { // "... (&lock) at: ..." variants
-				if f, ok := ParseFrame(l[i+5:]); ok {
-					return f, true
-				}
-			}
-		}
-	}
-	return Frame{}, false
-}
-
-func indexLine(body []string, prefix string) int {
-	for i, l := range body {
-		if strings.HasPrefix(strings.TrimSpace(l), prefix) || prefix == "Call Trace:" && strings.HasPrefix(strings.TrimSpace(l), "Call trace:") {
-			return i
-		}
-	}
-	return -1
-}
-
-// framesAfter collects the frames of the first stack trace after a line
-// starting with marker ("" means from the start), until a line that is
-// neither a frame nor a <TASK>/<IRQ> marker.
-func framesAfter(body []string, marker string) []Frame {
-	start := 0
-	if marker != "" {
-		i := indexLine(body, marker)
-		if i < 0 {
-			return nil
-		}
-		start = i + 1
-	}
-	var frames []Frame
-	seen := false
-	for _, l := range body[start:] {
-		t := strings.TrimSpace(l)
-		if t == "" {
-			if seen {
-				break
-			}
-			continue
-		}
-		if t[0] == '<' && t[len(t)-1] == '>' { // <TASK>, </IRQ>, <EOI>
-			continue
-		}
-		if strings.HasPrefix(t, "? ") || strings.Contains(t, "] ? ") {
-			continue
-		}
-		f, ok := ParseFrame(t)
-		if !ok {
-			if seen {
-				break
-			}
-			continue
-		}
-		if f.IP {
-			continue // a RIP: line inside the trace (an interrupt frame)
-		}
-		seen = true
-		frames = append(frames, f)
-		if len(frames) >= 64 {
+		if k, _ := classify(l); k != kNone || strings.HasPrefix(l, "------------[ cut here ]") {
 			break
 		}
-	}
-	return frames
-}
-
-// title builds the syzkaller-style one-line title.
-func title(r *Report, header string, body []string) string {
-	in := ""
-	if r.Frame != "" {
-		in = " in " + r.Frame
-	}
-	switch r.Type {
-	case NullDeref:
-		return "BUG: unable to handle kernel NULL pointer dereference" + in
-	case PagingRequest:
-		return "BUG: unable to handle kernel paging request" + in
-	case GPF:
-		return "general protection fault" + in
-	case Oops:
-		what := strings.TrimPrefix(header, "Oops: ")
-		if i := strings.Index(what, ": "); i >= 0 {
-			what = what[:i]
-		}
-		if what == "" || strings.HasPrefix(what, "0") {
-			what = "Oops"
-		}
-		return what + in
-	case KernelBUG:
-		return "kernel BUG" + in
-	case Warning:
-		return "WARNING" + in
-	case KASAN:
-		h := strings.TrimPrefix(header, "BUG: KASAN: ")
-		kind := h
-		if i := strings.Index(h, " in "); i >= 0 {
-			kind = h[:i]
-		} else if i := strings.Index(h, " on address"); i >= 0 {
-			kind = h[:i]
-		}
-		if kind == "double-free or invalid-free" || kind == "double-free" || kind == "invalid-free" {
-			return "KASAN: invalid-free" + in
-		}
-		access := ""
-		for _, l := range body {
-			if strings.HasPrefix(l, "Read of size") {
-				access = " Read"
-				break
-			}
-			if strings.HasPrefix(l, "Write of size") {
-				access = " Write"
-				break
-			}
-		}
-		return "KASAN: " + kind + access + in
-	case KFENCE:
-		h := strings.TrimPrefix(header, "BUG: KFENCE: ")
-		if i := strings.Index(h, " in "); i >= 0 {
-			h = h[:i]
-		}
-		return "KFENCE: " + h + in
-	case UBSAN:
-		h := strings.TrimPrefix(header, "UBSAN: ")
-		if i := strings.Index(h, " in "); i >= 0 {
-			h = h[:i]
-		}
-		return "UBSAN: " + h + in
-	case Kmemleak:
-		return "memory leak" + in
-	case Lockdep:
-		h := header
-		h = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(h, "WARNING: "), "BUG: "), "INFO: ")
-		switch {
-		case strings.HasPrefix(h, "possible circular locking"), strings.HasPrefix(h, "possible recursive locking"),
-			strings.HasPrefix(h, "possible irq lock inversion"), strings.Contains(h, "-unsafe lock order"):
-			return "possible deadlock" + in
-		case strings.HasPrefix(h, "inconsistent lock state"):
-			return "inconsistent lock state" + in
-		}
-		h = strings.TrimSuffix(strings.TrimRight(h, "!"), " detected")
-		if i := strings.Index(h, ": "); i >= 0 {
-			h = h[:i]
-		}
-		return "lockdep: " + h + in
-	case SoftLockup:
-		return "BUG: soft lockup" + in
-	case AtomicSchedule:
-		return "BUG: scheduling while atomic" + in
-	case AtomicSleep:
-		return "BUG: sleeping function called from invalid context" + in
-	case Spinlock:
-		h := strings.TrimPrefix(header, "BUG: ")
-		words := strings.Fields(h)
-		if len(words) > 3 {
-			words = words[:3]
-		}
-		for i, w := range words {
-			if w == "on" {
-				words = words[:i]
-				break
-			}
-		}
-		return "BUG: " + strings.TrimRight(strings.Join(words, " "), ",:") + in
-	case HungTask:
-		return "INFO: task hung" + in
-	case RCUStall:
-		return "INFO: rcu detected stall" + in
-	case RustPanic:
-		msg := r.Message
-		if len(msg) > 120 {
-			msg = msg[:120]
-		}
-		if msg == "" {
-			return "Rust panic" + in
-		}
-		return "Rust panic: " + msg + in
-	case StackProtector:
-		return "kernel panic: stack-protector" + in
-	case Panic:
-		return "kernel panic: " + r.Message
-	}
-	h := strings.TrimPrefix(header, "BUG: ")
-	for _, sep := range []string{", ", " at ", ": ", " on CPU", " in process", " ("} {
-		if i := strings.Index(h, sep); i > 0 {
-			h = h[:i]
+		if r.Message == "" {
+			r.Message = strings.TrimSpace(l)
 		}
 	}
-	return "BUG: " + strings.TrimSpace(h) + in
 }
 
 // panicReason is the reason of a "Kernel panic - not syncing: REASON" line.
@@ -457,4 +397,17 @@ func panicReason(l string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(strings.TrimPrefix(rest, ":")), true
+}
+
+// containsAny reports whether l holds one of need; no need means yes.
+func containsAny(l string, need []string) bool {
+	if len(need) == 0 {
+		return true
+	}
+	for _, n := range need {
+		if strings.Contains(l, n) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,85 @@
+package report
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// skipper matches function names against skip patterns (regexps, matched
+// anywhere in the name, as syzkaller does). Most patterns are literals,
+// checked with string functions; the rest form one regexp. Answers are
+// cached: a console names the same functions again and again.
+type skipper struct {
+	contains, prefix, suffix []string
+	exact                    map[string]bool
+	re                       *regexp.Regexp
+	cache                    sync.Map // name -> bool
+	cached                   atomic.Int64
+}
+
+// maxSkipCache bounds the cache of each skipper (a fuzzer makes up names).
+const maxSkipCache = 1 << 16
+
+func newSkipper(patterns []string) *skipper {
+	s := &skipper{exact: map[string]bool{}}
+	var rest []string
+	for _, p := range patterns {
+		anchorStart, anchorEnd := strings.HasPrefix(p, "^"), strings.HasSuffix(p, "$")
+		lit := strings.TrimSuffix(strings.TrimPrefix(p, "^"), "$")
+		if lit == "" || regexp.QuoteMeta(lit) != lit {
+			rest = append(rest, p)
+			continue
+		}
+		switch {
+		case anchorStart && anchorEnd:
+			s.exact[lit] = true
+		case anchorStart:
+			s.prefix = append(s.prefix, lit)
+		case anchorEnd:
+			s.suffix = append(s.suffix, lit)
+		default:
+			s.contains = append(s.contains, lit)
+		}
+	}
+	if len(rest) > 0 {
+		s.re = regexp.MustCompile(strings.Join(rest, "|"))
+	}
+	return s
+}
+
+// skip reports whether name matches a pattern.
+func (s *skipper) skip(name string) bool {
+	if v, ok := s.cache.Load(name); ok {
+		return v.(bool)
+	}
+	v := s.match(name)
+	if s.cached.Load() < maxSkipCache {
+		s.cached.Add(1)
+		s.cache.Store(name, v)
+	}
+	return v
+}
+
+func (s *skipper) match(name string) bool {
+	if s.exact[name] {
+		return true
+	}
+	for _, p := range s.prefix {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, p := range s.suffix {
+		if strings.HasSuffix(name, p) {
+			return true
+		}
+	}
+	for _, p := range s.contains {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	return s.re != nil && s.re.MatchString(name)
+}
