@@ -7,7 +7,7 @@ import (
 
 // build turns the lines of one report into a Report: the format, the
 // frames, the guilty frame, the title, the location.
-func build(p *pending) *Report {
+func build(p *pending, c *parseMemo) *Report {
 	r := &Report{Type: p.typ(), GuiltyIndex: -1}
 	if len(p.lines) == 0 {
 		return r
@@ -37,23 +37,22 @@ func build(p *pending) *Report {
 	}
 	header := lines[hi]
 	body := lines[hi+1:]
-	text := strings.Join(lines[hi:], "\n") + "\n"
+	off := hi
+	for _, l := range lines[:hi] {
+		off += len(l)
+	}
+	text := r.Text[off:] // the report from its header on
 
-	f, groups, matched := selectFormat(p.fam, header, text)
+	sel := c.sel.get(memoKey{p.fam, text}, func() selection {
+		f, groups, matched := selectFormat(p.fam, header, text)
+		return selection{f, groups, matched}
+	})
+	f, groups, matched := sel.f, sel.groups, sel.matched
 	r.fam, r.fmt, r.groups = p.fam, f, groups
 	if f != nil {
 		r.Type = f.typ
-		r.Frames = f.frames(lines[hi:], f.stack)
-		if !usable(r.Frames, f.skipRe) && len(f.stack2) > 0 {
-			r.Frames = f.frames(lines[hi:], f.stack2)
-		}
-		if !usable(r.Frames, f.skipRe) && len(f.stack) > 0 {
-			// rko: a trace the format's parts miss (no timer interrupt
-			// in a stall, a cut-off report) still names a frame.
-			if alt := f.frames(lines[hi:], ripStack); usable(alt, f.skipRe) {
-				r.Frames = alt
-			}
-		}
+		fr := c.frames.get(memoKey{p.fam, text}, func() []Frame { return f.trace(lines[hi:]) })
+		r.Frames = append([]Frame(nil), fr...) // NameFrames edits them
 		if f.where != nil {
 			f.where(r, header, body)
 		}
@@ -73,8 +72,20 @@ func build(p *pending) *Report {
 		r.PID = kmemleakPID(body)
 	}
 	r.header = header
-	r.pickGuilty()
+	r.pick(c)
 	return r
+}
+
+// memoKey is a family and a header or a report's text.
+type memoKey struct {
+	fam *family
+	s   string
+}
+
+type selection struct {
+	f       *format
+	groups  []string
+	matched bool
 }
 
 // selectFormat picks the first format of fam whose title matches the
@@ -135,20 +146,47 @@ func selectFormat(fam *family, header, text string) (*format, []string, bool) {
 // stackStart reports whether a line starts a stack trace (syzkaller's
 // stackStartRes): parsing one stack trace stops there.
 func stackStart(l string) bool {
+	// Called on every line of a trace: most end in ")" or "]" and hold
+	// no "Call " or "badaddr".
+	t := strings.TrimRight(l, " \t")
+	if t == "" {
+		return false
+	}
+	if t[len(t)-1] != ':' {
+		if i := strings.Index(t, "Call "); i >= 0 && (strings.HasPrefix(t[i+5:], "Trace") || strings.HasPrefix(t[i+5:], "trace")) {
+			return true
+		}
+		// riscv64's show_regs() ends so, and the stack follows.
+		return strings.Contains(t, " badaddr: ") && strings.Contains(t, "status: ") && strings.Contains(t, " cause: ")
+	}
 	switch {
-	case strings.Contains(l, "Call Trace"), strings.Contains(l, "Call trace"), strings.Contains(l, "Backtrace:"),
-		strings.Contains(l, "Allocated:"), strings.Contains(l, "Freed:"),
-		strings.Contains(l, "Uninit was stored to memory at"):
+	case strings.Contains(t, "Call Trace"), strings.Contains(t, "Call trace"), strings.HasSuffix(t, "Backtrace:"),
+		strings.HasSuffix(t, "Allocated:"), strings.HasSuffix(t, "Freed:"), strings.Contains(t, "Uninit was stored to memory at"):
 		return true
-	case strings.Contains(l, "Allocated by task "), strings.Contains(l, "Freed by task "):
-		return strings.HasSuffix(strings.TrimSpace(l), ":")
-	case strings.Contains(l, " backtrace"):
-		i := strings.Index(l, " backtrace")
-		return (i == 0 || l[i-1] != 'k') && strings.Contains(l[i:], ":")
-	case strings.Contains(l, "status: ") && strings.Contains(l, " badaddr: ") && strings.Contains(l, " cause: "):
-		return true // riscv64's show_regs() ends so, and the stack follows
+	case strings.Contains(t, "Allocated by task "), strings.Contains(t, "Freed by task "):
+		return true
+	case strings.Contains(t, " backtrace"):
+		i := strings.Index(t, " backtrace")
+		return i == 0 || t[i-1] != 'k'
 	}
 	return false
+}
+
+// trace is the stack trace the guilty frame is looked for in: the
+// format's parts, else its second parts, else (rko) the RIP line and the
+// call trace, so that a trace the format's parts miss (no timer interrupt
+// in a stall, a cut-off report) still names a frame.
+func (f *format) trace(lines []string) []Frame {
+	fr := f.frames(lines, f.stack)
+	if !usable(fr, f.skipRe) && len(f.stack2) > 0 {
+		fr = f.frames(lines, f.stack2)
+	}
+	if !usable(fr, f.skipRe) && len(f.stack) > 0 {
+		if alt := f.frames(lines, ripStack); usable(alt, f.skipRe) {
+			fr = alt
+		}
+	}
+	return fr
 }
 
 // frames walks the parts over the report's lines (the header first) and
@@ -233,7 +271,9 @@ func usable(frames []Frame, skip *skipper) bool {
 // address (an unloaded module's code, not named yet) ends the search: the
 // frames after it are its callers, and blaming one of them would blame the
 // wrong function.
-func (r *Report) pickGuilty() {
+func (r *Report) pickGuilty() { r.pick(nil) }
+
+func (r *Report) pick(c *parseMemo) {
 	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
 	f := r.fmt
 	skip := defaultSkip
@@ -281,15 +321,19 @@ func (r *Report) pickGuilty() {
 	if g := r.Guilty(); g != nil {
 		r.Module = g.Module
 	}
-	r.Title = r.makeTitle(unnamed)
+	var titles memo[string, string]
+	if c != nil {
+		titles = c.title
+	}
+	r.Title = r.makeTitle(unnamed, titles)
 }
 
 // makeTitle fills the format's template. With no format, the header line
 // is the title, as syzkaller does.
-func (r *Report) makeTitle(unnamed bool) string {
+func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
 	f := r.fmt
 	if f == nil {
-		return sanitizeTitle(r.header)
+		return titles.get(r.header, func() string { return sanitizeTitle(r.header) })
 	}
 	t := f.tmpl
 	for i := len(r.groups); i >= 1; i-- {
@@ -308,7 +352,7 @@ func (r *Report) makeTitle(unnamed bool) string {
 			r.Corrupted = true
 		}
 	}
-	return sanitizeTitle(t)
+	return titles.get(t, func() string { return sanitizeTitle(t) })
 }
 
 var defaultSkip = newSkipper(skipPatterns)

@@ -480,13 +480,15 @@ func init() {
 
 // provisional picks a family's format from the header line alone (the
 // report regexps need the whole report): it decides how the report ends.
-func (fam *family) provisional(header string) *format {
-	for _, f := range fam.formats {
-		if f.title.MatchString(header) {
-			return f
+func (fam *family) provisional(header string, c *parseMemo) *format {
+	return c.prov.get(memoKey{fam, header}, func() *format {
+		for _, f := range fam.formats {
+			if f.title.MatchString(header) {
+				return f
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // stallAnchors are the functions where the work that stalled was

@@ -181,29 +181,20 @@ func findHeader(l string) (kind, *family, string) {
 	if k != kNone {
 		return ignored(k, fam, l, l)
 	}
-	if t := strings.TrimLeft(l, " "); strings.HasPrefix(t, "[ ") {
-		if k, fam := classify(t[2:]); fam != nil {
-			return ignored(k, fam, l, t[2:])
+	// One pass over the spaces: a header may follow "xxx: ", "] " or
+	// "[ ", and syzkaller's own failures follow a date.
+	rest := l
+	for n := 0; n < 16; n++ {
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 || i+1 >= len(rest) {
+			break
 		}
-	}
-	for _, sep := range [...]string{": ", "] "} {
-		rest := l
-		for n := 0; n < 4; n++ {
-			i := strings.Index(rest, sep)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+2:]
-			if k, fam := classify(rest); fam != nil {
-				return ignored(k, fam, l, rest)
+		if c := rest[i+1]; c != ' ' && (i > 0 && (rest[i-1] == ':' || rest[i-1] == ']' || rest[i-1] == '[') || c == 'S') {
+			if k, fam := classify(rest[i+1:]); fam != nil {
+				return ignored(k, fam, l, rest[i+1:])
 			}
 		}
-	}
-	// syzkaller's own failures follow a date.
-	if i := strings.Index(l, "SYZF"); i > 0 {
-		if k, fam := classify(l[i:]); fam != nil {
-			return ignored(k, fam, l, l[i:])
-		}
+		rest = rest[i+1:]
 	}
 	return kNone, nil, l
 }
@@ -272,9 +263,10 @@ func ParseString(s string) []*Report {
 	var reports []*Report
 	var cur *pending
 	var lastSep *rawLine
+	memo := newParseMemo()
 	closeCur := func() {
 		if cur != nil {
-			reports = append(reports, build(cur))
+			reports = append(reports, build(cur, memo))
 			cur = nil
 		}
 	}
@@ -390,7 +382,7 @@ func ParseString(s string) []*Report {
 		}
 		// A new report starts here.
 		closeCur()
-		cur = &pending{fam: fam, fmt: fam.provisional(hl)}
+		cur = &pending{fam: fam, fmt: fam.provisional(hl, memo)}
 		if lastSep != nil && lastSep.num == num-1 {
 			cur.lines = append(cur.lines, *lastSep)
 		}

@@ -57,7 +57,7 @@ func (s *skipper) skip(name string) bool {
 	v := s.match(name)
 	if s.cached.Load() < maxSkipCache {
 		s.cached.Add(1)
-		s.cache.Store(name, v)
+		s.cache.Store(strings.Clone(name), v) // not a piece of the console
 	}
 	return v
 }
@@ -82,4 +82,36 @@ func (s *skipper) match(name string) bool {
 		}
 	}
 	return s.re != nil && s.re.MatchString(name)
+}
+
+// memo caches the regexp work on a report's header and text for one
+// console: a console repeats the same report (a WARNING in a loop, a leak
+// per object), and matching is the costly part of building one. It lives
+// for one Parse, so that it keeps no console alive.
+type memo[K comparable, V any] map[K]V
+
+func (c memo[K, V]) get(key K, f func() V) V {
+	if c == nil {
+		return f()
+	}
+	if v, ok := c[key]; ok {
+		return v
+	}
+	v := f()
+	if len(c) < maxSkipCache {
+		c[key] = v
+	}
+	return v
+}
+
+// parseMemo is the memo of one Parse.
+type parseMemo struct {
+	frames memo[memoKey, []Frame]
+	sel    memo[memoKey, selection]
+	prov   memo[memoKey, *format]
+	title  memo[string, string]
+}
+
+func newParseMemo() *parseMemo {
+	return &parseMemo{frames: memo[memoKey, []Frame]{}, sel: memo[memoKey, selection]{}, prov: memo[memoKey, *format]{}, title: memo[string, string]{}}
 }
