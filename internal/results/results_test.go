@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,18 @@ func TestJSONMatchesSchema(t *testing.T) {
 		if err := sch.Validate(doc); err != nil {
 			t.Errorf("%s: output does not match docs/results.schema.json: %v", path, err)
 		}
+	}
+	// The document of a log that could not be triaged.
+	var buf bytes.Buffer
+	if err := Failed(errors.New("the console log on x is empty")).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("Failed's document does not match docs/results.schema.json: %v", err)
 	}
 }
 
