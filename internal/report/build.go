@@ -199,6 +199,9 @@ next:
 		if pt.re == nil {
 			for ; pos < len(lines); pos++ {
 				l := lines[pos]
+				if faultInjection(l) {
+					return out
+				}
 				if stackStart(l) {
 					pos++
 					continue next
@@ -215,6 +218,9 @@ next:
 		for pos < len(lines) {
 			l := lines[pos]
 			pos++
+			if faultInjection(l) {
+				return out
+			}
 			if !containsAny(l, pt.need) {
 				continue
 			}
@@ -339,20 +345,27 @@ func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
 	for i := len(r.groups); i >= 1; i-- {
 		t = strings.ReplaceAll(t, "{"+strconv.Itoa(i)+"}", r.groups[i-1])
 	}
+	frame := ""
 	if strings.Contains(t, "{frame}") {
 		switch {
 		case r.Frame != "":
-			t = strings.ReplaceAll(t, "{frame}", r.Frame)
+			frame = r.Frame
 		case unnamed:
 			// The frame is code of a module that was unloaded; naming
 			// its address (NameFrames) fills it in.
 			t = strings.TrimSuffix(strings.ReplaceAll(t, " in {frame}", ""), "{frame}")
 		default:
-			t = strings.ReplaceAll(t, "{frame}", "corrupted")
+			frame = "corrupted"
 			r.Corrupted = true
 		}
 	}
-	return titles.get(t, func() string { return sanitizeTitle(t) })
+	// The text around the frame loses its numbers and addresses; the
+	// frame's name keeps them ("nl802154_add_llsec_key").
+	before, after, hasFrame := strings.Cut(t, "{frame}")
+	if !hasFrame {
+		return titles.get(t, func() string { return sanitizeTitle(t) })
+	}
+	return cleanTitle(titles.get(before, func() string { return fixTitle(before) }) + frame + after)
 }
 
 var defaultSkip = newSkipper(skipPatterns)
@@ -452,6 +465,25 @@ func containsAny(l string, need []string) bool {
 		if strings.Contains(l, n) {
 			return true
 		}
+	}
+	return false
+}
+
+// faultInjection reports whether l is a frame of fault injection's
+// should_fail(): its stacks are often mixed into a report, and the frames
+// after it are not the report's (syzkaller's corruptedLines).
+func faultInjection(l string) bool {
+	i := strings.Index(l, "should_fail")
+	if i < 0 {
+		return false
+	}
+	t := strings.TrimSpace(l[:i])
+	if t != "" && !(strings.HasPrefix(t, "[<") && strings.HasSuffix(t, ">]")) {
+		return false
+	}
+	rest := strings.TrimPrefix(l[i+len("should_fail"):], "slab")
+	if j := strings.IndexByte(rest, '+'); j >= 0 && (j == 0 || rest[0] == '.') {
+		return strings.HasPrefix(rest[j:], "+0x")
 	}
 	return false
 }

@@ -562,8 +562,9 @@ var titleFixes = []struct {
 }{
 	{regexp.MustCompile(`syz-executor\.?[0-9]+((/|:)[0-9]+)?`), "syz-executor"},
 	{regexp.MustCompile(`syzkaller[0-9]+((/|:)[0-9]+)?`), "syzkaller"},
-	{regexp.MustCompile(`([^a-zA-Z])(?:0x)?[0-9a-f]{6,}`), "${1}ADDR"},
-	{regexp.MustCompile(`([^a-zA-Z])[0-9]{5,}`), "${1}NUM"},
+	{regexp.MustCompile(`[0-9]{5,}`), "NUM"},
+	{regexp.MustCompile(`([^a-zA-Z0-9_])(?:0x)?[0-9a-f]{6,}`), "${1}ADDR"},
+	{regexp.MustCompile(`([^a-zA-Z0-9_.])[0-9]+\b`), "${1}NUM"},
 	{regexp.MustCompile(`(:[0-9]+)+`), ":LINE"},
 	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+`), "${1}"},
 	{regexp.MustCompile(`CPU#[0-9]+`), "CPU"},
@@ -571,13 +572,22 @@ var titleFixes = []struct {
 
 // sanitizeTitle applies titleFixes, drops control bytes and non-ASCII,
 // folds spaces and cuts at 120 bytes.
-func sanitizeTitle(t string) string {
+func sanitizeTitle(t string) string { return cleanTitle(fixTitle(t)) }
+
+// fixTitle applies titleFixes.
+func fixTitle(t string) string {
 	for _, f := range titleFixes {
 		if strings.ContainsAny(t, "0123456789") {
 			t = f.re.ReplaceAllString(t, f.with)
 		}
 	}
-	b := make([]byte, 0, len(t))
+	return t
+}
+
+// cleanTitle drops control bytes and non-ASCII, folds spaces and cuts at
+// 120 bytes.
+func cleanTitle(t string) string {
+	b := make([]byte, 0, min(len(t), 120))
 	var prev byte
 	for i := 0; i < len(t) && i < 120; i++ {
 		c := t[i]

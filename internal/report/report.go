@@ -11,6 +11,7 @@
 package report
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/rkodev/rko/internal/console"
@@ -270,6 +271,47 @@ func ParseString(s string) []*Report {
 			cur = nil
 		}
 	}
+	// With CONFIG_PRINTK_CALLER every line says which task or CPU printed
+	// it ("[ T123]", "[ C1]"), and reports printed at the same time by two
+	// CPUs interleave. As syzkaller does, a report takes only the lines of
+	// its header's context: each context has its own open report.
+	type ctxState struct {
+		cur     *pending
+		lastSep *rawLine
+	}
+	states := map[string]*ctxState{}
+	curCtx := ""
+	nmiCtx := "" // the context whose report is printing all CPUs' backtraces
+	switchTo := func(ctx string) {
+		if ctx == curCtx {
+			return
+		}
+		if cur != nil || lastSep != nil {
+			states[curCtx] = &ctxState{cur, lastSep}
+		} else {
+			delete(states, curCtx)
+		}
+		cur, lastSep = nil, nil
+		if st := states[ctx]; st != nil {
+			cur, lastSep = st.cur, st.lastSep
+			delete(states, ctx)
+		}
+		curCtx = ctx
+	}
+	closeAll := func(keepPanic bool) {
+		for c, st := range states {
+			if st.cur != nil && !(keepPanic && st.cur.fam.kind == kPanic) {
+				reports = append(reports, build(st.cur, memo))
+				st.cur = nil
+			}
+			if st.cur == nil {
+				delete(states, c)
+			}
+		}
+		if cur != nil && !(keepPanic && cur.fam.kind == kPanic) {
+			closeCur()
+		}
+	}
 	num := 0
 	kernelSeen := false // a printk timestamp was seen: the kernel runs
 	for len(s) > 0 {
@@ -281,6 +323,7 @@ func ParseString(s string) []*Report {
 		}
 		num++
 		raw := l
+		ctx := callerID(raw)
 		l = strings.TrimRight(console.StripPrefix(l), "\r")
 		if !kernelSeen && len(raw) > 0 && raw[0] == '[' && len(l) < len(raw) {
 			kernelSeen = true
@@ -290,10 +333,8 @@ func ParseString(s string) []*Report {
 			f, ok := guest.ParseFrame(l)
 			text, isOut := strings.TrimRight(f.Line, "\r\n"), ok && f.Ev == "out"
 			if !isOut {
-				// A step ended or the guest moved on: the report is over.
-				if cur != nil && cur.fam.kind != kPanic {
-					closeCur()
-				}
+				// A step ended or the guest moved on: the reports are over.
+				closeAll(true)
 				continue
 			}
 			l, fromFrame = text, true
@@ -302,6 +343,10 @@ func ParseString(s string) []*Report {
 			continue // printk repeats a line it cut short: not part of the report
 		}
 		k, fam, hl := findHeader(l)
+		if ctx != "" && nmiCtx != "" && ctx[0] == 'C' && k == kNone && (states[ctx] == nil || states[ctx].cur == nil) && ctx != curCtx {
+			ctx = nmiCtx // another CPU's backtrace, asked for by the report
+		}
+		switchTo(ctx)
 		if fromFrame && k != kKmemleak && !(cur != nil && cur.typ() == Kmemleak) {
 			// Program output is not kernel output: only the kmemleak
 			// scan that the guest prints counts.
@@ -368,6 +413,9 @@ func ParseString(s string) []*Report {
 				}
 				cur.body = true
 				cur.lines = append(cur.lines, rl)
+				if curCtx != "" && strings.Contains(l, "Sending NMI from CPU") {
+					nmiCtx = curCtx
+				}
 				if len(cur.lines) >= MaxLines {
 					closeCur()
 				}
@@ -389,8 +437,36 @@ func ParseString(s string) []*Report {
 		cur.lines = append(cur.lines, rawLine{num, hl})
 		lastSep = nil
 	}
-	closeCur()
+	closeAll(false)
+	// Reports of several contexts close out of order.
+	sort.SliceStable(reports, func(i, j int) bool { return reports[i].StartLine < reports[j].StartLine })
 	return reports
+}
+
+// callerID is the printk caller id of a raw console line ("T123" of
+// "[   1.2][ T123] ..."), "" when the line has none.
+func callerID(raw string) string {
+	if len(raw) > 2 && raw[0] == '<' {
+		if j := strings.IndexByte(raw[:min(len(raw), 6)], '>'); j > 1 {
+			raw = raw[j+1:]
+		}
+	}
+	if len(raw) < 5 || raw[0] != '[' {
+		return ""
+	}
+	i := strings.IndexByte(raw, ']')
+	if i < 0 || i+1 >= len(raw) || raw[i+1] != '[' || i > 20 {
+		return ""
+	}
+	j := strings.IndexByte(raw[i+1:], ']')
+	if j < 0 || j > 12 {
+		return ""
+	}
+	id := strings.TrimSpace(raw[i+2 : i+1+j])
+	if len(id) < 2 || (id[0] != 'T' && id[0] != 'C') || !console.Digits(id[1:]) {
+		return ""
+	}
+	return id
 }
 
 // accept reports whether a plain line still belongs to the open report.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,5 +212,48 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("title %q, want %q", reps[0].Title, tt.title)
 			}
 		})
+	}
+}
+
+// TestCallerContexts: two reports printed at once by two tasks
+// (CONFIG_PRINTK_CALLER) interleave line by line; each report takes only
+// the lines of its own context, as syzkaller's do.
+func TestCallerContexts(t *testing.T) {
+	read := func(p string) []string {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c := splitGolden(data)
+		var out []string
+		for _, l := range strings.Split(strings.TrimRight(string(c), "\n"), "\n") {
+			if i := strings.Index(l, "] "); strings.HasPrefix(l, "[") && i > 0 {
+				l = l[i+2:]
+			}
+			if !strings.HasPrefix(l, "@@rko") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	a, b := read("testdata/report/2"), read("testdata/report/1")
+	var sb strings.Builder
+	for i := 0; i < len(a) || i < len(b); i++ {
+		if i < len(a) {
+			fmt.Fprintf(&sb, "[    2.%06d][   T80] %s\n", i, a[i])
+		}
+		if i < len(b) {
+			fmt.Fprintf(&sb, "[    2.%06d][   T81] %s\n", i, b[i])
+		}
+	}
+	reps := ParseString(sb.String())
+	var titles []string
+	for _, r := range reps {
+		titles = append(titles, r.Title)
+	}
+	// In console order: the NULL dereference's header comes first.
+	want := []string{"BUG: unable to handle kernel NULL pointer dereference in nullderef_init", "KASAN: slab-use-after-free Read in ring_pop"}
+	if !reflect.DeepEqual(titles, want) {
+		t.Errorf("titles %q, want %q", titles, want)
 	}
 }
