@@ -208,9 +208,11 @@ next:
 				}
 				if fr, ok := ParseFrame(l); ok && !fr.IP {
 					out = append(out, fr)
-					if len(out) >= 256 {
-						return out
-					}
+				} else if a, b, ok := armFrames(l); ok {
+					out = append(out, a, b)
+				}
+				if len(out) >= 256 {
+					return out
 				}
 			}
 			continue
@@ -342,12 +344,22 @@ func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
 		return titles.get(r.header, func() string { return sanitizeTitle(r.header) })
 	}
 	t := f.tmpl
+	groupFrame := ""
+	// "possible deadlock in {1}": the group names the frame, and keeps
+	// its digits like one.
+	if i := strings.LastIndex(t, " in {"); i >= 0 && len(t) == i+7 && t[i+6] == '}' {
+		if n := int(t[i+5] - '0'); n >= 1 && n <= len(r.groups) && r.groups[n-1] != "" && !strings.ContainsAny(r.groups[n-1], " +/=") {
+			groupFrame, t = r.groups[n-1], t[:i]+" in {frame}"
+		}
+	}
 	for i := len(r.groups); i >= 1; i-- {
 		t = strings.ReplaceAll(t, "{"+strconv.Itoa(i)+"}", r.groups[i-1])
 	}
 	frame := ""
 	if strings.Contains(t, "{frame}") {
 		switch {
+		case groupFrame != "":
+			frame = groupFrame
 		case r.Frame != "":
 			frame = r.Frame
 		case unnamed:
@@ -486,4 +498,36 @@ func faultInjection(l string) bool {
 		return strings.HasPrefix(rest[j:], "+0x")
 	}
 	return false
+}
+
+// armFrames reads a 32-bit arm frame, "[<818df678>] (dump_backtrace) from
+// [<818df774>] (show_stack+0x18/0x1c)": the function and its caller (the
+// top frame is only in the link register, so both count, as syzkaller
+// does).
+func armFrames(l string) (Frame, Frame, bool) {
+	t := strings.TrimLeft(l, " ")
+	if !strings.HasPrefix(t, "[<") {
+		return Frame{}, Frame{}, false
+	}
+	i := strings.Index(t, ">] (")
+	if i < 0 {
+		return Frame{}, Frame{}, false
+	}
+	rest := t[i+4:]
+	j := strings.Index(rest, ") from [<")
+	if j <= 0 {
+		return Frame{}, Frame{}, false
+	}
+	name := rest[:j]
+	rest = rest[j+len(") from [<"):]
+	k := strings.Index(rest, ">] (")
+	if k < 0 {
+		return Frame{}, Frame{}, false
+	}
+	caller, ok := ParseFrame(strings.TrimSuffix(rest[k+4:], ")"))
+	if !ok || strings.ContainsAny(name, " ()") {
+		return Frame{}, Frame{}, false
+	}
+	fn, sym := Demangle(name)
+	return Frame{Func: fn, Symbol: sym}, caller, true
 }

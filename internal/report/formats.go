@@ -562,12 +562,12 @@ var titleFixes = []struct {
 }{
 	{regexp.MustCompile(`syz-executor\.?[0-9]+((/|:)[0-9]+)?`), "syz-executor"},
 	{regexp.MustCompile(`syzkaller[0-9]+((/|:)[0-9]+)?`), "syzkaller"},
-	{regexp.MustCompile(`[0-9]{5,}`), "NUM"},
-	{regexp.MustCompile(`([^a-zA-Z0-9_])(?:0x)?[0-9a-f]{6,}`), "${1}ADDR"},
-	{regexp.MustCompile(`([^a-zA-Z0-9_.])[0-9]+\b`), "${1}NUM"},
+	{regexp.MustCompile(`([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}`), "${1}ADDR"},
 	{regexp.MustCompile(`(:[0-9]+)+`), ":LINE"},
 	{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+`), "${1}"},
 	{regexp.MustCompile(`CPU#[0-9]+`), "CPU"},
+	{regexp.MustCompile(`[0-9]{5,}`), "NUM"},
+	{regexp.MustCompile(`([^a-zA-Z0-9_])[0-9]+\b`), "${1}NUM"},
 }
 
 // sanitizeTitle applies titleFixes, drops control bytes and non-ASCII,
