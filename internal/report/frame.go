@@ -65,12 +65,20 @@ func ParseFrame(l string) (Frame, bool) {
 			s = s[i+1:]
 		}
 	}
-	if strings.HasPrefix(s, "[<") {
-		i := strings.Index(s, ">]")
-		if i < 0 {
-			return Frame{}, false
+	// Up to two addresses before the function: "[<ffffffff81000000>]",
+	// powerpc's "[c000000049a87710] [c0000000000286fc]".
+	for n := 0; n < 2 && strings.HasPrefix(s, "["); n++ {
+		i := strings.IndexByte(s, ']')
+		if i < 0 || i > 24 || !hexAddr(strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(s[1:i], "<"), ">"), "0x")) {
+			if n == 0 && strings.HasPrefix(s, "[<") {
+				return Frame{}, false
+			}
+			break
 		}
-		s = strings.TrimLeft(s[i+2:], " ")
+		s = strings.TrimLeft(s[i+1:], " ")
+	}
+	if strings.HasSuffix(s, "(unreliable)") {
+		return Frame{}, false // powerpc's mark of a frame it is not sure of
 	}
 	if strings.HasPrefix(s, "? ") {
 		return Frame{}, false
@@ -109,6 +117,12 @@ func ParseFrame(l string) (Frame, bool) {
 	}
 	f.Func, f.Symbol = Demangle(name)
 	return f, true
+}
+
+// hexAddr reports whether s is a non-empty run of hex digits.
+func hexAddr(s string) bool {
+	_, n := hexPrefix(s)
+	return s != "" && n == len(s) && len(s) <= 16
 }
 
 func hexPrefix(s string) (uint64, int) {
