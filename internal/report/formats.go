@@ -141,8 +141,7 @@ var skipPatterns = []string{
 
 // stripFramePrefixes come off syscall entry points, so that "__x64_sys_mount"
 // and "compat_SyS_mount" are both "mount".
-var stripFramePrefixes = []string{"SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_",
-	"___sys_", "__sys_", "__se_sys_", "__se_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_"}
+var stripFramePrefixes = []string{"__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_", "__arm64_"}
 
 var families = []*family{
 	{header: "BUG:", kind: kHeader, typ: Bug, ignore: res(`BUG: no syscalls can create resource`), formats: []*format{

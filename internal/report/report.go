@@ -197,6 +197,14 @@ func findHeader(l string) (kind, *family, string) {
 		}
 		rest = rest[i+1:]
 	}
+	// Old KASAN's hint and the oops may share a line.
+	if strings.HasPrefix(l, "kasan: GPF") {
+		if i := strings.Index(l, "general protection fault"); i > 0 {
+			if k, fam := classify(l[i:]); fam != nil {
+				return ignored(k, fam, l, l[i:])
+			}
+		}
+	}
 	return kNone, nil, l
 }
 
