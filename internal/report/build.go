@@ -8,20 +8,50 @@ import (
 // build turns the lines of one report into a Report: the format, the
 // frames, the guilty frame, the title, the location.
 func build(p *pending, c *parseMemo) *Report {
+	if len(p.lines) == 0 {
+		return &Report{Type: p.typ(), GuiltyIndex: -1}
+	}
+	// The same report again (a WARNING in a loop): the same verdict, at
+	// its own lines.
+	n := 0
+	for _, l := range p.lines {
+		n += len(l.text) + 1
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, l := range p.lines {
+		sb.WriteString(l.text)
+		sb.WriteByte('\n')
+	}
+	text := sb.String()
+	if prev, ok := c.reports[memoKey{p.fam, text}]; ok {
+		r := *prev
+		r.StartLine, r.EndLine = p.lines[0].num, p.lines[len(p.lines)-1].num
+		r.Frames = append([]Frame(nil), prev.Frames...) // NameFrames edits them
+		return &r
+	}
+	r := buildNew(p, c, text)
+	if len(c.reports) < maxSkipCache {
+		saved := *r
+		saved.Frames = append([]Frame(nil), r.Frames...)
+		c.reports[memoKey{p.fam, text}] = &saved
+	}
+	return r
+}
+
+// buildNew is build for a report not seen before in this console.
+func buildNew(p *pending, c *parseMemo, all string) *Report {
 	r := &Report{Type: p.typ(), GuiltyIndex: -1}
 	if len(p.lines) == 0 {
 		return r
 	}
 	r.StartLine = p.lines[0].num
 	r.EndLine = p.lines[len(p.lines)-1].num
-	var sb strings.Builder
 	lines := make([]string, len(p.lines))
 	for i, l := range p.lines {
 		lines[i] = l.text
-		sb.WriteString(l.text)
-		sb.WriteByte('\n')
 	}
-	r.Text = sb.String()
+	r.Text = all
 	hi := 0
 	for hi < len(lines)-1 {
 		if k, _ := classify(lines[hi]); k != kSeparator {

@@ -106,12 +106,13 @@ func (c memo[K, V]) get(key K, f func() V) V {
 
 // parseMemo is the memo of one Parse.
 type parseMemo struct {
-	frames memo[memoKey, []Frame]
-	sel    memo[memoKey, selection]
-	prov   memo[memoKey, *format]
-	title  memo[string, string]
+	reports map[memoKey]*Report
+	frames  memo[memoKey, []Frame]
+	sel     memo[memoKey, selection]
+	prov    memo[memoKey, *format]
+	title   memo[string, string]
 }
 
 func newParseMemo() *parseMemo {
-	return &parseMemo{frames: memo[memoKey, []Frame]{}, sel: memo[memoKey, selection]{}, prov: memo[memoKey, *format]{}, title: memo[string, string]{}}
+	return &parseMemo{reports: map[memoKey]*Report{}, frames: memo[memoKey, []Frame]{}, sel: memo[memoKey, selection]{}, prov: memo[memoKey, *format]{}, title: memo[string, string]{}}
 }
