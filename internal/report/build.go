@@ -204,19 +204,29 @@ func stackStart(l string) bool {
 
 // trace is the stack trace the guilty frame is looked for in: the
 // format's parts, else its second parts, else (rko) the RIP line and the
-// call trace, so that a trace the format's parts miss (no timer interrupt
-// in a stall, a cut-off report) still names a frame.
+// call trace when they hold a module's frame, so that a module's stall
+// without a timer interrupt in its trace still names the module.
 func (f *format) trace(lines []string) []Frame {
 	fr := f.frames(lines, f.stack)
 	if !usable(fr, f.skipRe) && len(f.stack2) > 0 {
 		fr = f.frames(lines, f.stack2)
 	}
 	if !usable(fr, f.skipRe) && len(f.stack) > 0 {
-		if alt := f.frames(lines, ripStack); usable(alt, f.skipRe) {
+		if alt := f.frames(lines, ripStack); hasModuleFrame(alt) {
 			fr = alt
 		}
 	}
 	return fr
+}
+
+// hasModuleFrame reports whether a frame is in a module.
+func hasModuleFrame(frames []Frame) bool {
+	for _, f := range frames {
+		if f.Module != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // frames walks the parts over the report's lines (the header first) and
@@ -335,7 +345,18 @@ func (r *Report) pick(c *parseMemo) {
 	chosen := ""
 	if len(names) > 0 {
 		if f != nil && f.extract != nil {
-			chosen = f.extract(names)
+			// rko: a stall or hang in a module's code blames the module's
+			// first frame; the dispatch point syzkaller looks for would
+			// name the syscall that loaded it (finit_module).
+			for j, i := range idx {
+				if r.Frames[i].Module != "" {
+					chosen = names[j]
+					break
+				}
+			}
+			if chosen == "" {
+				chosen = f.extract(names)
+			}
 		} else {
 			chosen = names[0]
 		}

@@ -523,9 +523,7 @@ func stallFrame(names []string) string {
 		}
 		prev = n
 	}
-	// rko: a stack with no dispatch point (a module's init spinning,
-	// cut-off traces) blames its top frame rather than nothing.
-	return names[0]
+	return ""
 }
 
 // hangFrame names a hung task: hangs on synchronize_rcu and rtnl_lock are
