@@ -308,7 +308,7 @@ var families = []*family{
 			typ:    Lockdep, tmpl: "possible deadlock in {1}"},
 		{title: compile(`INFO: inconsistent lock state`), report: compile(`INFO: inconsistent lock state \](?:.*\n)+?.*takes(?:.*\n)+?.*at: {{PC}} +{{FUNC}}`),
 			typ: Lockdep, tmpl: "inconsistent lock state in {1}"},
-		{title: compile(`INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall`), typ: RCUStall,
+		{title: compile(`INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall`), typ: RCUStall,
 			tmpl: "INFO: rcu detected stall in {frame}", extract: stallFrame, skip: []string{"apic_timer_interrupt", "rcu"},
 			stack:  []part{p(`apic_timer_interrupt`), ripFrame, trace},
 			stack2: []part{p(`(?:apic_timer_interrupt|Exception stack|el1h_64_irq)`), trace}},
