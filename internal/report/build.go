@@ -207,6 +207,11 @@ func stackStart(l string) bool {
 // call trace when they hold a module's frame, so that a module's stall
 // without a timer interrupt in its trace still names the module.
 func (f *format) trace(lines []string) []Frame {
+	if len(f.stack) == 0 {
+		// The title comes from a regexp group or names no frame; the call
+		// trace is still the report's, for symbolization and in_module.
+		return f.frames(lines, callStack)
+	}
 	fr := f.frames(lines, f.stack)
 	if !usable(fr, f.skipRe) && len(f.stack2) > 0 {
 		fr = f.frames(lines, f.stack2)
@@ -342,24 +347,25 @@ func (r *Report) pick(c *parseMemo) {
 		names = append(names, frameName(fr.Func))
 		idx = append(idx, i)
 	}
-	chosen := ""
-	if len(names) > 0 {
-		if f != nil && f.extract != nil {
-			// rko: a stall or hang in a module's code blames the module's
-			// first frame; the dispatch point syzkaller looks for would
-			// name the syscall that loaded it (finit_module).
-			for j, i := range idx {
-				if r.Frames[i].Module != "" {
-					chosen = names[j]
-					break
-				}
+	chosen := groupFrame(f, r.groups)
+	switch {
+	case chosen != "":
+		// "possible deadlock in {1}": a regexp group names the frame.
+	case len(names) > 0 && f != nil && f.extract != nil:
+		// rko: a stall or hang in a module's code blames the module's
+		// first frame; the dispatch point syzkaller looks for would
+		// name the syscall that loaded it (finit_module).
+		for j, i := range idx {
+			if r.Frames[i].Module != "" {
+				chosen = names[j]
+				break
 			}
-			if chosen == "" {
-				chosen = f.extract(names)
-			}
-		} else {
-			chosen = names[0]
 		}
+		if chosen == "" {
+			chosen = f.extract(names)
+		}
+	case len(names) > 0:
+		chosen = names[0]
 	}
 	for j, n := range names {
 		if n == chosen {
@@ -367,12 +373,11 @@ func (r *Report) pick(c *parseMemo) {
 			break
 		}
 	}
-	if chosen == "" && f != nil {
-		// A template like "possible deadlock in {1}" names the frame by a
-		// regexp group.
-		if i := strings.Index(f.tmpl, " in {"); i >= 0 && len(f.tmpl) == i+7 && f.tmpl[i+6] == '}' {
-			if n := int(f.tmpl[i+5] - '0'); n >= 1 && n <= len(r.groups) {
-				chosen = frameName(r.groups[n-1])
+	if r.GuiltyIndex < 0 && chosen != "" {
+		for i, fr := range r.Frames {
+			if fr.Func != "" && frameName(fr.Func) == chosen {
+				r.GuiltyIndex = i
+				break
 			}
 		}
 	}
@@ -387,6 +392,24 @@ func (r *Report) pick(c *parseMemo) {
 	r.Title = r.makeTitle(unnamed, titles)
 }
 
+// groupFrame is the frame a template like "possible deadlock in {1}"
+// names by a regexp group, "" for other templates.
+func groupFrame(f *format, groups []string) string {
+	if f == nil {
+		return ""
+	}
+	t := f.tmpl
+	i := strings.LastIndex(t, " in {")
+	if i < 0 || len(t) != i+7 || t[i+6] != '}' {
+		return ""
+	}
+	n := int(t[i+5] - '0')
+	if n < 1 || n > len(groups) || groups[n-1] == "" || strings.ContainsAny(groups[n-1], " +/=") {
+		return ""
+	}
+	return frameName(groups[n-1])
+}
+
 // makeTitle fills the format's template. With no format, the header line
 // is the title, as syzkaller does.
 func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
@@ -395,13 +418,11 @@ func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
 		return titles.get(r.header, func() string { return sanitizeTitle(r.header) })
 	}
 	t := f.tmpl
-	groupFrame := ""
 	// "possible deadlock in {1}": the group names the frame, and keeps
 	// its digits like one.
-	if i := strings.LastIndex(t, " in {"); i >= 0 && len(t) == i+7 && t[i+6] == '}' {
-		if n := int(t[i+5] - '0'); n >= 1 && n <= len(r.groups) && r.groups[n-1] != "" && !strings.ContainsAny(r.groups[n-1], " +/=") {
-			groupFrame, t = r.groups[n-1], t[:i]+" in {frame}"
-		}
+	gf := ""
+	if g := groupFrame(f, r.groups); g != "" {
+		gf, t = g, t[:strings.LastIndex(t, " in {")]+" in {frame}"
 	}
 	for i := len(r.groups); i >= 1; i-- {
 		t = strings.ReplaceAll(t, "{"+strconv.Itoa(i)+"}", r.groups[i-1])
@@ -409,8 +430,8 @@ func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
 	frame := ""
 	if strings.Contains(t, "{frame}") {
 		switch {
-		case groupFrame != "":
-			frame = groupFrame
+		case gf != "":
+			frame = gf
 		case r.Frame != "":
 			frame = r.Frame
 		case unnamed:
