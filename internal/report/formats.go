@@ -80,6 +80,9 @@ var (
 	trace     = part{}
 	ripFrame  = p(`(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{{PC}} +){0,2}{{FUNC}}|(?:[0-9]+:)?0x[0-9a-f]+|(?:[0-9]+:)?{{PC}} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))`, "IP", "pc ", "PC is at")
 	callTrace = p(`(?:Call (?:T|t)race:)|(?:Backtrace:)`, "Call T", "Call t", "Backtrace:")
+	// riscv64's show_regs() ends with its status line and the stack
+	// follows with no "Call Trace:".
+	riscvStack = []part{p(`status: [0-9a-f]+ badaddr: [0-9a-f]+ cause: `, " badaddr: "), trace}
 	ripStack  = []part{ripFrame, callTrace, trace}
 	callStack = []part{callTrace, trace}
 	// warningStack: newer kernels trap, and the stack starts at the RIP
@@ -376,9 +379,9 @@ var families = []*family{
 	}},
 	{header: "rust_kernel: panicked", kind: kRustPanic, typ: RustPanic, end: endMarker, formats: []*format{
 		{title: compile(`rust_kernel: panicked`), report: compile(`rust_kernel: panicked at [^\n]*?\n(.+?)\n`), typ: RustPanic,
-			tmpl: "{1} in {frame}", end: endMarker, absorbs: true, stack: ripStack, stack2: callStack, where: rustWhere},
+			tmpl: "{1} in {frame}", end: endMarker, absorbs: true, stack: ripStack, stack2: riscvStack, where: rustWhere},
 		{title: compile(`rust_kernel: panicked`), typ: RustPanic, tmpl: "rust_kernel panicked in {frame}", end: endMarker, absorbs: true,
-			stack: ripStack, stack2: callStack, where: rustWhere},
+			stack: ripStack, stack2: riscvStack, where: rustWhere},
 	}},
 	{header: "kernel BUG at ", kind: kKernelBUG, typ: KernelBUG, end: endMarker, formats: []*format{
 		{title: compile(`kernel BUG at mm/usercopy.c`), typ: Usercopy, tmpl: "BUG: bad usercopy in {frame}", end: endMarker, absorbs: true,
@@ -389,7 +392,8 @@ var families = []*family{
 		{title: compile(`kernel BUG at (.*)`), typ: KernelBUG, tmpl: "kernel BUG in {frame}", end: endMarker, absorbs: true,
 			stack: ripStack, skip: []string{"^skb_"}, where: kernelBUGWhere},
 	}},
-	{header: "Kernel BUG ", kind: kHeader, typ: KernelBUG, end: endMarker, formats: []*format{
+	// riscv64's oops line after "kernel BUG at" ("Kernel BUG [#1]").
+	{header: "Kernel BUG ", kind: kOopsLine, typ: KernelBUG, end: endMarker, formats: []*format{
 		{title: compile(`Kernel BUG (.*)`), typ: KernelBUG, tmpl: "kernel BUG {1}", end: endMarker, noStack: true},
 	}},
 	{header: "BUG kmalloc-", kind: kHeader, typ: Bug, formats: []*format{
