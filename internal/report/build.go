@@ -204,8 +204,9 @@ func stackStart(l string) bool {
 
 // trace is the stack trace the guilty frame is looked for in: the
 // format's parts, else its second parts, else (rko) the RIP line and the
-// call trace when they hold a module's frame, so that a module's stall
-// without a timer interrupt in its trace still names the module.
+// call trace, the call trace alone or riscv64's stack when they hold a
+// module's frame, so that a module's stall without a timer interrupt, or
+// a UML panic without a RIP line, still names the module.
 func (f *format) trace(lines []string) []Frame {
 	if len(f.stack) == 0 {
 		// The title comes from a regexp group or names no frame; the call
@@ -217,8 +218,11 @@ func (f *format) trace(lines []string) []Frame {
 		fr = f.frames(lines, f.stack2)
 	}
 	if !usable(fr, f.skipRe) && len(f.stack) > 0 {
-		if alt := f.frames(lines, ripStack); hasModuleFrame(alt) {
-			fr = alt
+		for _, parts := range [][]part{ripStack, callStack, riscvStack} {
+			if alt := f.frames(lines, parts); hasModuleFrame(alt) && usable(alt, f.skipRe) {
+				fr = alt
+				break
+			}
 		}
 	}
 	return fr
