@@ -1,13 +1,14 @@
 // Package report finds kernel crash reports in a console log: oopses,
-// BUG:s, WARNINGs, sanitizer reports (KASAN, KFENCE, UBSAN, kmemleak),
-// lockdep splats, hung tasks, RCU stalls, Rust panics and kernel panics.
+// BUG:s, WARNINGs, sanitizer reports (KASAN, KFENCE, KMSAN, KCSAN, UBSAN,
+// kmemleak), lockdep splats, hung tasks, RCU stalls, Rust panics and kernel
+// panics, on x86_64, arm64, riscv64, arm, powerpc and UML.
 //
-// Each report gets a type, a stable one-line title in the style of
-// syzkaller's pkg/report ("KASAN: slab-use-after-free Read in ring_pop"),
-// the guilty frame (the first stack frame that is not reporting machinery,
-// a sanitizer, a lock or allocator primitive or a lib helper) and the span
-// of console lines it came from. Reports are found with prefix checks on
-// each line, not regular expressions, so that a 100 MB console parses fast.
+// Each report gets a type, the title syzkaller's pkg/report would give it
+// ("KASAN: slab-use-after-free Read in ring_pop"), the guilty frame and the
+// span of console lines it came from. The formats are a table
+// (formats.go). Headers are found with prefix checks on each line; regular
+// expressions run only on header lines and on reports, so that a 100 MB
+// console parses fast.
 package report
 
 import (
