@@ -83,8 +83,8 @@ var (
 	// riscv64's show_regs() ends with its status line and the stack
 	// follows with no "Call Trace:".
 	riscvStack = []part{p(`status: [0-9a-f]+ badaddr: [0-9a-f]+ cause: `, " badaddr: "), trace}
-	ripStack  = []part{ripFrame, callTrace, trace}
-	callStack = []part{callTrace, trace}
+	ripStack   = []part{ripFrame, callTrace, trace}
+	callStack  = []part{callTrace, trace}
 	// warningStack: newer kernels trap, and the stack starts at the RIP
 	// line; older ones just print the stack.
 	warningStack  = []part{{compile(`(?:` + ripFrame.re.String() + `|--- interrupt: [0-9]+ at ([a-zA-Z0-9_]+)(?:\.|\+))`), append(ripFrame.need, "--- interrupt: ")}, trace}
@@ -101,7 +101,7 @@ var skipPatterns = []string{
 	"print_address_description", "panic", "invalid_op", "report_bug", "fixup_bug", "print_report",
 	"print_usage_bug", "do_error", `_trap$|do_trap`, "show_stack", "dump_stack", "walk_stack", "dump_backtrace",
 	"warn_slowpath", "warn_alloc", "warn_bogus", "__warn", "alloc_page", "k?v?(?:m|z|c)alloc", "krealloc",
-	"kmem_cache", "allocate_slab", "folio_(?:alloc|unlock)", "filemap_alloc_folio", "__filemap_get_folio",
+	"kmem_cache", "allocate_slab", "__alloc_frozen_pages_noprof", "folio_(?:alloc|unlock)", "filemap_alloc_folio", "__filemap_get_folio",
 	"find_or_create_page", "do_read_cache_folio", "read_cache_page", "pagecache_get_page",
 	"grab_cache_page_write_begin", "slab_", "debug_object", "timer_is_static_object", "work_is_static_object",
 	"__might_fault", "print_unlock", "imbalance_bug", "lockdep", "bh_enable", "bh_disable", "perf_trace",
