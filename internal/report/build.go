@@ -27,6 +27,7 @@ func build(p *pending, c *parseMemo) *Report {
 	if prev, ok := c.reports[memoKey{p.fam, text}]; ok {
 		r := *prev
 		r.StartLine, r.EndLine = p.lines[0].num, p.lines[len(p.lines)-1].num
+		r.headerLine = r.StartLine + prev.headerLine - prev.StartLine
 		r.Frames = append([]Frame(nil), prev.Frames...) // NameFrames edits them
 		return &r
 	}
@@ -67,6 +68,7 @@ func buildNew(p *pending, c *parseMemo, all string) *Report {
 	}
 	header := lines[hi]
 	body := lines[hi+1:]
+	r.headerLine = p.lines[hi].num
 	off := hi
 	for _, l := range lines[:hi] {
 		off += len(l)

@@ -95,10 +95,11 @@ type Report struct {
 	// says (kmemleak's `comm "init", pid 757`); 0 otherwise.
 	PID int `json:"pid,omitempty"`
 
-	header string   // the report's header line
-	fam    *family  // the header's family
-	fmt    *format  // the format that matched, nil if none
-	groups []string // the format's regexp groups, for the title
+	header     string   // the report's header line
+	headerLine int      // its line number: reports are in the order of their headers
+	fam        *family  // the header's family
+	fmt        *format  // the format that matched, nil if none
+	groups     []string // the format's regexp groups, for the title
 }
 
 // Guilty returns the guilty frame, or nil.
@@ -273,6 +274,7 @@ func ParseString(s string) []*Report {
 	var reports []*Report
 	var cur *pending
 	var lastSep *rawLine
+	prevNum := 0 // the previous line of the current context
 	memo := newParseMemo()
 	closeCur := func() {
 		if cur != nil {
@@ -287,6 +289,7 @@ func ParseString(s string) []*Report {
 	type ctxState struct {
 		cur     *pending
 		lastSep *rawLine
+		prevNum int
 	}
 	states := map[string]*ctxState{}
 	curCtx := ""
@@ -296,13 +299,13 @@ func ParseString(s string) []*Report {
 			return
 		}
 		if cur != nil || lastSep != nil {
-			states[curCtx] = &ctxState{cur, lastSep}
+			states[curCtx] = &ctxState{cur, lastSep, prevNum}
 		} else {
 			delete(states, curCtx)
 		}
-		cur, lastSep = nil, nil
+		cur, lastSep, prevNum = nil, nil, 0
 		if st := states[ctx]; st != nil {
-			cur, lastSep = st.cur, st.lastSep
+			cur, lastSep, prevNum = st.cur, st.lastSep, st.prevNum
 			delete(states, ctx)
 		}
 		curCtx = ctx
@@ -356,6 +359,8 @@ func ParseString(s string) []*Report {
 			ctx = nmiCtx // another CPU's backtrace, asked for by the report
 		}
 		switchTo(ctx)
+		prev := prevNum
+		prevNum = num
 		if fromFrame && k != kKmemleak && !(cur != nil && cur.typ() == Kmemleak) {
 			// Program output is not kernel output: only the kmemleak
 			// scan that the guest prints counts.
@@ -440,7 +445,7 @@ func ParseString(s string) []*Report {
 		// A new report starts here.
 		closeCur()
 		cur = &pending{fam: fam, fmt: fam.provisional(hl, memo)}
-		if lastSep != nil && lastSep.num == num-1 {
+		if lastSep != nil && lastSep.num == prev {
 			cur.lines = append(cur.lines, *lastSep)
 		}
 		cur.lines = append(cur.lines, rawLine{num, hl})
@@ -448,7 +453,7 @@ func ParseString(s string) []*Report {
 	}
 	closeAll(false)
 	// Reports of several contexts close out of order.
-	sort.SliceStable(reports, func(i, j int) bool { return reports[i].StartLine < reports[j].StartLine })
+	sort.SliceStable(reports, func(i, j int) bool { return reports[i].headerLine < reports[j].headerLine })
 	return reports
 }
 
