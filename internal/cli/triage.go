@@ -66,7 +66,19 @@ func parseModuleFlag(s string) (symbolize.Module, error) {
 	return symbolize.Module{Name: name, KoPath: ko, SourceDir: src}, nil
 }
 
+// runTriage runs triage; with --json, a log that cannot be triaged still
+// gets a document on stdout, carrying the error (and the exit status is 2).
 func runTriage(cmd *cobra.Command, o *triageOptions) error {
+	err := triage(cmd, o)
+	if _, verdict := err.(exitError); err != nil && !verdict && o.json {
+		if werr := results.Failed(err).WriteJSON(cmd.OutOrStdout()); werr != nil {
+			return fmt.Errorf("%w (and writing the JSON document failed: %v)", err, werr)
+		}
+	}
+	return err
+}
+
+func triage(cmd *cobra.Command, o *triageOptions) error {
 	switch o.color {
 	case "auto", "always", "never":
 	default:

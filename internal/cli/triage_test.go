@@ -102,6 +102,27 @@ func TestTriageBadInput(t *testing.T) {
 			if _, isExit := err.(exitError); isExit {
 				t.Errorf("err = %v: a bad input must be an error (exit 2), not a verdict", err)
 			}
+			if out.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing without --json", out.String())
+			}
+			// With --json the same input gets a document carrying the error.
+			root = newRoot()
+			out.Reset()
+			root.SetArgs(append([]string{tt.args[0], "--json"}, tt.args[1:]...))
+			root.SetIn(strings.NewReader(tt.stdin))
+			root.SetOut(&out)
+			err = root.Execute()
+			if _, isExit := err.(exitError); err == nil || isExit {
+				t.Errorf("--json: err = %v, want an error (exit 2)", err)
+			}
+			var doc struct {
+				Schema  int
+				Error   string
+				Crashes []any
+			}
+			if jerr := json.Unmarshal(out.Bytes(), &doc); jerr != nil || doc.Schema != 1 || !strings.Contains(doc.Error, tt.want) || doc.Crashes == nil {
+				t.Errorf("--json: stdout %q (%v), want a document whose error contains %q", out.String(), jerr, tt.want)
+			}
 		})
 	}
 }

@@ -23,11 +23,16 @@ func linuxSrc() string {
 	return "/tmp/linux-source-7.3"
 }
 
-func kunitLogs(t *testing.T) []string {
+// agreeDirs hold logs with the counts kunit.py gives on them
+// (counts.golden): kunit's own test_data, and consoles that interleave
+// printk lines, repeat lines or are cut off.
+var agreeDirs = []string{"testdata/kunit", "testdata/agree"}
+
+func kunitLogs(t *testing.T, dir string) []string {
 	t.Helper()
-	logs, err := filepath.Glob("testdata/kunit/*.log")
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(logs) == 0 {
-		t.Fatalf("no logs in testdata/kunit: %v", err)
+		t.Fatalf("no logs in %s: %v", dir, err)
 	}
 	sort.Strings(logs)
 	return logs
@@ -38,9 +43,9 @@ func countsLine(name string, c Counts) string {
 		name, c.Passed, c.Failed, c.Crashed, c.Skipped, c.Errors)
 }
 
-func readGoldenCounts(t *testing.T) map[string]string {
+func readGoldenCounts(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile("testdata/kunit/counts.golden")
+	b, err := os.ReadFile(filepath.Join(dir, "counts.golden"))
 	if err != nil {
 		t.Fatalf("read golden: %v", err)
 	}
@@ -56,9 +61,15 @@ func readGoldenCounts(t *testing.T) map[string]string {
 // TestKunitGolden checks our counts, in both modes, against the counts
 // that kunit.py gave on the same logs (recorded in counts.golden).
 func TestKunitGolden(t *testing.T) {
-	golden := readGoldenCounts(t)
+	for _, dir := range agreeDirs {
+		testKunitGolden(t, dir)
+	}
+}
+
+func testKunitGolden(t *testing.T, dir string) {
+	golden := readGoldenCounts(t, dir)
 	for _, compat := range []bool{true, false} {
-		for _, path := range kunitLogs(t) {
+		for _, path := range kunitLogs(t, dir) {
 			name := filepath.Base(path)
 			t.Run(fmt.Sprintf("compat=%v/%s", compat, name), func(t *testing.T) {
 				data, err := os.ReadFile(path)
@@ -87,9 +98,15 @@ func TestKunitAgreement(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 not found; counts.golden is still checked by TestKunitGolden")
 	}
+	for _, dir := range agreeDirs {
+		testKunitAgreement(t, py, kunit, dir)
+	}
+}
+
+func testKunitAgreement(t *testing.T, py, kunit, dir string) {
 	var golden []string
 	agree := 0
-	logs := kunitLogs(t)
+	logs := kunitLogs(t, dir)
 	for _, path := range logs {
 		name := filepath.Base(path)
 		abs, _ := filepath.Abs(path)
@@ -112,16 +129,21 @@ func TestKunitAgreement(t *testing.T) {
 		}
 		want := countsLine(name, Counts(doc.Misc))
 		golden = append(golden, want)
-		got := countsLine(name, Parse(readFile(t, path), Options{Compat: true}).Counts)
-		if got != want {
-			t.Errorf("disagree with kunit.py:\n got %s\nwant %s", got, want)
-		} else {
+		ok := true
+		for _, compat := range []bool{true, false} {
+			got := countsLine(name, Parse(readFile(t, path), Options{Compat: compat}).Counts)
+			if got != want {
+				t.Errorf("disagree with kunit.py (compat=%v):\n got %s\nwant %s", compat, got, want)
+				ok = false
+			}
+		}
+		if ok {
 			agree++
 		}
 	}
-	t.Logf("agreement with kunit.py: %d of %d logs", agree, len(logs))
+	t.Logf("%s: agreement with kunit.py: %d of %d logs", dir, agree, len(logs))
 	if *update {
-		if err := os.WriteFile("testdata/kunit/counts.golden", []byte(strings.Join(golden, "\n")+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "counts.golden"), []byte(strings.Join(golden, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -72,6 +72,8 @@ type Finding struct {
 	Message string `json:"message"`
 	// Source is the text of the line the finding starts on.
 	Source string `json:"source"`
+
+	stmtLine int // the first line of the statement holding the token, for rko-allow comments; 0: Line
 }
 
 // Options are the inputs of Run.

@@ -144,15 +144,15 @@ func checkBindings(c *checker) {
 			if arg == nil {
 				return false
 			}
-			hit := false
-			useImports(c, arg, nil, func(p []string, _ string, _ *Node) {
-				if rawBindingsPath(p, aliases) {
-					hit = true
+			useImports(c, arg, nil, func(p []string, _ string, at *Node) {
+				if !rawBindingsPath(p, aliases) {
+					return
 				}
+				// Point at the offending token: the `bindings` (or its
+				// alias) in `use kernel::{bindings, prelude::*}`.
+				tok := bindingsToken(c, at, aliases)
+				c.reportIn(n, tok, "use of %s outside the abstraction layer; use a safe abstraction from the kernel crate (or add one under rust/kernel)", what)
 			})
-			if hit {
-				c.report(n, "use of %s outside the abstraction layer; use a safe abstraction from the kernel crate (or add one under rust/kernel)", what)
-			}
 			return false
 		case "scoped_identifier", "scoped_type_identifier":
 			p := n.ChildByField("path")
@@ -192,6 +192,29 @@ func checkBindings(c *checker) {
 			}
 		}
 	}
+}
+
+// bindingsToken is the identifier naming the raw bindings in a use
+// path: the first `bindings` (or alias of kernel::bindings) under at, else
+// at itself.
+func bindingsToken(c *checker, at *Node, aliases map[string]bool) *Node {
+	var tok *Node
+	Walk(at, func(x *Node) bool {
+		if tok != nil {
+			return false
+		}
+		if x.Kind == "identifier" {
+			if t := c.f.Text(x); t == "bindings" || aliases[t] {
+				tok = x
+				return false
+			}
+		}
+		return true
+	})
+	if tok == nil {
+		return at
+	}
+	return tok
 }
 
 func checkStd(c *checker) {

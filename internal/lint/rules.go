@@ -81,6 +81,13 @@ func (c *checker) report(n *Node, format string, args ...any) {
 	c.reportSpan(n.Start, n.End, format, args...)
 }
 
+// reportIn reports a token tok inside the statement stmt: the finding is on
+// the token, and rko-allow comments above the statement apply to it too.
+func (c *checker) reportIn(stmt, tok *Node, format string, args ...any) {
+	c.reportSpan(tok.Start, tok.End, format, args...)
+	c.out[len(c.out)-1].stmtLine, _ = c.f.Pos(stmt.Start)
+}
+
 func (c *checker) reportSpan(start, end uint32, format string, args ...any) {
 	l, col := c.f.Pos(start)
 	el, ecol := c.f.Pos(end)

@@ -177,3 +177,46 @@ func TestAllowWithoutReasonSaysSo(t *testing.T) {
 		t.Fatalf("findings = %+v, want one that says the allow gives no reason", res.Findings)
 	}
 }
+
+// TestBindingsPosition: a use of the raw bindings is reported on the
+// `bindings` token, not on the `use` line, and an rko-allow comment above a
+// multi-line use still covers it.
+func TestBindingsPosition(t *testing.T) {
+	tests := []struct {
+		name, src      string
+		line, col, end int // 0 line: no finding
+	}{
+		{"in a list", spdx + "use kernel::{bindings, prelude::*};\n", 2, 14, 22},
+		{"multi-line list", spdx + "use kernel::{\n    prelude::*,\n    bindings,\n};\n", 4, 5, 13},
+		{"path", spdx + "use kernel::bindings::gfp_t;\n", 2, 13, 21},
+		{"bare", spdx + "use bindings::*;\n", 2, 5, 13},
+		{"allowed above a multi-line use", spdx + "// rko-allow(bindings-outside-abstractions): the driver's own FFI shim.\nuse kernel::{\n    prelude::*,\n    bindings,\n};\n", 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "m.rs"), []byte(tt.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), Options{Paths: []string{dir}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Finding
+			for _, f := range res.Findings {
+				if f.Rule == "bindings-outside-abstractions" {
+					got = append(got, f)
+				}
+			}
+			if tt.line == 0 {
+				if len(got) != 0 {
+					t.Fatalf("findings %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Line != tt.line || got[0].Column != tt.col || got[0].EndColumn != tt.end {
+				t.Fatalf("findings %+v, want one at %d:%d-%d", got, tt.line, tt.col, tt.end)
+			}
+		})
+	}
+}

@@ -53,7 +53,13 @@ func applySuppressions(c *checker) ([]Finding, int) {
 	n := 0
 	for _, f := range c.out {
 		silenced, noReason := false, false
-		for _, a := range byLine[f.Line] {
+		allows := byLine[f.Line]
+		if f.stmtLine != 0 && f.stmtLine != f.Line {
+			// A finding on a token inside a statement (the bindings of a
+			// multi-line use list) is also silenced from above the statement.
+			allows = append(allows[:len(allows):len(allows)], byLine[f.stmtLine]...)
+		}
+		for _, a := range allows {
 			if a.rules[f.Rule] {
 				if a.reason == "" {
 					noReason = true

@@ -5,23 +5,54 @@ import (
 	"strings"
 )
 
-// build turns the lines of one report into a Report: title, frames,
-// guilty frame, location.
-func build(p *pending) *Report {
-	r := &Report{Type: p.typ, GuiltyIndex: -1}
+// build turns the lines of one report into a Report: the format, the
+// frames, the guilty frame, the title, the location.
+func build(p *pending, c *parseMemo) *Report {
+	if len(p.lines) == 0 {
+		return &Report{Type: p.typ(), GuiltyIndex: -1}
+	}
+	// The same report again (a WARNING in a loop): the same verdict, at
+	// its own lines.
+	n := 0
+	for _, l := range p.lines {
+		n += len(l.text) + 1
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, l := range p.lines {
+		sb.WriteString(l.text)
+		sb.WriteByte('\n')
+	}
+	text := sb.String()
+	if prev, ok := c.reports[memoKey{p.fam, text}]; ok {
+		r := *prev
+		r.StartLine, r.EndLine = p.lines[0].num, p.lines[len(p.lines)-1].num
+		r.headerLine = r.StartLine + prev.headerLine - prev.StartLine
+		r.Frames = append([]Frame(nil), prev.Frames...) // NameFrames edits them
+		return &r
+	}
+	r := buildNew(p, c, text)
+	if len(c.reports) < maxSkipCache {
+		saved := *r
+		saved.Frames = append([]Frame(nil), r.Frames...)
+		c.reports[memoKey{p.fam, text}] = &saved
+	}
+	return r
+}
+
+// buildNew is build for a report not seen before in this console.
+func buildNew(p *pending, c *parseMemo, all string) *Report {
+	r := &Report{Type: p.typ(), GuiltyIndex: -1}
 	if len(p.lines) == 0 {
 		return r
 	}
 	r.StartLine = p.lines[0].num
 	r.EndLine = p.lines[len(p.lines)-1].num
-	var sb strings.Builder
 	lines := make([]string, len(p.lines))
 	for i, l := range p.lines {
 		lines[i] = l.text
-		sb.WriteString(l.text)
-		sb.WriteByte('\n')
 	}
-	r.Text = sb.String()
+	r.Text = all
 	hi := 0
 	for hi < len(lines)-1 {
 		if k, _ := classify(lines[hi]); k != kSeparator {
@@ -30,118 +61,404 @@ func build(p *pending) *Report {
 		hi++
 	}
 	for hi+1 < len(lines) && strings.HasSuffix(lines[hi], " [inline]") {
-		if k, _ := classify(lines[hi+1]); k != kHeader {
+		if k, fam := classify(lines[hi+1]); k != kHeader || fam != p.fam {
 			break
 		}
 		hi++
 	}
 	header := lines[hi]
 	body := lines[hi+1:]
+	r.headerLine = p.lines[hi].num
+	off := hi
+	for _, l := range lines[:hi] {
+		off += len(l)
+	}
+	text := r.Text[off:] // the report from its header on
 
-	var lead []Frame // frames named by the report itself, tried first
-	switch r.Type {
-	case NullDeref, PagingRequest, GPF, Oops, KernelBUG, SoftLockup, Bug, AtomicSchedule:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
+	sel := c.sel.get(memoKey{p.fam, text}, func() selection {
+		f, groups, matched := selectFormat(p.fam, header, text)
+		return selection{f, groups, matched}
+	})
+	f, groups, matched := sel.f, sel.groups, sel.matched
+	r.fam, r.fmt, r.groups = p.fam, f, groups
+	if f != nil {
+		r.Type = f.typ
+		fr := c.frames.get(memoKey{p.fam, text}, func() []Frame { return f.trace(lines[hi:]) })
+		r.Frames = append([]Frame(nil), fr...) // NameFrames edits them
+		if f.where != nil {
+			f.where(r, header, body)
 		}
-	case Warning:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
-		} else if f, ok := headerFrame(header, " at "); ok {
-			lead = append(lead, f)
-		}
-		r.Location = warningLocation(header)
-	case KASAN, KFENCE:
-		if f, ok := headerFrame(header, " in "); ok {
-			f.IP = true
-			lead = append(lead, f)
-		}
-	case Lockdep:
-		if f, ok := lockdepFrame(body); ok {
-			lead = append(lead, f)
-		}
-	case RCUStall:
-		if f, ok := ripFrame(body); ok {
-			lead = append(lead, f)
-		}
-	case UBSAN:
-		if i := strings.Index(header, " in "); i >= 0 {
-			r.Location = strings.TrimSpace(header[i+4:])
-		}
-	case RustPanic:
-		loc := strings.TrimPrefix(header, "rust_kernel: panicked at ")
-		r.Location = strings.TrimSuffix(strings.TrimSpace(loc), ":")
-		for _, l := range body {
-			if k, _ := classify(l); k != kNone || strings.HasPrefix(l, "------------[ cut here ]") {
-				break
-			}
-			if r.Message == "" {
-				r.Message = strings.TrimSpace(l)
-			}
-		}
+		r.Corrupted = f.corrupted || !f.noStack && len(r.Frames) == 0
+	} else {
+		r.Type = p.fam.typ
+		// A header of a family that no format knows: syzkaller titles it
+		// with the header line; a format's title that matched but not its
+		// report regexp means a damaged report.
+		r.Corrupted = matched
+		r.Frames = (&format{}).frames(lines[hi:], callStack)
 	}
-	if r.Type == KernelBUG {
-		r.Location = strings.TrimSuffix(strings.TrimPrefix(header, "kernel BUG at "), "!")
-	}
-	if r.Type == Panic || r.Type == StackProtector {
-		for _, l := range lines {
-			if reason, ok := panicReason(l); ok {
-				r.Message = reason
-				break
-			}
-		}
-	}
-
-	var trace []Frame
-	switch r.Type {
-	case Kmemleak:
-		trace = framesAfter(body, "backtrace")
-	case KFENCE:
-		trace = framesAfter(body, "")
-	case RCUStall:
-		trace = framesAfter(body, "Call Trace:")
-		if i := indexLine(body, "</IRQ>"); i >= 0 {
-			if after := framesAfter(body[i:], ""); len(after) > 0 {
-				trace = after
-			}
-		}
-	default:
-		trace = framesAfter(body, "Call Trace:")
-	}
-	r.Frames = append(lead, trace...)
-	if len(r.Frames) == 0 {
-		switch r.Type {
-		case Panic, StackProtector, Warning:
-		default:
-			r.Corrupted = true
-		}
+	if p.fam.kind == kPanic {
+		r.Message, _ = panicReason(header)
 	}
 	if r.Type == Kmemleak {
 		r.PID = kmemleakPID(body)
 	}
-	r.header, r.body = header, body
-	r.pickGuilty()
+	r.header = header
+	r.pick(c)
 	return r
 }
 
-// pickGuilty chooses the guilty frame, the first that is not generic, and
-// the title. A bare address (an unloaded module's code, not named yet)
-// ends the search: the frames after it are its callers, and blaming one of
-// them would blame the wrong function.
-func (r *Report) pickGuilty() {
-	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
-	for i, f := range r.Frames {
-		if f.Func == "" || !isGeneric(f.Func) && !skipForType(r.Type, f.Func) {
-			r.GuiltyIndex = i
+// memoKey is a family and a header or a report's text.
+type memoKey struct {
+	fam *family
+	s   string
+}
+
+type selection struct {
+	f       *format
+	groups  []string
+	matched bool
+}
+
+// selectFormat picks the first format of fam whose title matches the
+// header and whose report regexp, if any, matches the text; it returns
+// the groups for the title template. matched says that some title
+// matched.
+func selectFormat(fam *family, header, text string) (*format, []string, bool) {
+	matched := false
+	for _, f := range fam.formats {
+		m := f.title.FindStringSubmatch(header)
+		if m == nil {
+			continue
+		}
+		matched = true
+		if f.report != nil {
+			m = f.report.FindStringSubmatch(text)
+			if m == nil {
+				continue
+			}
+		}
+		return f, m[1:], true
+	}
+	if !matched {
+		// A header cut short and printed again ("INFO: t", "** replaying
+		// previous printk message **", the whole line): the earliest title
+		// in the report's text, as syzkaller matches titles.
+		best, at := (*format)(nil), len(text)
+		var groups []string
+		for _, f := range fam.formats {
+			m := f.title.FindStringSubmatchIndex(text)
+			if m == nil || m[0] >= at {
+				continue
+			}
+			g := make([]string, 0, len(m)/2)
+			for i := 2; i+1 < len(m); i += 2 {
+				if m[i] >= 0 {
+					g = append(g, text[m[i]:m[i+1]])
+				} else {
+					g = append(g, "")
+				}
+			}
+			if f.report != nil {
+				rm := f.report.FindStringSubmatch(text)
+				if rm == nil {
+					continue
+				}
+				g = rm[1:]
+			}
+			best, at, groups = f, m[0], g
+		}
+		if best != nil {
+			return best, groups, true
+		}
+	}
+	return nil, nil, matched
+}
+
+// stackStart reports whether a line starts a stack trace (syzkaller's
+// stackStartRes): parsing one stack trace stops there.
+func stackStart(l string) bool {
+	// Called on every line of a trace: most end in ")" or "]" and hold
+	// no "Call " or "badaddr".
+	t := strings.TrimRight(l, " \t")
+	if t == "" {
+		return false
+	}
+	if t[len(t)-1] != ':' {
+		if i := strings.Index(t, "Call "); i >= 0 && (strings.HasPrefix(t[i+5:], "Trace") || strings.HasPrefix(t[i+5:], "trace")) {
+			return true
+		}
+		// riscv64's show_regs() ends so, and the stack follows.
+		return strings.Contains(t, " badaddr: ") && strings.Contains(t, "status: ") && strings.Contains(t, " cause: ")
+	}
+	switch {
+	case strings.Contains(t, "Call Trace"), strings.Contains(t, "Call trace"), strings.HasSuffix(t, "Backtrace:"),
+		strings.HasSuffix(t, "Allocated:"), strings.HasSuffix(t, "Freed:"), strings.Contains(t, "Uninit was stored to memory at"):
+		return true
+	case strings.Contains(t, "Allocated by task "), strings.Contains(t, "Freed by task "):
+		return true
+	case strings.Contains(t, " backtrace"):
+		i := strings.Index(t, " backtrace")
+		return i == 0 || t[i-1] != 'k'
+	}
+	return false
+}
+
+// trace is the stack trace the guilty frame is looked for in: the
+// format's parts, else its second parts, else (rko) the RIP line and the
+// call trace, the call trace alone or riscv64's stack when they hold a
+// module's frame, so that a module's stall without a timer interrupt, or
+// a UML panic without a RIP line, still names the module.
+func (f *format) trace(lines []string) []Frame {
+	if len(f.stack) == 0 {
+		// The title comes from a regexp group or names no frame; the call
+		// trace is still the report's, for symbolization and in_module.
+		return f.frames(lines, callStack)
+	}
+	fr := f.frames(lines, f.stack)
+	if !usable(fr, f.skipRe) && len(f.stack2) > 0 {
+		fr = f.frames(lines, f.stack2)
+	}
+	if !usable(fr, f.skipRe) && len(f.stack) > 0 {
+		for _, parts := range [][]part{ripStack, callStack, riscvStack} {
+			if alt := f.frames(lines, parts); hasModuleFrame(alt) && usable(alt, f.skipRe) {
+				fr = alt
+				break
+			}
+		}
+	}
+	return fr
+}
+
+// hasModuleFrame reports whether a frame is in a module.
+func hasModuleFrame(frames []Frame) bool {
+	for _, f := range frames {
+		if f.Module != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// frames walks the parts over the report's lines (the header first) and
+// returns the frames they offer, in order.
+func (f *format) frames(lines []string, parts []part) []Frame {
+	var out []Frame
+	pos := 0
+next:
+	for _, pt := range parts {
+		if pt.re == nil {
+			for ; pos < len(lines); pos++ {
+				l := lines[pos]
+				if faultInjection(l) {
+					return out
+				}
+				if stackStart(l) {
+					pos++
+					continue next
+				}
+				if fr, ok := ParseFrame(l); ok && !fr.IP {
+					out = append(out, fr)
+				} else if a, b, ok := armFrames(l); ok {
+					out = append(out, a, b)
+				}
+				if len(out) >= 256 {
+					return out
+				}
+			}
+			continue
+		}
+		for pos < len(lines) {
+			l := lines[pos]
+			pos++
+			if faultInjection(l) {
+				return out
+			}
+			if !containsAny(l, pt.need) {
+				continue
+			}
+			m := pt.re.FindStringSubmatchIndex(l)
+			if m == nil {
+				continue
+			}
+			if len(m) >= 4 && m[2] >= 0 {
+				fr, ok := ParseFrame(l[m[2]:])
+				if !ok {
+					fr = Frame{Func: l[m[2]:m[3]]}
+				}
+				fr.IP = true
+				out = append(out, fr)
+			}
 			break
 		}
 	}
+	return out
+}
+
+// frameName is the name a frame is skipped, blamed and titled by: a C
+// name cut at its first '.' (".isra.0", ".cold") and without a syscall
+// prefix; a Rust path as it is.
+func frameName(fn string) string {
+	if strings.Contains(fn, "::") {
+		return fn
+	}
+	n := baseName(fn)
+	for changed := true; changed; {
+		changed = false
+		for _, p := range stripFramePrefixes {
+			if strings.HasPrefix(n, p) && len(n) > len(p) {
+				n, changed = n[len(p):], true
+			}
+		}
+	}
+	return n
+}
+
+// usable reports whether frames has a frame that is not skipped, or a
+// bare address (which ends the search).
+func usable(frames []Frame, skip *skipper) bool {
+	for _, fr := range frames {
+		if fr.Func == "" || !skip.skip(baseName(fr.Func)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickGuilty chooses the guilty frame, the first that is not skipped
+// (or the one the format's extractor picks), and the title. A bare
+// address (an unloaded module's code, not named yet) ends the search: the
+// frames after it are its callers, and blaming one of them would blame the
+// wrong function.
+func (r *Report) pickGuilty() { r.pick(nil) }
+
+func (r *Report) pick(c *parseMemo) {
+	r.GuiltyIndex, r.Frame, r.Module = -1, "", ""
+	f := r.fmt
+	skip := defaultSkip
+	if f != nil {
+		skip = f.skipRe
+	}
+	var names []string
+	var idx []int
+	unnamed := false
+	for i, fr := range r.Frames {
+		if fr.Func == "" {
+			unnamed = len(names) == 0
+			break
+		}
+		if skip.skip(baseName(fr.Func)) {
+			continue
+		}
+		names = append(names, frameName(fr.Func))
+		idx = append(idx, i)
+	}
+	chosen := groupFrame(f, r.groups)
+	switch {
+	case chosen != "":
+		// "possible deadlock in {1}": a regexp group names the frame.
+	case len(names) > 0 && f != nil && f.extract != nil:
+		// rko: a stall or hang in a module's code blames the module's
+		// first frame; the dispatch point syzkaller looks for would
+		// name the syscall that loaded it (finit_module).
+		for j, i := range idx {
+			if r.Frames[i].Module != "" {
+				chosen = names[j]
+				break
+			}
+		}
+		if chosen == "" {
+			chosen = f.extract(names)
+		}
+	case len(names) > 0:
+		chosen = names[0]
+	}
+	for j, n := range names {
+		if n == chosen {
+			r.GuiltyIndex = idx[j]
+			break
+		}
+	}
+	if r.GuiltyIndex < 0 && chosen != "" {
+		for i, fr := range r.Frames {
+			if fr.Func != "" && frameName(fr.Func) == chosen {
+				r.GuiltyIndex = i
+				break
+			}
+		}
+	}
+	r.Frame = chosen
 	if g := r.Guilty(); g != nil {
-		r.Frame = baseName(g.Func)
 		r.Module = g.Module
 	}
-	r.Title = title(r, r.header, r.body)
+	var titles memo[string, string]
+	if c != nil {
+		titles = c.title
+	}
+	r.Title = r.makeTitle(unnamed, titles)
 }
+
+// groupFrame is the frame a template like "possible deadlock in {1}"
+// names by a regexp group, "" for other templates.
+func groupFrame(f *format, groups []string) string {
+	if f == nil {
+		return ""
+	}
+	t := f.tmpl
+	i := strings.LastIndex(t, " in {")
+	if i < 0 || len(t) != i+7 || t[i+6] != '}' {
+		return ""
+	}
+	n := int(t[i+5] - '0')
+	if n < 1 || n > len(groups) || groups[n-1] == "" || strings.ContainsAny(groups[n-1], " +/=") {
+		return ""
+	}
+	return frameName(groups[n-1])
+}
+
+// makeTitle fills the format's template. With no format, the header line
+// is the title, as syzkaller does.
+func (r *Report) makeTitle(unnamed bool, titles memo[string, string]) string {
+	f := r.fmt
+	if f == nil {
+		return titles.get(r.header, func() string { return sanitizeTitle(r.header) })
+	}
+	t := f.tmpl
+	// "possible deadlock in {1}": the group names the frame, and keeps
+	// its digits like one.
+	gf := ""
+	if g := groupFrame(f, r.groups); g != "" {
+		gf, t = g, t[:strings.LastIndex(t, " in {")]+" in {frame}"
+	}
+	for i := len(r.groups); i >= 1; i-- {
+		t = strings.ReplaceAll(t, "{"+strconv.Itoa(i)+"}", r.groups[i-1])
+	}
+	frame := ""
+	if strings.Contains(t, "{frame}") {
+		switch {
+		case gf != "":
+			frame = gf
+		case r.Frame != "":
+			frame = r.Frame
+		case unnamed:
+			// The frame is code of a module that was unloaded; naming
+			// its address (NameFrames) fills it in.
+			t = strings.TrimSuffix(strings.ReplaceAll(t, " in {frame}", ""), "{frame}")
+		default:
+			frame = "corrupted"
+			r.Corrupted = true
+		}
+	}
+	// The text around the frame loses its numbers and addresses; the
+	// frame's name keeps them ("nl802154_add_llsec_key").
+	before, after, hasFrame := strings.Cut(t, "{frame}")
+	if !hasFrame {
+		return titles.get(t, func() string { return sanitizeTitle(t) })
+	}
+	return cleanTitle(titles.get(before, func() string { return fixTitle(before) }) + frame + after)
+}
+
+var defaultSkip = newSkipper(skipPatterns)
 
 // kmemleakPID reads the pid of kmemleak's `comm "init", pid 757, jiffies
 // 4294894493` line, 0 if there is none.
@@ -163,58 +480,6 @@ func kmemleakPID(body []string) int {
 		return pid
 	}
 	return 0
-}
-
-// skipForType holds the few extra frames to skip for one type of report,
-// as syzkaller does.
-func skipForType(t Type, fn string) bool {
-	s := strings.TrimLeft(fn, "_")
-	switch t {
-	case Kmemleak:
-		for _, p := range []string{"alloc", "create_object", "kstrdup", "kmemdup", "idr_", "pcpu_", "kvasprintf", "kasprintf"} {
-			if strings.HasPrefix(s, p) {
-				return true
-			}
-		}
-	case Spinlock:
-		return strings.Contains(s, "spin_")
-	}
-	return false
-}
-
-func ripFrame(body []string) (Frame, bool) {
-	for _, l := range body {
-		if strings.HasPrefix(l, "RIP: ") || strings.HasPrefix(l, "IP: ") {
-			if f, ok := ParseFrame(l); ok {
-				return f, true
-			}
-		}
-		if strings.HasPrefix(l, "Call Trace:") {
-			break
-		}
-	}
-	return Frame{}, false
-}
-
-// headerFrame parses the frame after the last sep in a header line
-// ("BUG: KASAN: slab-use-after-free in ring_pop+0x40/0x80 [uaf]").
-func headerFrame(header, sep string) (Frame, bool) {
-	i := strings.LastIndex(header, sep)
-	if i < 0 {
-		return Frame{}, false
-	}
-	rest := header[i+len(sep):]
-	// The new WARNING format ends with ", CPU#0: comm/pid".
-	if j := strings.Index(rest, ", CPU#"); j >= 0 {
-		rest = rest[:j]
-	}
-	// The old WARNING format has "file:line func+off/size".
-	if j := strings.LastIndexByte(rest, ' '); j >= 0 && !strings.Contains(rest[:j], "+0x") && !strings.HasSuffix(rest, "]") {
-		rest = rest[j+1:]
-	} else if j := strings.IndexByte(rest, ' '); j >= 0 && !strings.Contains(rest[:j], "+0x") {
-		rest = rest[j+1:]
-	}
-	return ParseFrame(rest)
 }
 
 // warningLocation pulls "file:line" out of both WARNING header formats:
@@ -242,212 +507,34 @@ func warningLocation(h string) string {
 	return ""
 }
 
-// lockdepFrame is the "at: func+off" of the lock being taken (or
-// released) in a lockdep report.
-func lockdepFrame(body []string) (Frame, bool) {
-	want := false
+// warningWhere takes "file:line" from a WARNING header.
+func warningWhere(r *Report, header string, _ []string) { r.Location = warningLocation(header) }
+
+// ubsanWhere takes the "file:line:col" after UBSAN's " in ".
+func ubsanWhere(r *Report, header string, _ []string) {
+	if i := strings.Index(header, " in "); i >= 0 {
+		r.Location = strings.TrimSpace(header[i+4:])
+	}
+}
+
+// kernelBUGWhere takes the file:line of "kernel BUG at file:line!".
+func kernelBUGWhere(r *Report, header string, _ []string) {
+	r.Location = strings.TrimSuffix(strings.TrimPrefix(header, "kernel BUG at "), "!")
+}
+
+// rustWhere takes a Rust panic's location and its message, the line
+// after the header.
+func rustWhere(r *Report, header string, body []string) {
+	loc := strings.TrimPrefix(header, "rust_kernel: panicked at ")
+	r.Location = strings.TrimSuffix(strings.TrimSpace(loc), ":")
 	for _, l := range body {
-		if strings.Contains(l, "is trying to acquire") || strings.HasSuffix(l, " takes:") ||
-			strings.Contains(l, "is trying to release lock") || strings.Contains(l, "just changed the state of lock") ||
-			strings.Contains(l, "is freeing memory") || strings.Contains(l, "is leaving the kernel with locks still held") ||
-			strings.Contains(l, "is exiting with locks still held") {
-			want = true
-			continue
-		}
-		if want {
-			if i := strings.Index(l, "at: "); i >= 0 {
-				if f, ok := ParseFrame(l[i+4:]); ok {
-					return f, true
-				}
-			}
-			if i := strings.Index(l, ") at "); i >= 0 { // "... (&lock) at: ..." variants
-				if f, ok := ParseFrame(l[i+5:]); ok {
-					return f, true
-				}
-			}
-		}
-	}
-	return Frame{}, false
-}
-
-func indexLine(body []string, prefix string) int {
-	for i, l := range body {
-		if strings.HasPrefix(strings.TrimSpace(l), prefix) || prefix == "Call Trace:" && strings.HasPrefix(strings.TrimSpace(l), "Call trace:") {
-			return i
-		}
-	}
-	return -1
-}
-
-// framesAfter collects the frames of the first stack trace after a line
-// starting with marker ("" means from the start), until a line that is
-// neither a frame nor a <TASK>/<IRQ> marker.
-func framesAfter(body []string, marker string) []Frame {
-	start := 0
-	if marker != "" {
-		i := indexLine(body, marker)
-		if i < 0 {
-			return nil
-		}
-		start = i + 1
-	}
-	var frames []Frame
-	seen := false
-	for _, l := range body[start:] {
-		t := strings.TrimSpace(l)
-		if t == "" {
-			if seen {
-				break
-			}
-			continue
-		}
-		if t[0] == '<' && t[len(t)-1] == '>' { // <TASK>, </IRQ>, <EOI>
-			continue
-		}
-		if strings.HasPrefix(t, "? ") || strings.Contains(t, "] ? ") {
-			continue
-		}
-		f, ok := ParseFrame(t)
-		if !ok {
-			if seen {
-				break
-			}
-			continue
-		}
-		if f.IP {
-			continue // a RIP: line inside the trace (an interrupt frame)
-		}
-		seen = true
-		frames = append(frames, f)
-		if len(frames) >= 64 {
+		if k, _ := classify(l); k != kNone || strings.HasPrefix(l, "------------[ cut here ]") {
 			break
 		}
-	}
-	return frames
-}
-
-// title builds the syzkaller-style one-line title.
-func title(r *Report, header string, body []string) string {
-	in := ""
-	if r.Frame != "" {
-		in = " in " + r.Frame
-	}
-	switch r.Type {
-	case NullDeref:
-		return "BUG: unable to handle kernel NULL pointer dereference" + in
-	case PagingRequest:
-		return "BUG: unable to handle kernel paging request" + in
-	case GPF:
-		return "general protection fault" + in
-	case Oops:
-		what := strings.TrimPrefix(header, "Oops: ")
-		if i := strings.Index(what, ": "); i >= 0 {
-			what = what[:i]
-		}
-		if what == "" || strings.HasPrefix(what, "0") {
-			what = "Oops"
-		}
-		return what + in
-	case KernelBUG:
-		return "kernel BUG" + in
-	case Warning:
-		return "WARNING" + in
-	case KASAN:
-		h := strings.TrimPrefix(header, "BUG: KASAN: ")
-		kind := h
-		if i := strings.Index(h, " in "); i >= 0 {
-			kind = h[:i]
-		} else if i := strings.Index(h, " on address"); i >= 0 {
-			kind = h[:i]
-		}
-		if kind == "double-free or invalid-free" || kind == "double-free" || kind == "invalid-free" {
-			return "KASAN: invalid-free" + in
-		}
-		access := ""
-		for _, l := range body {
-			if strings.HasPrefix(l, "Read of size") {
-				access = " Read"
-				break
-			}
-			if strings.HasPrefix(l, "Write of size") {
-				access = " Write"
-				break
-			}
-		}
-		return "KASAN: " + kind + access + in
-	case KFENCE:
-		h := strings.TrimPrefix(header, "BUG: KFENCE: ")
-		if i := strings.Index(h, " in "); i >= 0 {
-			h = h[:i]
-		}
-		return "KFENCE: " + h + in
-	case UBSAN:
-		h := strings.TrimPrefix(header, "UBSAN: ")
-		if i := strings.Index(h, " in "); i >= 0 {
-			h = h[:i]
-		}
-		return "UBSAN: " + h + in
-	case Kmemleak:
-		return "memory leak" + in
-	case Lockdep:
-		h := header
-		h = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(h, "WARNING: "), "BUG: "), "INFO: ")
-		switch {
-		case strings.HasPrefix(h, "possible circular locking"), strings.HasPrefix(h, "possible recursive locking"),
-			strings.HasPrefix(h, "possible irq lock inversion"), strings.Contains(h, "-unsafe lock order"):
-			return "possible deadlock" + in
-		case strings.HasPrefix(h, "inconsistent lock state"):
-			return "inconsistent lock state" + in
-		}
-		h = strings.TrimSuffix(strings.TrimRight(h, "!"), " detected")
-		if i := strings.Index(h, ": "); i >= 0 {
-			h = h[:i]
-		}
-		return "lockdep: " + h + in
-	case SoftLockup:
-		return "BUG: soft lockup" + in
-	case AtomicSchedule:
-		return "BUG: scheduling while atomic" + in
-	case AtomicSleep:
-		return "BUG: sleeping function called from invalid context" + in
-	case Spinlock:
-		h := strings.TrimPrefix(header, "BUG: ")
-		words := strings.Fields(h)
-		if len(words) > 3 {
-			words = words[:3]
-		}
-		for i, w := range words {
-			if w == "on" {
-				words = words[:i]
-				break
-			}
-		}
-		return "BUG: " + strings.TrimRight(strings.Join(words, " "), ",:") + in
-	case HungTask:
-		return "INFO: task hung" + in
-	case RCUStall:
-		return "INFO: rcu detected stall" + in
-	case RustPanic:
-		msg := r.Message
-		if len(msg) > 120 {
-			msg = msg[:120]
-		}
-		if msg == "" {
-			return "Rust panic" + in
-		}
-		return "Rust panic: " + msg + in
-	case StackProtector:
-		return "kernel panic: stack-protector" + in
-	case Panic:
-		return "kernel panic: " + r.Message
-	}
-	h := strings.TrimPrefix(header, "BUG: ")
-	for _, sep := range []string{", ", " at ", ": ", " on CPU", " in process", " ("} {
-		if i := strings.Index(h, sep); i > 0 {
-			h = h[:i]
+		if r.Message == "" {
+			r.Message = strings.TrimSpace(l)
 		}
 	}
-	return "BUG: " + strings.TrimSpace(h) + in
 }
 
 // panicReason is the reason of a "Kernel panic - not syncing: REASON" line.
@@ -457,4 +544,68 @@ func panicReason(l string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(strings.TrimPrefix(rest, ":")), true
+}
+
+// containsAny reports whether l holds one of need; no need means yes.
+func containsAny(l string, need []string) bool {
+	if len(need) == 0 {
+		return true
+	}
+	for _, n := range need {
+		if strings.Contains(l, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// faultInjection reports whether l is a frame of fault injection's
+// should_fail(): its stacks are often mixed into a report, and the frames
+// after it are not the report's (syzkaller's corruptedLines).
+func faultInjection(l string) bool {
+	i := strings.Index(l, "should_fail")
+	if i < 0 {
+		return false
+	}
+	t := strings.TrimSpace(l[:i])
+	if t != "" && !(strings.HasPrefix(t, "[<") && strings.HasSuffix(t, ">]")) {
+		return false
+	}
+	rest := strings.TrimPrefix(l[i+len("should_fail"):], "slab")
+	if j := strings.IndexByte(rest, '+'); j >= 0 && (j == 0 || rest[0] == '.') {
+		return strings.HasPrefix(rest[j:], "+0x")
+	}
+	return false
+}
+
+// armFrames reads a 32-bit arm frame, "[<818df678>] (dump_backtrace) from
+// [<818df774>] (show_stack+0x18/0x1c)": the function and its caller (the
+// top frame is only in the link register, so both count, as syzkaller
+// does).
+func armFrames(l string) (Frame, Frame, bool) {
+	t := strings.TrimLeft(l, " ")
+	if !strings.HasPrefix(t, "[<") {
+		return Frame{}, Frame{}, false
+	}
+	i := strings.Index(t, ">] (")
+	if i < 0 {
+		return Frame{}, Frame{}, false
+	}
+	rest := t[i+4:]
+	j := strings.Index(rest, ") from [<")
+	if j <= 0 {
+		return Frame{}, Frame{}, false
+	}
+	name := rest[:j]
+	rest = rest[j+len(") from [<"):]
+	k := strings.Index(rest, ">] (")
+	if k < 0 {
+		return Frame{}, Frame{}, false
+	}
+	caller, ok := ParseFrame(strings.TrimSuffix(rest[k+4:], ")"))
+	if !ok || strings.ContainsAny(name, " ()") {
+		return Frame{}, Frame{}, false
+	}
+	fn, sym := Demangle(name)
+	return Frame{Func: fn, Symbol: sym}, caller, true
 }

@@ -65,12 +65,20 @@ func ParseFrame(l string) (Frame, bool) {
 			s = s[i+1:]
 		}
 	}
-	if strings.HasPrefix(s, "[<") {
-		i := strings.Index(s, ">]")
-		if i < 0 {
-			return Frame{}, false
+	// Up to two addresses before the function: "[<ffffffff81000000>]",
+	// powerpc's "[c000000049a87710] [c0000000000286fc]".
+	for n := 0; n < 2 && strings.HasPrefix(s, "["); n++ {
+		i := strings.IndexByte(s, ']')
+		if i < 0 || i > 24 || !hexAddr(strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(s[1:i], "<"), ">"), "0x")) {
+			if n == 0 && strings.HasPrefix(s, "[<") {
+				return Frame{}, false
+			}
+			break
 		}
-		s = strings.TrimLeft(s[i+2:], " ")
+		s = strings.TrimLeft(s[i+1:], " ")
+	}
+	if strings.HasSuffix(s, "(unreliable)") {
+		return Frame{}, false // powerpc's mark of a frame it is not sure of
 	}
 	if strings.HasPrefix(s, "? ") {
 		return Frame{}, false
@@ -109,6 +117,12 @@ func ParseFrame(l string) (Frame, bool) {
 	}
 	f.Func, f.Symbol = Demangle(name)
 	return f, true
+}
+
+// hexAddr reports whether s is a non-empty run of hex digits.
+func hexAddr(s string) bool {
+	_, n := hexPrefix(s)
+	return s != "" && n == len(s) && len(s) <= 16
 }
 
 func hexPrefix(s string) (uint64, int) {
@@ -157,57 +171,4 @@ func baseName(fn string) string {
 		return fn[:i]
 	}
 	return fn
-}
-
-// genericPrefix and genericExact list functions that are never the guilty
-// frame: the reporting machinery itself (printk, warn, BUG, panic, oops),
-// sanitizers (KASAN, KFENCE, UBSAN, kmemleak, lockdep), locking and sleeping
-// primitives, memory allocators and lib helpers. A name matches when,
-// without its leading underscores, it starts with a prefix or equals an
-// exact name.
-var genericPrefix = []string{
-	"dump_stack", "show_stack", "show_regs", "show_trace", "print_", "printk", "vprintk", "warn_slowpath", "warn_printk",
-	"report_bug", "handle_bug", "exc_", "asm_exc_", "asm_sysvec_", "sysvec_", "do_trap", "do_error_trap",
-	"die_", "oops_", "panic_", "check_panic_on_warn", "fortify_panic",
-	"kasan_", "asan_", "check_memory_region", "kmsan_", "kfence_", "ubsan_", "handle_overflow",
-	"kmemleak_", "lockdep_", "lock_acquire", "lock_release", "lock_is_held", "lock_acquired", "validate_chain",
-	"check_prev_add", "check_noncircular", "check_irq_usage", "mark_lock", "print_circular", "check_deadlock",
-	"might_sleep", "might_resched", "might_fault", "schedule", "preempt_schedule",
-	"rcu_", "mutex_lock", "mutex_unlock", "down_", "up_read", "up_write", "spin_lock", "spin_unlock",
-	"raw_spin_", "_raw_spin", "_raw_read", "_raw_write", "do_raw_", "queued_spin", "queued_read", "queued_write",
-	"msleep", "usleep", "ssleep", "schedule_timeout", "wait_for_completion",
-	"kmalloc", "kmem_cache_", "kfree", "kzalloc", "kcalloc", "krealloc", "kvmalloc", "kvfree",
-	"vmalloc", "vfree", "slab_", "alloc_pages", "kstrdup", "kmemdup",
-	"memcpy", "memset", "memmove", "memcmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy", "strcmp",
-	"strncmp", "strcat", "copy_to_user", "copy_from_user", "_copy_to_user", "_copy_from_user", "refcount_",
-	"list_add", "list_del", "debug_object", "debug_check", "debug_print", "debug_lockdep", "rust_helper_", "rust_begin_unwind", "core::panicking", "core::result::unwrap_failed",
-	"core::option::", "core::slice::index", "core::cell::panic", "kernel::print", "kernel::rust_begin_unwind",
-	"page_fault", "do_user_addr_fault", "do_kern_addr_fault", "kernelmode_fixup_or_oops",
-	"handle_mm_fault", "fixup_exception", "watchdog_", "hrtimer_", "tick_", "update_process_times",
-	"irq_exit", "handle_softirqs", "do_softirq", "smp_call_function", "native_", "default_idle",
-	"stack_trace_", "save_stack", "switch_to", "io_schedule", "bad_page", "free_page", "free_pages", "free_unref", "stack_chk_fail", "folio_wait_", "bit_wait", "wait_on_page", "kunit_try_run_case", "kunit_generic_run", "kunit_try_catch",
-}
-
-var genericExact = map[string]bool{
-	"die": true, "panic": true, "vpanic": true, "bug": true, "BUG": true, "warn": true, "down": true,
-	"up": true, "no_context": true, "bad_area": true, "watchdog": true, "warn_slowpath_fmt": true,
-}
-
-// isGeneric reports whether fn is one of the generic frames.
-func isGeneric(fn string) bool {
-	s := strings.TrimLeft(fn, "_")
-	if genericExact[s] || genericExact[baseName(s)] {
-		return true
-	}
-	for _, g := range genericPrefix {
-		if strings.HasPrefix(s, g) {
-			return true
-		}
-	}
-	// Rust trait impls print as "<T as core::...>::fmt"; the panic
-	// machinery and the kernel crate's allocators (KBox::new, KVec::push,
-	// <Kmalloc as Allocator>::alloc) anywhere inside a path count as
-	// generic.
-	return strings.Contains(fn, "core::panicking::") || strings.Contains(fn, "core::fmt::") ||
-		strings.Contains(fn, "kernel::alloc::")
 }

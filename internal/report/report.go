@@ -1,16 +1,18 @@
 // Package report finds kernel crash reports in a console log: oopses,
-// BUG:s, WARNINGs, sanitizer reports (KASAN, KFENCE, UBSAN, kmemleak),
-// lockdep splats, hung tasks, RCU stalls, Rust panics and kernel panics.
+// BUG:s, WARNINGs, sanitizer reports (KASAN, KFENCE, KMSAN, KCSAN, UBSAN,
+// kmemleak), lockdep splats, hung tasks, RCU stalls, Rust panics and kernel
+// panics, on x86_64, arm64, riscv64, arm, powerpc and UML.
 //
-// Each report gets a type, a stable one-line title in the style of
-// syzkaller's pkg/report ("KASAN: slab-use-after-free Read in ring_pop"),
-// the guilty frame (the first stack frame that is not reporting machinery,
-// a sanitizer, a lock or allocator primitive or a lib helper) and the span
-// of console lines it came from. Reports are found with prefix checks on
-// each line, not regular expressions, so that a 100 MB console parses fast.
+// Each report gets a type, the title syzkaller's pkg/report would give it
+// ("KASAN: slab-use-after-free Read in ring_pop"), the guilty frame and the
+// span of console lines it came from. The formats are a table
+// (formats.go). Headers are found with prefix checks on each line; regular
+// expressions run only on header lines and on reports, so that a 100 MB
+// console parses fast.
 package report
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/rkodev/rko/internal/console"
@@ -23,27 +25,40 @@ type Type string
 
 // The report types.
 const (
-	NullDeref      Type = "null-deref"              // BUG: kernel NULL pointer dereference
-	PagingRequest  Type = "paging-request"          // BUG: unable to handle page fault / paging request
-	GPF            Type = "general-protection"      // general protection fault
-	Oops           Type = "oops"                    // any other Oops (invalid opcode, ...)
-	KernelBUG      Type = "kernel-bug"              // kernel BUG at file:line!
-	Warning        Type = "warning"                 // WARNING: ... at file:line
-	KASAN          Type = "kasan"                   // BUG: KASAN: ...
-	KFENCE         Type = "kfence"                  // BUG: KFENCE: ...
-	UBSAN          Type = "ubsan"                   // UBSAN: ...
-	Kmemleak       Type = "kmemleak"                // unreferenced object ...
-	Lockdep        Type = "lockdep"                 // possible deadlock, circular dependency, inconsistent lock state, ...
-	SoftLockup     Type = "soft-lockup"             // BUG: soft lockup
-	AtomicSchedule Type = "scheduling-while-atomic" // BUG: scheduling while atomic
-	AtomicSleep    Type = "sleep-in-atomic"         // BUG: sleeping function called from invalid context
-	Spinlock       Type = "spinlock"                // BUG: spinlock recursion, bad magic, lockup, ...
-	HungTask       Type = "hung-task"               // INFO: task ... blocked for more than N seconds
-	RCUStall       Type = "rcu-stall"               // rcu: INFO: ... detected stalls
-	RustPanic      Type = "rust-panic"              // rust_kernel: panicked at file:line:col:
-	Panic          Type = "panic"                   // Kernel panic - not syncing (on its own)
-	Bug            Type = "bug"                     // any other BUG:
-	StackProtector Type = "stack-protector"         // Kernel panic - not syncing: stack-protector
+	NullDeref       Type = "null-deref"              // BUG: kernel NULL pointer dereference
+	PagingRequest   Type = "paging-request"          // BUG: unable to handle page fault / paging request
+	GPF             Type = "general-protection"      // general protection fault
+	Oops            Type = "oops"                    // any other Oops (invalid opcode, ...)
+	KernelBUG       Type = "kernel-bug"              // kernel BUG at file:line!
+	Warning         Type = "warning"                 // WARNING: ... at file:line
+	KASAN           Type = "kasan"                   // BUG: KASAN: ...
+	KFENCE          Type = "kfence"                  // BUG: KFENCE: ...
+	UBSAN           Type = "ubsan"                   // UBSAN: ...
+	Kmemleak        Type = "kmemleak"                // unreferenced object ...
+	Lockdep         Type = "lockdep"                 // possible deadlock, circular dependency, inconsistent lock state, ...
+	SoftLockup      Type = "soft-lockup"             // BUG: soft lockup
+	AtomicSchedule  Type = "scheduling-while-atomic" // BUG: scheduling while atomic
+	AtomicSleep     Type = "sleep-in-atomic"         // BUG: sleeping function called from invalid context
+	Spinlock        Type = "spinlock"                // BUG: spinlock recursion, bad magic, lockup, ...
+	HungTask        Type = "hung-task"               // INFO: task ... blocked for more than N seconds
+	RCUStall        Type = "rcu-stall"               // rcu: INFO: ... detected stalls
+	RustPanic       Type = "rust-panic"              // rust_kernel: panicked at file:line:col:
+	Panic           Type = "panic"                   // Kernel panic - not syncing (on its own)
+	Bug             Type = "bug"                     // any other BUG:
+	StackProtector  Type = "stack-protector"         // Kernel panic - not syncing: stack-protector
+	ListCorruption  Type = "list-corruption"         // kernel BUG at lib/list_debug.c, list_add corruption
+	Usercopy        Type = "usercopy"                // kernel BUG at mm/usercopy.c: bad usercopy
+	Refcount        Type = "refcount"                // WARNING in lib/refcount.c: refcount bug
+	DoubleFault     Type = "double-fault"            // PANIC: double fault
+	DivideError     Type = "divide-error"            // divide error
+	InvalidOpcode   Type = "invalid-opcode"          // invalid opcode (not a BUG() or a Rust panic)
+	StackSegment    Type = "stack-segment"           // stack segment fault
+	KMSAN           Type = "kmsan"                   // BUG: KMSAN: ...
+	KCSAN           Type = "kcsan"                   // BUG: KCSAN: ...
+	UseAfterFreeVFS Type = "vfs-use-after-free"      // VFS: Busy inodes after unmount, file count is zero
+	NetdevRefcount  Type = "netdev-refcount"         // unregister_netdevice: waiting for DEV to become free
+	Reboot          Type = "reboot"                  // the kernel booted again in the middle of a run
+	SyzFailure      Type = "syz-failure"             // SYZFAIL:/SYZFATAL: from syzkaller's executor
 )
 
 // Report is one crash report found in a console.
@@ -80,8 +95,11 @@ type Report struct {
 	// says (kmemleak's `comm "init", pid 757`); 0 otherwise.
 	PID int `json:"pid,omitempty"`
 
-	header string   // the report's header line
-	body   []string // the lines after it
+	header     string   // the report's header line
+	headerLine int      // its line number: reports are in the order of their headers
+	fam        *family  // the header's family
+	fmt        *format  // the format that matched, nil if none
+	groups     []string // the format's regexp groups, for the title
 }
 
 // Guilty returns the guilty frame, or nil.
@@ -111,155 +129,99 @@ func (r *Report) NameFrames(name func(f *Frame) bool) {
 // MaxLines bounds a report's span; a report with no end marker stops here.
 const MaxLines = 500
 
-// kind is what a header line starts.
+// kind is what a line is to the scanner.
 type kind int
 
 const (
-	kNone kind = iota
-	kHeader
-	kOopsLine  // "Oops: ...": a header on its own, or part of the open report
-	kKernelBUG // "kernel BUG at": a header, or part of an open Rust panic
-	kPanic     // "Kernel panic - not syncing": part of the open or last report
-	kRustPanic // "rust_kernel: panicked at"
-	kKmemleak  // "unreferenced object"
-	kSeparator // "=====": starts or ends KASAN/KFENCE/UBSAN/lockdep blocks
-	kEndTrace  // "---[ end trace"
-	kEndPanic  // "---[ end Kernel panic"
+	kNone      kind = iota
+	kHeader         // a report starts here
+	kOopsLine       // "Oops: ...", "Internal error:": a header on its own, or part of the open report
+	kKernelBUG      // "kernel BUG at": a header, or part of an open Rust panic
+	kPanic          // "Kernel panic - not syncing": part of the open or last report
+	kRustPanic      // "rust_kernel: panicked at"
+	kKmemleak       // "unreferenced object"
+	kReboot         // "Booting the kernel.": a reboot, once the kernel has printed
+	kSeparator      // "=====": starts or ends KASAN/KFENCE/UBSAN/lockdep blocks
+	kEndTrace       // "---[ end trace"
+	kEndPanic       // "---[ end Kernel panic"
 )
 
 // classify looks at one prefix-stripped line. It is called on every line of
-// the console, so it starts with a switch on the first byte.
-func classify(s string) (kind, Type) {
+// the console, so it goes by the first byte.
+func classify(s string) (kind, *family) {
 	if s == "" {
-		return kNone, ""
+		return kNone, nil
 	}
 	switch s[0] {
-	case 'B':
-		if strings.HasPrefix(s, "BUG: ") {
-			return kHeader, bugType(s)
-		}
-	case 'W':
-		if strings.HasPrefix(s, "WARNING: ") {
-			return kHeader, warningType(s)
-		}
-	case 'O':
-		if strings.HasPrefix(s, "Oops: ") || strings.HasPrefix(s, "Oops -") {
-			return kOopsLine, Oops
-		}
-	case 'g':
-		if strings.HasPrefix(s, "general protection fault") {
-			return kOopsLine, GPF
-		}
-	case 'k':
-		if strings.HasPrefix(s, "kernel BUG at ") {
-			return kKernelBUG, KernelBUG
-		}
-	case 'K':
-		if strings.HasPrefix(s, "Kernel panic - not syncing") {
-			return kPanic, Panic
-		}
-	case 'I':
-		if strings.HasPrefix(s, "INFO: task ") && strings.Contains(s, " blocked ") && strings.Contains(s, " for more than ") {
-			return kHeader, HungTask
-		}
-		if strings.HasPrefix(s, "INFO: rcu") && strings.Contains(s, "stall") {
-			return kHeader, RCUStall
-		}
-		if strings.HasPrefix(s, "INFO: possible circular locking") || strings.HasPrefix(s, "INFO: possible recursive locking") || strings.HasPrefix(s, "INFO: inconsistent lock state") {
-			return kHeader, Lockdep
-		}
-	case 'U':
-		if strings.HasPrefix(s, "UBSAN: ") {
-			return kHeader, UBSAN
-		}
-	case 'r':
-		if strings.HasPrefix(s, "rust_kernel: panicked at ") {
-			return kRustPanic, RustPanic
-		}
-		if strings.HasPrefix(s, "rcu: INFO: ") && strings.Contains(s, "stall") {
-			return kHeader, RCUStall
-		}
-	case 'w':
-		if strings.HasPrefix(s, "watchdog: BUG: soft lockup") {
-			return kHeader, SoftLockup
-		}
-	case 'u':
-		if strings.HasPrefix(s, "unreferenced object 0x") {
-			return kKmemleak, Kmemleak
-		}
 	case '=':
 		if len(s) >= 20 && strings.TrimRight(s, "=") == "" {
-			return kSeparator, ""
+			return kSeparator, nil
 		}
+		return kNone, nil
 	case '-':
 		if strings.HasPrefix(s, "---[ end trace") {
-			return kEndTrace, ""
+			return kEndTrace, nil
 		}
 		if strings.HasPrefix(s, "---[ end Kernel panic") {
-			return kEndPanic, ""
+			return kEndPanic, nil
+		}
+		return kNone, nil
+	}
+	for _, fam := range byFirst[s[0]] {
+		if strings.HasPrefix(s, fam.header) {
+			return fam.kind, fam
 		}
 	}
-	return kNone, ""
+	return kNone, nil
 }
 
-func bugType(s string) Type {
-	h := s[len("BUG: "):]
-	switch {
-	case strings.HasPrefix(h, "KASAN: "):
-		return KASAN
-	case strings.HasPrefix(h, "KFENCE: "):
-		return KFENCE
-	case strings.HasPrefix(h, "kernel NULL pointer dereference"), strings.HasPrefix(h, "unable to handle kernel NULL pointer"),
-		strings.HasPrefix(h, "Kernel NULL pointer"):
-		return NullDeref
-	case strings.HasPrefix(h, "unable to handle page fault"), strings.HasPrefix(h, "unable to handle kernel paging request"),
-		strings.HasPrefix(h, "unable to handle kernel"):
-		return PagingRequest
-	case strings.HasPrefix(h, "soft lockup"):
-		return SoftLockup
-	case strings.HasPrefix(h, "scheduling while atomic"):
-		return AtomicSchedule
-	case strings.HasPrefix(h, "sleeping function called from invalid context"):
-		return AtomicSleep
-	case strings.HasPrefix(h, "spinlock ") || strings.HasPrefix(h, "rwlock "):
-		return Spinlock
-	case strings.HasPrefix(h, "bad unlock balance"), strings.HasPrefix(h, "held lock freed"),
-		strings.Contains(h, "still has locks held"), strings.HasPrefix(h, "lock held when returning"),
-		strings.HasPrefix(h, "looking up invalid subclass"), strings.HasPrefix(h, "key ") && strings.Contains(h, "not in .data"),
-		strings.HasPrefix(h, "Invalid wait context"):
-		return Lockdep
-	case strings.HasPrefix(h, "memory leak"):
-		return Kmemleak
+// findHeader classifies a line, looking for a header at its start, then
+// after a leading "[ " (old lockdep) and after up to four ": " (a header
+// behind "syzkaller login: " or "NMI watchdog: "). It returns the line
+// from the header on.
+func findHeader(l string) (kind, *family, string) {
+	k, fam := classify(l)
+	if k != kNone {
+		return ignored(k, fam, l, l)
 	}
-	return Bug
-}
-
-func warningType(s string) Type {
-	h := s[len("WARNING: "):]
-	switch {
-	case strings.HasPrefix(h, "possible circular locking"), strings.HasPrefix(h, "possible recursive locking"),
-		strings.HasPrefix(h, "inconsistent lock state"), strings.HasPrefix(h, "possible irq lock inversion"),
-		strings.Contains(h, "-safe -> ") && strings.Contains(h, "-unsafe lock order"),
-		strings.HasPrefix(h, "bad unlock balance"), strings.HasPrefix(h, "held lock freed"),
-		strings.HasPrefix(h, "lock held when returning"), strings.HasPrefix(h, "Nested lock was not taken"),
-		strings.HasPrefix(h, "suspicious RCU usage"), strings.HasPrefix(h, "Invalid wait context"):
-		return Lockdep
+	// One pass over the spaces: a header may follow "xxx: ", "] " or
+	// "[ ", and syzkaller's own failures follow a date.
+	rest := l
+	for n := 0; n < 16; n++ {
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 || i+1 >= len(rest) {
+			break
+		}
+		if c := rest[i+1]; c != ' ' && (i > 0 && (rest[i-1] == ':' || rest[i-1] == ']' || rest[i-1] == '[') || c == 'S') {
+			if k, fam := classify(rest[i+1:]); fam != nil {
+				return ignored(k, fam, l, rest[i+1:])
+			}
+		}
+		rest = rest[i+1:]
 	}
-	return Warning
-}
-
-// hasEndMarker reports whether a report of type t ends with a marker line
-// ("---[ end trace" or "=====") rather than at the end of its stack trace.
-func hasEndMarker(t Type) bool {
-	switch t {
-	case NullDeref, PagingRequest, GPF, Oops, KernelBUG, Warning, RustPanic, KASAN, KFENCE, UBSAN:
-		return true
+	// Old KASAN's hint and the oops may share a line.
+	if strings.HasPrefix(l, "kasan: GPF") {
+		if i := strings.Index(l, "general protection fault"); i > 0 {
+			if k, fam := classify(l[i:]); fam != nil {
+				return ignored(k, fam, l, l[i:])
+			}
+		}
 	}
-	return false
+	return kNone, nil, l
 }
 
-// separatorEnds reports whether a "=====" line closes a report of type t.
-func separatorEnds(t Type) bool { return t == KASAN || t == KFENCE || t == UBSAN }
+// ignored drops a header that its family's ignore list matches on the
+// whole line.
+func ignored(k kind, fam *family, line, rest string) (kind, *family, string) {
+	if fam != nil {
+		for _, re := range fam.ignore {
+			if re.MatchString(line) {
+				return kNone, nil, line
+			}
+		}
+	}
+	return k, fam, rest
+}
 
 type rawLine struct {
 	num  int    // 1-based
@@ -267,10 +229,40 @@ type rawLine struct {
 }
 
 type pending struct {
-	typ     Type
+	fam     *family
+	fmt     *format // chosen from the header line; build chooses again with the whole report
 	lines   []rawLine
 	inTrace bool // a "Call Trace:" or "backtrace" was seen
 	body    bool // a line other than the header was added
+}
+
+func (p *pending) typ() Type {
+	if p.fmt != nil {
+		return p.fmt.typ
+	}
+	return p.fam.typ
+}
+
+// end is what closes the report.
+func (p *pending) end() end {
+	if p.fmt != nil {
+		return p.fmt.end
+	}
+	return p.fam.end
+}
+
+// absorbs reports whether an "Oops:"-like line belongs to this report.
+func (p *pending) absorbs() bool {
+	if p.inTrace {
+		return false
+	}
+	if p.fam.kind == kPanic {
+		return true
+	}
+	if p.fmt != nil {
+		return p.fmt.absorbs
+	}
+	return p.fam.typ == Bug // a BUG: of no known format
 }
 
 // Parse returns every report in console, in order; the first is the
@@ -282,13 +274,58 @@ func ParseString(s string) []*Report {
 	var reports []*Report
 	var cur *pending
 	var lastSep *rawLine
+	prevNum := 0 // the previous line of the current context
+	memo := newParseMemo()
 	closeCur := func() {
 		if cur != nil {
-			reports = append(reports, build(cur))
+			reports = append(reports, build(cur, memo))
 			cur = nil
 		}
 	}
+	// With CONFIG_PRINTK_CALLER every line says which task or CPU printed
+	// it ("[ T123]", "[ C1]"), and reports printed at the same time by two
+	// CPUs interleave. As syzkaller does, a report takes only the lines of
+	// its header's context: each context has its own open report.
+	type ctxState struct {
+		cur     *pending
+		lastSep *rawLine
+		prevNum int
+	}
+	states := map[string]*ctxState{}
+	curCtx := ""
+	nmiCtx := "" // the context whose report is printing all CPUs' backtraces
+	switchTo := func(ctx string) {
+		if ctx == curCtx {
+			return
+		}
+		if cur != nil || lastSep != nil {
+			states[curCtx] = &ctxState{cur, lastSep, prevNum}
+		} else {
+			delete(states, curCtx)
+		}
+		cur, lastSep, prevNum = nil, nil, 0
+		if st := states[ctx]; st != nil {
+			cur, lastSep, prevNum = st.cur, st.lastSep, st.prevNum
+			delete(states, ctx)
+		}
+		curCtx = ctx
+	}
+	closeAll := func(keepPanic bool) {
+		for c, st := range states {
+			if st.cur != nil && !(keepPanic && st.cur.fam.kind == kPanic) {
+				reports = append(reports, build(st.cur, memo))
+				st.cur = nil
+			}
+			if st.cur == nil {
+				delete(states, c)
+			}
+		}
+		if cur != nil && !(keepPanic && cur.fam.kind == kPanic) {
+			closeCur()
+		}
+	}
 	num := 0
+	kernelSeen := false // a printk timestamp was seen: the kernel runs
 	for len(s) > 0 {
 		var l string
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -297,37 +334,52 @@ func ParseString(s string) []*Report {
 			l, s = s, ""
 		}
 		num++
+		raw := l
+		ctx := callerID(raw)
 		l = strings.TrimRight(console.StripPrefix(l), "\r")
+		if !kernelSeen && len(raw) > 0 && raw[0] == '[' && len(l) < len(raw) {
+			kernelSeen = true
+		}
 		fromFrame := false
 		if strings.HasPrefix(l, guest.FramePrefix) {
 			f, ok := guest.ParseFrame(l)
 			text, isOut := strings.TrimRight(f.Line, "\r\n"), ok && f.Ev == "out"
 			if !isOut {
-				// A step ended or the guest moved on: the report is over.
-				if cur != nil && cur.typ != Panic {
-					closeCur()
-				}
+				// A step ended or the guest moved on: the reports are over.
+				closeAll(true)
 				continue
 			}
 			l, fromFrame = text, true
 		}
-		k, t := classify(l)
-		if fromFrame && k != kKmemleak && !(cur != nil && cur.typ == Kmemleak) {
+		if l == "** replaying previous printk message **" {
+			continue // printk repeats a line it cut short: not part of the report
+		}
+		k, fam, hl := findHeader(l)
+		if ctx != "" && nmiCtx != "" && ctx[0] == 'C' && k == kNone && (states[ctx] == nil || states[ctx].cur == nil) && ctx != curCtx {
+			ctx = nmiCtx // another CPU's backtrace, asked for by the report
+		}
+		switchTo(ctx)
+		prev := prevNum
+		prevNum = num
+		if fromFrame && k != kKmemleak && !(cur != nil && cur.typ() == Kmemleak) {
 			// Program output is not kernel output: only the kmemleak
 			// scan that the guest prints counts.
 			continue
 		}
 		rl := rawLine{num, l}
+		if k == kReboot && (!kernelSeen || cur != nil) {
+			k = kNone
+		}
 		switch k {
 		case kSeparator:
-			if cur != nil && separatorEnds(cur.typ) && len(cur.lines) > 1 {
+			if cur != nil && cur.end() == endSep && len(cur.lines) > 1 {
 				cur.lines = append(cur.lines, rl)
 				closeCur()
 				lastSep = nil
 				continue
 			}
 			lastSep = &rawLine{num, l}
-			if cur != nil && !hasEndMarker(cur.typ) {
+			if cur != nil && cur.end() == endStack {
 				closeCur()
 			}
 			continue
@@ -340,7 +392,7 @@ func ParseString(s string) []*Report {
 			}
 			continue
 		case kPanic:
-			reason, _ := panicReason(l)
+			reason, _ := panicReason(hl)
 			if cur != nil {
 				cur.lines = append(cur.lines, rl)
 				continue
@@ -349,30 +401,21 @@ func ParseString(s string) []*Report {
 				reports[len(reports)-1].extend(rl)
 				continue
 			}
-			cur = &pending{typ: Panic, lines: []rawLine{rl}}
-			if strings.HasPrefix(reason, "stack-protector") {
-				cur.typ = StackProtector
-			}
-			continue
 		case kOopsLine:
-			if cur != nil && (cur.typ == NullDeref || cur.typ == PagingRequest || cur.typ == KernelBUG ||
-				cur.typ == RustPanic || cur.typ == Bug || cur.typ == Panic) && !cur.inTrace {
+			if cur != nil && cur.absorbs() {
 				cur.lines = append(cur.lines, rl)
 				continue
-			}
-			if strings.HasPrefix(l, "Oops: general protection fault") {
-				t = GPF
 			}
 		case kKmemleak:
 			// The guest prints each leak as "BUG: memory leak" and then
 			// kmemleak's "unreferenced object" lines: one report.
-			if cur != nil && cur.typ == Kmemleak && !cur.body {
+			if cur != nil && cur.typ() == Kmemleak && !cur.body {
 				cur.body = true
 				cur.lines = append(cur.lines, rl)
 				continue
 			}
 		case kKernelBUG:
-			if cur != nil && cur.typ == RustPanic && !cur.inTrace {
+			if cur != nil && cur.typ() == RustPanic && !cur.inTrace {
 				cur.lines = append(cur.lines, rl)
 				continue
 			}
@@ -384,6 +427,9 @@ func ParseString(s string) []*Report {
 				}
 				cur.body = true
 				cur.lines = append(cur.lines, rl)
+				if curCtx != "" && strings.Contains(l, "Sending NMI from CPU") {
+					nmiCtx = curCtx
+				}
 				if len(cur.lines) >= MaxLines {
 					closeCur()
 				}
@@ -392,21 +438,49 @@ func ParseString(s string) []*Report {
 		}
 		// A symbolized report repeats its header once per inlined frame
 		// ("BUG: KASAN: ... in f file.h:96 [inline]"): one report.
-		if cur != nil && t == cur.typ && !cur.body && k == kHeader {
-			cur.lines = append(cur.lines, rl)
+		if cur != nil && fam == cur.fam && !cur.body && k == kHeader {
+			cur.lines = append(cur.lines, rawLine{num, hl})
 			continue
 		}
 		// A new report starts here.
 		closeCur()
-		cur = &pending{typ: t}
-		if lastSep != nil && lastSep.num == num-1 {
+		cur = &pending{fam: fam, fmt: fam.provisional(hl, memo)}
+		if lastSep != nil && lastSep.num == prev {
 			cur.lines = append(cur.lines, *lastSep)
 		}
-		cur.lines = append(cur.lines, rl)
+		cur.lines = append(cur.lines, rawLine{num, hl})
 		lastSep = nil
 	}
-	closeCur()
+	closeAll(false)
+	// Reports of several contexts close out of order.
+	sort.SliceStable(reports, func(i, j int) bool { return reports[i].headerLine < reports[j].headerLine })
 	return reports
+}
+
+// callerID is the printk caller id of a raw console line ("T123" of
+// "[   1.2][ T123] ..."), "" when the line has none.
+func callerID(raw string) string {
+	if len(raw) > 2 && raw[0] == '<' {
+		if j := strings.IndexByte(raw[:min(len(raw), 6)], '>'); j > 1 {
+			raw = raw[j+1:]
+		}
+	}
+	if len(raw) < 5 || raw[0] != '[' {
+		return ""
+	}
+	i := strings.IndexByte(raw, ']')
+	if i < 0 || i+1 >= len(raw) || raw[i+1] != '[' || i > 20 {
+		return ""
+	}
+	j := strings.IndexByte(raw[i+1:], ']')
+	if j < 0 || j > 12 {
+		return ""
+	}
+	id := strings.TrimSpace(raw[i+2 : i+1+j])
+	if len(id) < 2 || (id[0] != 'T' && id[0] != 'C') || !console.Digits(id[1:]) {
+		return ""
+	}
+	return id
 }
 
 // accept reports whether a plain line still belongs to the open report.
@@ -415,14 +489,17 @@ func (p *pending) accept(l string) bool {
 		p.inTrace = true
 		return true
 	}
-	if hasEndMarker(p.typ) {
+	if p.end() != endStack {
 		return true
 	}
-	if p.typ == Panic || p.typ == StackProtector {
+	switch p.fam.kind {
+	case kPanic:
 		return true
-	}
-	if p.typ == Kmemleak {
+	case kKmemleak:
 		// kmemleak's object reports are indented under their header.
+		return l == "" || l[0] == ' ' || l[0] == '\t'
+	}
+	if p.typ() == Kmemleak {
 		return l == "" || l[0] == ' ' || l[0] == '\t'
 	}
 	if !p.inTrace {

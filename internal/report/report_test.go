@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,5 +160,100 @@ unreferenced object 0xffff88800559b300 (size 128):
 	})
 	if r.Title != "memory leak in leak_init" || r.Module != "leak" || r.Guilty().String() != "leak_init+0x10/0x34 [leak]" {
 		t.Errorf("after naming: title %q module %q guilty %v", r.Title, r.Module, r.Guilty())
+	}
+}
+
+// TestBadInput: consoles that are damaged or huge give a report or none,
+// never a panic or a hang, and damage around a report does not change
+// its verdict.
+func TestBadInput(t *testing.T) {
+	data, err := os.ReadFile("testdata/report/2") // a KASAN report
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kasan := splitGolden(data)
+	want := "KASAN: slab-use-after-free Read in ring_pop"
+	lines := strings.SplitAfter(string(kasan), "\n")
+	interleaved := ""
+	for i, l := range lines {
+		interleaved += l
+		if i%3 == 1 {
+			interleaved += "[    2.100500][    C1] e1000: eth0 NIC Link is Up 1000 Mbps Full Duplex\n"
+		}
+	}
+	tests := []struct {
+		name    string
+		console string
+		title   string // "" for no report
+	}{
+		{"NUL bytes", "\x00\x00" + strings.ReplaceAll(string(kasan), "Read of size", "\x00Read of size"), want},
+		{"invalid UTF-8", "\xff\xfe\x80 junk\n" + string(kasan) + "\xc3\x28\n", want},
+		{"CRLF", strings.ReplaceAll(string(kasan), "\n", "\r\n"), want},
+		{"megabyte line", strings.Repeat("x", 1<<20) + "\n" + string(kasan) + strings.Repeat("y", 1<<20), want},
+		{"megabyte header", "BUG: KASAN: slab-use-after-free in " + strings.Repeat("f", 1<<20) + "\n", "KASAN: slab-use-after-free in " + strings.Repeat("f", 90)},
+		{"interleaved CPUs", interleaved, want},
+		{"cut off mid-stack", strings.Join(lines[:12], ""), want},
+		{"cut off after the header", lines[0] + lines[1], "KASAN: slab-use-after-free in ring_pop [uaf]"}, // syzkaller's title of a damaged KASAN report
+		{"a million lines, no crash", strings.Repeat("[    0.123456] virtio_blk virtio1: [vda] 2097152 512-byte logical blocks\n", 1_000_000), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reps := ParseString(tt.console)
+			if tt.title == "" {
+				if len(reps) != 0 {
+					t.Fatalf("got %d reports (%q), want none", len(reps), reps[0].Title)
+				}
+				return
+			}
+			if len(reps) == 0 {
+				t.Fatalf("no report, want %q", tt.title)
+			}
+			if reps[0].Title != tt.title {
+				t.Errorf("title %q, want %q", reps[0].Title, tt.title)
+			}
+		})
+	}
+}
+
+// TestCallerContexts: two reports printed at once by two tasks
+// (CONFIG_PRINTK_CALLER) interleave line by line; each report takes only
+// the lines of its own context, as syzkaller's do.
+func TestCallerContexts(t *testing.T) {
+	read := func(p string) []string {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c := splitGolden(data)
+		var out []string
+		for _, l := range strings.Split(strings.TrimRight(string(c), "\n"), "\n") {
+			if i := strings.Index(l, "] "); strings.HasPrefix(l, "[") && i > 0 {
+				l = l[i+2:]
+			}
+			if !strings.HasPrefix(l, "@@rko") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	a, b := read("testdata/report/2"), read("testdata/report/1")
+	var sb strings.Builder
+	for i := 0; i < len(a) || i < len(b); i++ {
+		if i < len(a) {
+			fmt.Fprintf(&sb, "[    2.%06d][   T80] %s\n", i, a[i])
+		}
+		if i < len(b) {
+			fmt.Fprintf(&sb, "[    2.%06d][   T81] %s\n", i, b[i])
+		}
+	}
+	reps := ParseString(sb.String())
+	var titles []string
+	for _, r := range reps {
+		titles = append(titles, r.Title)
+	}
+	// In console order: the NULL dereference's header comes first.
+	want := []string{"BUG: unable to handle kernel NULL pointer dereference in nullderef_init", "KASAN: slab-use-after-free Read in ring_pop"}
+	if !reflect.DeepEqual(titles, want) {
+		t.Errorf("titles %q, want %q", titles, want)
 	}
 }

@@ -51,6 +51,15 @@ type Results struct {
 	// Warnings are problems met while building the results (a module that
 	// could not be symbolized), for the human summary.
 	Warnings []string `json:"warnings,omitempty"`
+	// Error says why there are no results, when the console could not be
+	// read or was empty; the command then exits 2.
+	Error string `json:"error,omitempty"`
+}
+
+// Failed is the document of a run that could not be triaged: no tests,
+// no crashes, and the error, so that --json always prints a document.
+func Failed(err error) *Results {
+	return &Results{Schema: SchemaVersion, Tests: Tests{Suites: []*ktap.Test{}}, Crashes: []Crash{}, Error: err.Error()}
 }
 
 // Tests are the test counts and the tree of suites and tests.

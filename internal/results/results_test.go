@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,18 @@ func TestJSONMatchesSchema(t *testing.T) {
 			t.Errorf("%s: output does not match docs/results.schema.json: %v", path, err)
 		}
 	}
+	// The document of a log that could not be triaged.
+	var buf bytes.Buffer
+	if err := Failed(errors.New("the console log on x is empty")).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("Failed's document does not match docs/results.schema.json: %v", err)
+	}
 }
 
 func TestJUnitIsXML(t *testing.T) {
@@ -100,7 +113,7 @@ func TestFromConsole(t *testing.T) {
 	}
 	var text bytes.Buffer
 	r.WriteText(&text, false)
-	for _, want := range []string{"1 passed, 0 failed, 2 crashed", "Rust panic: index out of bounds", "at buggy_oob.rs:21:17"} {
+	for _, want := range []string{"1 passed, 0 failed, 2 crashed", "index out of bounds: the len is NUM but the index is NUM in buggy_oob::pick", "at buggy_oob.rs:21:17"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
