@@ -1,0 +1,112 @@
+package kdoc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
+)
+
+// Docs is the rustdoc output of one kernel.
+type Docs struct {
+	// Dir is the doc root (kernel/index.html, search-index.js...).
+	Dir string
+	// Built says that this call built them; Took is how long that took.
+	Built bool
+	Took  time.Duration
+}
+
+// Dir is where a kernel's docs live: in its cache entry, so they go when
+// the kernel goes.
+func Dir(k *kernel.Kernel) string { return filepath.Join(k.Dir, "rustdoc") }
+
+// Params configures Build.
+type Params struct {
+	Toolchain *toolchain.Toolchain
+	Kernel    *kernel.Kernel
+	// Rebuild makes the docs again even if they exist.
+	Rebuild bool
+	// Log receives make's output; Progress one-line phases.
+	Log      io.Writer
+	Progress func(format string, args ...any)
+}
+
+// Build returns the kernel's docs, making them first with the kernel's
+// make rustdoc if they are not there. The kernel's cache entry lock is
+// held while make runs in its build tree; the output goes to a
+// temporary directory in the entry and is renamed into place complete.
+func Build(ctx context.Context, p Params) (*Docs, error) {
+	if p.Progress == nil {
+		p.Progress = func(string, ...any) {}
+	}
+	if p.Log == nil {
+		p.Log = io.Discard
+	}
+	k := p.Kernel
+	final := Dir(k)
+	if !p.Rebuild && complete(final) {
+		return &Docs{Dir: final}, nil
+	}
+	cfg, err := k.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", k.BuildDir, err)
+	}
+	if cfg.Get("RUST") != "y" {
+		return nil, fmt.Errorf("kernel %s (%s) was built without CONFIG_RUST: it has no kernel crate to document", k.Release, k.BuildDir)
+	}
+	unlock, err := k.Lock(ctx, func() { p.Progress("waiting for another rko using kernel %s", k.Key) })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !p.Rebuild && complete(final) {
+		return &Docs{Dir: final}, nil
+	}
+	tmp, err := os.MkdirTemp(k.Dir, ".tmp-rustdoc-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "rustdoc")
+	start := time.Now()
+	p.Progress("building the rustdoc of kernel %s (core, kernel, macros, pin_init...; a few minutes, once per kernel)", k.Key)
+	// rustdoc_output is rust/Makefile's own variable for where the docs
+	// go; set on the command line, it wins over the Makefile's.
+	argv := []string{"make", "LLVM=1", "-C", k.Source.Dir, "O=" + k.BuildDir, fmt.Sprintf("-j%d", runtime.NumCPU()),
+		"rustdoc_output=" + out, "rustdoc"}
+	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: p.Log, Stderr: p.Log}, []string{k.Source.Dir, k.Dir}, argv...); err != nil {
+		return nil, fmt.Errorf("make rustdoc for kernel %s: %w", k.Key, err)
+	}
+	if !complete(out) {
+		return nil, fmt.Errorf("make rustdoc for kernel %s succeeded but wrote no kernel/index.html and search-index.js in %s", k.Key, out)
+	}
+	if p.Rebuild {
+		old := final + ".old"
+		os.RemoveAll(old)
+		if err := os.Rename(final, old); err == nil {
+			defer os.RemoveAll(old)
+		}
+	}
+	if err := cache.Publish(out, final); err != nil {
+		return nil, err
+	}
+	return &Docs{Dir: final, Built: true, Took: time.Since(start)}, nil
+}
+
+// complete reports whether dir holds a finished doc tree.
+func complete(dir string) bool {
+	for _, f := range []string{"kernel/index.html", "search-index.js"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
