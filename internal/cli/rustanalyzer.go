@@ -21,7 +21,7 @@ func newRustAnalyzerCmd() *cobra.Command {
 	var f envFlags
 	var asJSON, force, server, wrapper bool
 	c := &cobra.Command{
-		Use:   "rust-analyzer [DIR...] | --server [-- ARGS] | --wrapper",
+		Use:   "rust-analyzer [DIR...] | --server [DIR] [-- ARGS] | --wrapper",
 		Short: "Write rust-project.json for modules, or run the toolchain's rust-analyzer for an editor",
 		Long: `rust-analyzer writes DIR/rust-project.json (default: the current directory)
 for the kernel rko build uses, with the kernel's own rule (make rust-analyzer
@@ -30,8 +30,9 @@ A file rko did not write, or one edited since, is kept (--force replaces it,
 keeping yours as rust-project.json.orig). rko new and rko build write it too.
 
 --server runs the toolchain's rust-analyzer (the same version as its rustc)
-with stdin and stdout passed through, for the workspace in the current
-directory; ARGS after -- go to rust-analyzer. --wrapper writes an executable
+with stdin and stdout passed through, for the workspace DIR (default: the
+current directory, which is where editors start it); ARGS after -- go to
+rust-analyzer. --wrapper writes an executable
 that runs rko rust-analyzer --server, for editors that want a path
 (docs/editor.md).`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -44,11 +45,24 @@ that runs rko rust-analyzer --server, for editors that want a path
 				return nil
 			}
 			if server {
-				cwd, err := os.Getwd()
+				// rko rust-analyzer --server [DIR] [-- ARGS]
+				dir, raArgs := ".", args
+				if n := c.ArgsLenAtDash(); n >= 0 {
+					if n > 1 {
+						return fmt.Errorf("--server takes at most one DIR before --, got %q", args[:n])
+					}
+					if n == 1 {
+						dir = args[0]
+					}
+					raArgs = args[n:]
+				} else if len(args) > 0 {
+					return fmt.Errorf("--server: put rust-analyzer's arguments after --, e.g. rko rust-analyzer --server -- %s", strings.Join(args, " "))
+				}
+				abs, err := filepath.Abs(dir)
 				if err != nil {
 					return err
 				}
-				argv, err := workflow.ServerCommand(c.Context(), cwd, f.toolchain, f.kernelOpts(), args, printer(true))
+				argv, err := workflow.ServerCommand(c.Context(), abs, f.toolchain, f.kernelOpts(), raArgs, printer(true))
 				if err != nil {
 					return err
 				}

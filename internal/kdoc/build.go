@@ -1,12 +1,14 @@
 package kdoc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/rkodev/rko/internal/cache"
@@ -82,7 +84,23 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 	// go; set on the command line, it wins over the Makefile's.
 	argv := []string{"make", "LLVM=1", "-C", k.Source.Dir, "O=" + k.BuildDir, fmt.Sprintf("-j%d", runtime.NumCPU()),
 		"rustdoc_output=" + out, "rustdoc"}
-	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: p.Log, Stderr: p.Log}, []string{k.Source.Dir, k.Dir}, argv...); err != nil {
+	var crates atomic.Int64
+	log := io.MultiWriter(p.Log, lineCounter{prefix: []byte("  RUSTDOC"), n: &crates})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				p.Progress("rustdoc: %d crates documented, %s elapsed", crates.Load(), time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, []string{k.Source.Dir, k.Dir}, argv...); err != nil {
 		return nil, fmt.Errorf("make rustdoc for kernel %s: %w", k.Key, err)
 	}
 	if !complete(out) {
@@ -99,6 +117,23 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 		return nil, err
 	}
 	return &Docs{Dir: final, Built: true, Took: time.Since(start)}, nil
+}
+
+// lineCounter counts the lines of make's output that start with prefix
+// (Kbuild's "  RUSTDOC [H] path" lines, one per crate). It is progress,
+// not a count to rely on: a line split between two writes is missed.
+type lineCounter struct {
+	prefix []byte
+	n      *atomic.Int64
+}
+
+func (c lineCounter) Write(p []byte) (int, error) {
+	for _, line := range bytes.Split(p, []byte("\n")) {
+		if bytes.HasPrefix(line, c.prefix) {
+			c.n.Add(1)
+		}
+	}
+	return len(p), nil
 }
 
 // complete reports whether dir holds a finished doc tree.
