@@ -120,7 +120,7 @@ func printAnswer(w io.Writer, a *kdoc.Answer) {
 		}
 		fmt.Fprintf(w, "%s (%s%s)\n", r.Path, kdoc.LongKind(r.Kind), dep)
 		if r.Signature != "" {
-			fmt.Fprintf(w, "    %s\n", r.Signature)
+			fmt.Fprintf(w, "    %s\n", shortSignature(r.Signature))
 		}
 		if r.Doc != "" {
 			fmt.Fprintf(w, "    %s\n", r.Doc)
@@ -128,9 +128,12 @@ func printAnswer(w io.Writer, a *kdoc.Answer) {
 		if r.File != "" {
 			fmt.Fprintf(w, "    %s:%d\n", r.File, r.Line)
 		}
+		if len(r.AlsoAt) > 0 {
+			fmt.Fprintf(w, "    also: %s\n", strings.Join(r.AlsoAt, ", "))
+		}
 	}
 	for _, ab := range a.Absent {
-		fmt.Fprintf(w, "%s (%s) is not in this kernel: %s at %s:%d is off in its config\n", ab.Path, ab.Kind, ab.Cfg, ab.File, ab.Line)
+		fmt.Fprintf(w, "%s (%s) is not in this kernel: its config turns off %s\n    %s:%d\n", ab.Path, ab.Kind, ab.Cfg, ab.File, ab.Line)
 		if len(ab.Options) > 0 {
 			var lines []string
 			for _, o := range ab.Options {
@@ -151,4 +154,16 @@ func printAnswer(w io.Writer, a *kdoc.Answer) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// shortSignature keeps a long declaration (a trait with all its items)
+// to its head: the whole one is on the item's page and in --json.
+func shortSignature(s string) string {
+	if len(s) <= 160 {
+		return s
+	}
+	if i := strings.Index(s, " { "); i > 0 {
+		return s[:i] + " { ... }"
+	}
+	return s[:157] + "..."
 }

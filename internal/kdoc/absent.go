@@ -14,6 +14,7 @@ import (
 type Absence struct {
 	Path string `json:"path"`
 	Kind string `json:"kind"`
+	// File and Line are where the item is declared.
 	File string `json:"file"`
 	Line int    `json:"line"`
 	// Cfg is the #[cfg(...)] that removes it (its own or an enclosing

@@ -19,6 +19,9 @@ type Details struct {
 	// tell which file it is.
 	File string
 	Line int
+	// Doc is the first paragraph of the item's documentation as text
+	// (the search index's is cut short).
+	Doc string
 }
 
 var (
@@ -28,6 +31,8 @@ var (
 	codeHdrRE  = regexp.MustCompile(`(?s)<h[1-6] class="code-header">(.*?)</h[1-6]>`)
 	fieldRE    = regexp.MustCompile(`(?s)^[^>]*>.*?<code>(.*?)</code>`)
 	tagRE      = regexp.MustCompile(`<[^>]*>`)
+	topDocRE   = regexp.MustCompile(`(?s)<details class="toggle top-doc"[^>]*>.*?<div class="docblock">(.*?)</div>`)
+	firstParRE = regexp.MustCompile(`(?s)^\s*<p>(.*?)</p>`)
 	spaceRE    = regexp.MustCompile(`\s+`)
 	aliasRE    = regexp.MustCompile(`=\s*<a class="(?:struct|enum|union|trait|type|primitive)" href="[^"]*" title="[a-z]+ ([^"]+)"`)
 )
@@ -61,6 +66,9 @@ func (ix *Index) Details(it *Item, roots map[string][]string) Details {
 		if it.Kind == "mod" && d.Signature == "" {
 			d.Signature = "mod " + it.Name
 		}
+		if m := topDocRE.FindStringSubmatch(s); m != nil {
+			d.Doc = firstParagraph(m[1])
+		}
 	} else {
 		// An impl's disambiguator prefixes the anchor in the link; the
 		// element's id is the item's own.
@@ -83,12 +91,29 @@ func (ix *Index) Details(it *Item, roots map[string][]string) Details {
 			} else if m := codeHdrRE.FindStringSubmatch(rest); m != nil {
 				d.Signature = Text(m[1])
 			}
+			// A documented associated item: its section, the end of its
+			// summary, then its docblock.
+			if j := strings.Index(rest, "</section>"); j >= 0 {
+				after := strings.TrimPrefix(strings.TrimLeft(rest[j+len("</section>"):], " \n"), "</summary>")
+				if b, ok := strings.CutPrefix(after, `<div class="docblock">`); ok {
+					d.Doc = firstParagraph(b)
+				}
+			}
 		}
 	}
 	if src != "" && !strings.Contains(src, "://") {
 		d.File, d.Line = sourceFile(path.Join(path.Dir(page), src), roots)
 	}
 	return d
+}
+
+// firstParagraph is the text of a docblock's first paragraph, if it
+// starts with one (not a code block or a heading).
+func firstParagraph(block string) string {
+	if m := firstParRE.FindStringSubmatch(block); m != nil {
+		return Text(m[1])
+	}
+	return ""
 }
 
 // AliasTarget returns the path of what a type alias stands for (from the

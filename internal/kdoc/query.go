@@ -1,6 +1,7 @@
 package kdoc
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -18,6 +19,9 @@ type Result struct {
 	// URL is the item's page relative to the doc root.
 	URL        string `json:"url"`
 	Deprecated bool   `json:"deprecated,omitempty"`
+	// AlsoAt are other paths of the same item (re-exports, a macro at
+	// the crate root and in its module).
+	AlsoAt []string `json:"also_at,omitempty"`
 }
 
 // Answer is everything rko doc says about one query.
@@ -58,10 +62,39 @@ func (ix *Index) Query(q string, o QueryOpts) *Answer {
 		names = append(names, c)
 	}
 	roots := SourceRoots(o.SourceDir, o.BuildDir, o.SysrootLib, names)
-	for _, m := range ix.Search(q, o.Crates, ix.AliasTarget, o.Limit) {
+	// A re-export (pub use) or a #[macro_export] macro appears at two
+	// paths; show the item once, at the first path found, with the other
+	// paths as aliases.
+	seen := map[string]int{}     // file:line -> result index
+	defined := map[string]bool{} // names of the non-import matches
+	ms := ix.Search(q, o.Crates, ix.AliasTarget, 0)
+	for _, m := range ms {
+		if m.Kind != "import" {
+			defined[m.Name] = true
+		}
+	}
+	for _, m := range ms {
+		if len(a.Results) == o.Limit {
+			break
+		}
+		if m.Kind == "import" && defined[m.Name] {
+			continue // the item itself is among the matches
+		}
 		d := ix.Details(m.Item, roots)
+		if d.File != "" {
+			key := fmt.Sprintf("%s:%d", d.File, d.Line)
+			if i, ok := seen[key]; ok {
+				a.Results[i].AlsoAt = append(a.Results[i].AlsoAt, m.Path())
+				continue
+			}
+			seen[key] = len(a.Results)
+		}
+		doc := d.Doc
+		if doc == "" {
+			doc = Text(m.Doc)
+		}
 		a.Results = append(a.Results, Result{
-			Path: m.Path(), Kind: m.Kind, Crate: m.Crate, Signature: d.Signature, Doc: Text(m.Doc),
+			Path: m.Path(), Kind: m.Kind, Crate: m.Crate, Signature: d.Signature, Doc: doc,
 			File: d.File, Line: d.Line, URL: m.Href, Deprecated: m.Deprecated,
 		})
 	}

@@ -189,11 +189,17 @@ func splitPath(s string) []string {
 func normalize(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "") }
 
 // inOrder reports whether every segment of want appears in path, in
-// order (each matched as a whole segment, ignoring case).
+// order, each as a whole segment: ignoring case when the query's segment
+// is all lower case, exactly when it has capitals (KVec is the type, not
+// the module kvec).
 func inOrder(path, want []string) bool {
 	i := 0
 	for _, p := range path {
-		if i < len(want) && normalize(p) == normalize(want[i]) {
+		if i == len(want) {
+			break
+		}
+		w := want[i]
+		if w == p || (strings.ToLower(w) == w && normalize(p) == normalize(w)) {
 			i++
 		}
 	}
