@@ -206,13 +206,13 @@ func entry(p *Params) (key, dir string, frags []Fragment, err error) {
 	return key, filepath.Join(root, key), frags, nil
 }
 
-// ErrNotBuilt means the kernel asked of Cached is not in the cache.
+// ErrNotBuilt means the kernel asked of Lookup is not in the cache.
 var ErrNotBuilt = errors.New("kernel not built yet")
 
-// Cached returns the kernel Build would return for p if it is already
+// Lookup returns the kernel Build would return for p if it is already
 // built, and ErrNotBuilt (wrapped, with the key) if it is not; it never
 // builds.
-func Cached(p Params) (*Kernel, error) {
+func Lookup(p Params) (*Kernel, error) {
 	key, dir, _, err := entry(&p)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,11 @@ func TestInstallCompletesOldRootfs(t *testing.T) {
 	}
 	writeLock := func(dir string, requested []string) {
 		base := filepath.Join(dir, "trixie")
-		os.MkdirAll(filepath.Join(base, "rootfs"), 0o755)
+		for _, tool := range essentialTools {
+			p := filepath.Join(base, "rootfs", tool)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, nil, 0o755)
+		}
 		pk := map[string]string{}
 		for _, p := range requested {
 			pk[p] = "1"
