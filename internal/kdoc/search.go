@@ -38,7 +38,8 @@ func (ix *Index) Search(query string, crates []string, aliases func(*Item) strin
 		return nil
 	}
 	want := crateSet(crates)
-	name := normalize(segs[len(segs)-1])
+	exact := segs[len(segs)-1]
+	name := normalize(exact)
 	parents := segs[:len(segs)-1]
 	// An alias named in the path stands for its target too.
 	altParents := [][]string{parents}
@@ -71,6 +72,9 @@ func (ix *Index) Search(query string, crates []string, aliases func(*Item) strin
 			s = 100
 		default:
 			continue
+		}
+		if it.Name == exact {
+			s += 30 // the same case too: Mutex the type before mutex the module
 		}
 		pathOK := false
 		for _, ps := range altParents {
