@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +28,29 @@ type Docs struct {
 }
 
 // Dir is where a kernel's docs live: in its cache entry, so they go when
-// the kernel goes.
-func Dir(k *kernel.Kernel) string { return filepath.Join(k.Dir, "rustdoc") }
+// the kernel goes; for a kernel built outside rko's cache (a tree of the
+// user's), under <cache>/docs, so that nothing is written into the user's
+// tree but the build products make rustdoc itself leaves there.
+func Dir(k *kernel.Kernel) string {
+	if inCache(k) {
+		return filepath.Join(k.Dir, "rustdoc")
+	}
+	d, err := cache.Sub("docs")
+	if err != nil {
+		return filepath.Join(k.Dir, "rustdoc")
+	}
+	return filepath.Join(d, cache.Key([]byte(k.BuildDir)))
+}
+
+// inCache reports whether k is an entry of rko's kernel cache.
+func inCache(k *kernel.Kernel) bool {
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(root, k.Dir)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+}
 
 // Params configures Build.
 type Params struct {
@@ -64,7 +86,13 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 	if cfg.Get("RUST") != "y" {
 		return nil, fmt.Errorf("kernel %s (%s) was built without CONFIG_RUST: it has no kernel crate to document", k.Release, k.BuildDir)
 	}
-	unlock, err := k.Lock(ctx, func() { p.Progress("waiting for another rko using kernel %s", k.Key) })
+	waiting := func() { p.Progress("waiting for another rko using kernel %s", k.Key) }
+	var unlock func()
+	if inCache(k) {
+		unlock, err = k.Lock(ctx, waiting)
+	} else {
+		unlock, err = cache.Lock(ctx, final, waiting)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +100,7 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 	if !p.Rebuild && complete(final) {
 		return &Docs{Dir: final}, nil
 	}
-	tmp, err := os.MkdirTemp(k.Dir, ".tmp-rustdoc-")
+	tmp, err := os.MkdirTemp(filepath.Dir(final), ".tmp-rustdoc-")
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +128,7 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 			}
 		}
 	}()
-	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, []string{k.Source.Dir, k.Dir}, argv...); err != nil {
+	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, []string{k.Source.Dir, k.Dir, tmp}, argv...); err != nil {
 		return nil, fmt.Errorf("make rustdoc for kernel %s: %w", k.Key, err)
 	}
 	if !complete(out) {

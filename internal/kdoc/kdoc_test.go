@@ -3,6 +3,8 @@ package kdoc
 import (
 	"context"
 	"fmt"
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kernel"
 	"io"
 	"net"
 	"net/http"
@@ -236,5 +238,18 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := Listen("not an address:x:y"); err == nil {
 		t.Error("a bad address was accepted")
+	}
+}
+
+func TestDir(t *testing.T) {
+	t.Setenv("RKO_CACHE", t.TempDir())
+	root, _ := cache.Sub("kernels")
+	in := &kernel.Kernel{Dir: filepath.Join(root, "abc"), BuildDir: filepath.Join(root, "abc", "build")}
+	if got := Dir(in); got != filepath.Join(root, "abc", "rustdoc") {
+		t.Errorf("Dir of a cached kernel = %s", got)
+	}
+	user := &kernel.Kernel{Dir: "/home/u/linux/build", BuildDir: "/home/u/linux/build"}
+	if got := Dir(user); strings.HasPrefix(got, "/home/u") {
+		t.Errorf("Dir of the user's kernel tree = %s: inside their tree", got)
 	}
 }
