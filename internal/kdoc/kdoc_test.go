@@ -3,8 +3,6 @@ package kdoc
 import (
 	"context"
 	"fmt"
-	"github.com/rkodev/rko/internal/cache"
-	"github.com/rkodev/rko/internal/kernel"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kernel"
 )
 
 func loadTest(t *testing.T) *Index {
