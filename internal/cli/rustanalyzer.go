@@ -84,14 +84,19 @@ that runs rko rust-analyzer --server, for editors that want a path
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(c.OutOrStdout(), res)
-			}
 			kept := false
+			for _, r := range res {
+				kept = kept || r.Status == rustproject.Kept
+			}
+			if asJSON {
+				if err := writeJSON(c.OutOrStdout(), res); err != nil {
+					return err
+				}
+				res = nil
+			}
 			for _, r := range res {
 				switch r.Status {
 				case rustproject.Kept:
-					kept = true
 					fmt.Fprintf(c.OutOrStdout(), "%s: kept (yours)\n", r.Path)
 				case rustproject.NoRust:
 					fmt.Fprintf(c.OutOrStdout(), "%s: no Rust crate, nothing written\n", r.Dir)
