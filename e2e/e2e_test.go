@@ -132,7 +132,7 @@ func copyDir(t *testing.T, src string) string {
 // module directory.
 func isBuildProduct(name string) bool {
 	switch name {
-	case "Module.symvers", "modules.order":
+	case "Module.symvers", "modules.order", "rust-project.json": // rko writes the last for its kernel
 		return true
 	}
 	for _, ext := range []string{".o", ".ko", ".mod", ".mod.c", ".cmd", ".a"} {

@@ -18,7 +18,8 @@ func newBuildCmd() *cobra.Command {
 		Short: "Build modules out of tree with Kbuild against rko's kernel",
 		Long: `build runs make LLVM=1 -C KDIR M=DIR modules for each module directory
 (default: the current one) against the kernel of --profile, building that
-kernel first if needed. Compiler errors are printed as file:line:col with
+kernel first if needed, and writes each Rust module's rust-project.json
+for that kernel (rko rust-analyzer). Compiler errors are printed as file:line:col with
 the message; the whole make output is kept in a log file.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -32,6 +33,11 @@ the message; the whole make output is kept in a log file.`,
 			k, err := env.Kernel(c.Context(), f.kernelOpts())
 			if err != nil {
 				return err
+			}
+			// rust-analyzer's view of the modules, before the build so
+			// that it works on code that does not compile yet.
+			if _, err := env.RustProjects(c.Context(), k, args, false); err != nil {
+				p.Warnf("rust-project.json: %v", err)
 			}
 			done := p.Phase("build")
 			mods, err := env.BuildModules(c.Context(), k, args)

@@ -5,20 +5,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/scaffold"
+	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newNewCmd) }
 
 func newNewCmd() *cobra.Command {
 	o := scaffold.Opts{}
+	var f envFlags
 	c := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Create a module directory: Rust by default, --lang c for its C twin",
 		Long: `new creates ./NAME with the module source (NAME.rs or NAME.c) including
 KUnit tests, a Kbuild and a Makefile for out-of-tree builds, and
 tests/smoke.sh, which rko test runs in the guest. It never writes into an
-existing path.`,
+existing path. A Rust module gets a rust-project.json for rust-analyzer when
+the kernel of --profile is built already (else rko build writes it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -26,12 +30,34 @@ existing path.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "created %s (%s)\nnext: rko test %s\n", dir, o.Lang, dir)
+			fmt.Fprintf(c.OutOrStdout(), "created %s (%s)\n", dir, o.Lang)
+			if o.Lang == "rust" {
+				newRustProject(c, &f, dir)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "next: rko test %s\n", dir)
 			return nil
 		},
 	}
+	f.add(c, true)
 	c.Flags().StringVar(&o.Lang, "lang", "rust", "language: rust or c")
 	c.Flags().StringVar(&o.Parent, "dir", ".", "directory to create the module in")
 	c.Flags().StringVar(&o.Author, "author", "", "MODULE_AUTHOR / authors (default \"rko\")")
 	return c
+}
+
+// newRustProject writes the new module's rust-project.json if the kernel
+// is built; it never builds one, and a failure is only a note: the module
+// is made.
+func newRustProject(c *cobra.Command, f *envFlags, dir string) {
+	p := printer(f.quiet)
+	env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
+	if err == nil {
+		var k *kernel.Kernel
+		if k, err = env.CachedKernel(f.kernelOpts()); err == nil {
+			_, err = env.RustProjects(c.Context(), k, []string{dir}, false)
+		}
+	}
+	if err != nil {
+		p.Logf("no rust-project.json yet (%v); rko build %s writes it", err, dir)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"github.com/rkodev/rko/internal/target"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -186,6 +187,49 @@ func (e *DroppedError) Error() string {
 	return b.String()
 }
 
+// entry returns the cache key, the cache directory and the fragments of
+// the kernel p describes (filling in the default profile).
+func entry(p *Params) (key, dir string, frags []Fragment, err error) {
+	if p.Profile == "" {
+		p.Profile = "default"
+	}
+	frags, err = ProfileFragments(p.Profile)
+	if err != nil {
+		return "", "", nil, err
+	}
+	frags = append(frags, p.Extra...)
+	key = Key(*p, frags)
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return "", "", nil, err
+	}
+	return key, filepath.Join(root, key), frags, nil
+}
+
+// ErrNotBuilt means the kernel asked of Lookup is not in the cache.
+var ErrNotBuilt = errors.New("kernel not built yet")
+
+// Lookup returns the kernel Build would return for p if it is already
+// built, and ErrNotBuilt (wrapped, with the key) if it is not; it never
+// builds.
+func Lookup(p Params) (*Kernel, error) {
+	key, dir, _, err := entry(&p)
+	if err != nil {
+		return nil, err
+	}
+	k, err := Load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (profile %s, key %s)", ErrNotBuilt, p.Profile, key)
+	}
+	return k, err
+}
+
+// Lock takes the kernel's cache entry lock, the one Build holds, for work
+// that writes into a built kernel's entry (rko doc's rustdoc).
+func (k *Kernel) Lock(ctx context.Context, waiting func()) (func(), error) {
+	return cache.Lock(ctx, k.Dir, waiting)
+}
+
 // Build returns the cached kernel for p, building it first if needed. A
 // build killed half-way is resumed by make on the next call; the kernel is
 // only reported (and cached) once kernel.json is written, last.
@@ -199,20 +243,11 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	if p.Jobs == 0 {
 		p.Jobs = runtime.NumCPU()
 	}
-	if p.Profile == "" {
-		p.Profile = "default"
-	}
-	frags, err := ProfileFragments(p.Profile)
+	key, dir, frags, err := entry(&p)
 	if err != nil {
 		return nil, err
 	}
-	frags = append(frags, p.Extra...)
-	key := Key(p, frags)
-	root, err := cache.Sub("kernels")
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(root, key)
+	root := filepath.Dir(dir)
 	unlock, err := cache.Lock(ctx, dir, func() { p.Progress("waiting for another rko building kernel %s", key) })
 	if err != nil {
 		return nil, err

@@ -196,3 +196,18 @@ func (execRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Result, 
 
 // LookPath reports the full path of an executable on PATH.
 func LookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// Exec replaces rko with argv, found on PATH, with the environment env:
+// for a program whose stdin, stdout and signals must be its own, such as a
+// language server an editor talks to. It returns only on failure. Tests
+// replace it.
+var Exec = func(argv []string, env []string) error {
+	if len(argv) == 0 {
+		return errors.New("run: empty argv")
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(path, argv, env)
+}

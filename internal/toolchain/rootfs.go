@@ -64,6 +64,26 @@ func (l *Lock) ID() string {
 	return cache.Key([]byte(b.String()))
 }
 
+// Missing returns the packages of want that this rootfs was not built
+// with: neither asked for when it was built nor installed in it (a
+// version suffix "p=v" is ignored). An empty result means the rootfs has
+// everything.
+func (l *Lock) Missing(want []string) []string {
+	asked := map[string]bool{}
+	for _, p := range l.Requested {
+		name, _, _ := strings.Cut(p, "=")
+		asked[name] = true
+	}
+	var out []string
+	for _, p := range want {
+		name, _, _ := strings.Cut(p, "=")
+		if _, installed := l.Packages[name]; !asked[name] && !installed {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // InstallOpts configures Install.
 type InstallOpts struct {
 	// Dir holds the toolchain; default: <cache>/toolchain.
@@ -181,10 +201,23 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		return nil, err
 	}
 	defer unlock()
+	pkgs := append(append([]string(nil), DefaultPackages...), o.Extra...)
+	if o.FromLock != nil {
+		pkgs = o.FromLock.Requested
+	}
+	replace := o.Force
 	if !o.Force {
 		if tc, err := Load(o.Dir, o.Suite); err == nil {
-			o.Progress("toolchain already installed at %s", final)
-			return tc, nil
+			missing := tc.Lock.Missing(pkgs)
+			if len(missing) == 0 {
+				o.Progress("toolchain already installed at %s", final)
+				return tc, nil
+			}
+			// A rootfs from an older rko lacks packages added since
+			// (rust-analyzer, say): rebuild it rather than run
+			// without them. Its lock changes, so kernels rebuild too.
+			o.Progress("the toolchain at %s lacks %s (added to rko since it was built): rebuilding it; kernels built with the old one will be rebuilt", final, strings.Join(missing, ", "))
+			replace = true
 		}
 	}
 	for _, tool := range []string{"mmdebstrap", "bwrap"} {
@@ -198,7 +231,6 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp) // no-op after a successful publish
-	pkgs := append(append([]string(nil), DefaultPackages...), o.Extra...)
 	include := pkgs
 	if o.FromLock != nil {
 		include = nil
@@ -209,7 +241,6 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 				include = append(include, p)
 			}
 		}
-		pkgs = o.FromLock.Requested
 	}
 	sources := []string{
 		fmt.Sprintf("deb %s %s main", o.Mirror, o.Suite),
@@ -257,7 +288,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 	if err := cache.WriteFileAtomic(filepath.Join(tmp, "lock.json"), append(data, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	if o.Force {
+	if replace {
 		old := final + ".old"
 		os.RemoveAll(old)
 		if err := os.Rename(final, old); err == nil {

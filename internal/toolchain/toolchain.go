@@ -238,3 +238,7 @@ func libclangProbeHeader(tree string) (string, func(), error) {
 	err = os.WriteFile(p, []byte("#pragma message(\"clang version \" __clang_version__)\n"), 0o644)
 	return p, func() { os.RemoveAll(dir) }, err
 }
+
+// LookPath returns the path of a program on the toolchain's PATH (inside
+// the rootfs for the Rootfs kind), or "" when it has none.
+func (t *Toolchain) LookPath(name string) string { return t.lookPath(name) }

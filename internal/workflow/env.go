@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rkodev/rko/internal/cache"
@@ -81,6 +82,11 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 			return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 		}
 		done()
+	}
+	if err == nil {
+		if missing := tc.Lock.Missing(toolchain.DefaultPackages); len(missing) > 0 {
+			p.Warnf("the toolchain at %s predates rko's %s: run rko toolchain install to rebuild it (kernels are rebuilt after)", tc.Root, strings.Join(missing, ", "))
+		}
 	}
 	return tc, err
 }

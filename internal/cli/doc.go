@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkodev/rko/internal/kdoc"
+	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/workflow"
+)
+
+func init() { register(newDocCmd) }
+
+func newDocCmd() *cobra.Command {
+	var f envFlags
+	var (
+		asJSON, serve, rebuild bool
+		crates                 []string
+		limit                  int
+	)
+	c := &cobra.Command{
+		Use:   "doc [QUERY] | --serve [ADDR]",
+		Short: "The rustdoc of the kernel crate (and macros, pin_init) for the kernel rko build uses",
+		Long: `doc builds the rustdoc of the kernel's Rust crates once per kernel (make
+rustdoc in its build tree; cached with the kernel) and answers QUERY from
+rustdoc's own search data: each match's path, kind, signature, the first
+paragraph of its doc and its source file:line, best first (rko doc
+KVec::push, rko doc miscdevice, rko doc --json mutex). Nothing found: the
+items the kernel's config leaves out (with the option that would bring them
+in), else the closest names; exit 1. Without QUERY it prints where the docs
+are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) until Ctrl-C.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p := printer(f.quiet || (asJSON && !serve))
+			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
+			if err != nil {
+				return err
+			}
+			k, err := env.CachedKernel(f.kernelOpts())
+			if err != nil {
+				return err
+			}
+			logPath, logf := workflow.LogFile("rustdoc")
+			done := p.Phase("docs")
+			docs, err := kdoc.Build(c.Context(), kdoc.Params{Toolchain: env.Toolchain, Kernel: k, Rebuild: rebuild, Log: logf, Progress: p.Logf})
+			logf.Close()
+			if err != nil {
+				return fmt.Errorf("%w\nfull make output: %s", err, logPath)
+			}
+			done()
+			if docs.Built {
+				p.Logf("rustdoc of kernel %s built in %s: %s", k.Key, docs.Took.Round(time.Second), docs.Dir)
+			}
+			if serve {
+				addr := ""
+				if len(args) == 1 {
+					addr = args[0]
+				}
+				ln, err := kdoc.Listen(addr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.OutOrStdout(), kdoc.URL(ln))
+				p.Logf("serving %s (kernel %s) until Ctrl-C", docs.Dir, k.Key)
+				return kdoc.Serve(c.Context(), ln, docs.Dir)
+			}
+			if len(args) == 0 {
+				fmt.Fprintf(c.OutOrStdout(), "%s\nquery it: rko doc NAME; browse it: rko doc --serve\n", filepath.Join(docs.Dir, "kernel", "index.html"))
+				return nil
+			}
+			start := time.Now()
+			ix, err := kdoc.LoadIndex(docs.Dir)
+			if err != nil {
+				return err
+			}
+			lib := ""
+			if env.Toolchain.Kind == toolchain.Rootfs {
+				lib = filepath.Join(env.Toolchain.Root, "usr/lib/rustlib/src/rust/library")
+			}
+			a := ix.Query(args[0], kdoc.QueryOpts{Crates: crates, Limit: limit, SourceDir: k.Source.Dir, BuildDir: k.BuildDir, SysrootLib: lib})
+			a.Kernel = k.Key
+			p.Logf("%d item(s) searched in %s", len(ix.Items), time.Since(start).Round(time.Millisecond))
+			if asJSON {
+				if err := writeJSON(c.OutOrStdout(), a); err != nil {
+					return err
+				}
+			} else {
+				printAnswer(c.OutOrStdout(), a)
+			}
+			if len(a.Results) == 0 {
+				return exitCode(ExitFail)
+			}
+			return nil
+		},
+	}
+	f.add(c, true)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON (docs/schemas.md)")
+	c.Flags().BoolVar(&serve, "serve", false, "serve the HTML docs on ADDR (default "+kdoc.DefaultAddr+")")
+	c.Flags().BoolVar(&rebuild, "rebuild", false, "build the docs again")
+	c.Flags().StringArrayVar(&crates, "crate", nil, "search this crate (repeatable; all for every crate, core included); default: "+strings.Join(kdoc.DefaultCrates, ", "))
+	c.Flags().IntVarP(&limit, "limit", "n", 10, "print at most this many matches")
+	c.MarkFlagsMutuallyExclusive("serve", "json")
+	return c
+}
+
+// printAnswer prints a query's answer for people.
+func printAnswer(w io.Writer, a *kdoc.Answer) {
+	for i, r := range a.Results {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		dep := ""
+		if r.Deprecated {
+			dep = ", deprecated"
+		}
+		fmt.Fprintf(w, "%s (%s%s)\n", r.Path, kdoc.LongKind(r.Kind), dep)
+		if r.Signature != "" {
+			fmt.Fprintf(w, "    %s\n", shortSignature(r.Signature))
+		}
+		if r.Doc != "" {
+			fmt.Fprintf(w, "    %s\n", r.Doc)
+		}
+		if r.File != "" {
+			fmt.Fprintf(w, "    %s:%d\n", r.File, r.Line)
+		}
+		if len(r.AlsoAt) > 0 {
+			fmt.Fprintf(w, "    also: %s\n", strings.Join(r.AlsoAt, ", "))
+		}
+	}
+	for _, ab := range a.Absent {
+		fmt.Fprintf(w, "%s (%s) is not in this kernel: its config turns off %s\n    %s:%d\n", ab.Path, ab.Kind, ab.Cfg, ab.File, ab.Line)
+		if len(ab.Options) > 0 {
+			var lines []string
+			for _, o := range ab.Options {
+				if name, val, ok := strings.Cut(o, "="); ok {
+					lines = append(lines, name+"="+val)
+				} else {
+					lines = append(lines, o+"=y")
+				}
+			}
+			fmt.Fprintf(w, "    to bring it in: a fragment with %s (rko build --fragment FILE; rko kernel build names any dependency it lacks)\n", strings.Join(lines, ", "))
+		}
+	}
+	if len(a.Results) == 0 && len(a.Absent) == 0 {
+		fmt.Fprintf(w, "no item matches %q in kernel %s's docs", a.Query, a.Kernel)
+		if len(a.Closest) > 0 {
+			fmt.Fprintf(w, "; closest names:\n    %s\n", strings.Join(a.Closest, "\n    "))
+		} else {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// shortSignature keeps a long declaration (a trait with all its items)
+// to its head: the whole one is on the item's page and in --json.
+func shortSignature(s string) string {
+	if len(s) <= 160 {
+		return s
+	}
+	if i := strings.Index(s, " { "); i > 0 {
+		return s[:i] + " { ... }"
+	}
+	return s[:157] + "..."
+}

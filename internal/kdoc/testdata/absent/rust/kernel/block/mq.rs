@@ -1,0 +1,2 @@
+/// A disk.
+pub struct GenDisk;
