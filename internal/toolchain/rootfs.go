@@ -220,6 +220,12 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 			replace = true
 		}
 	}
+	if os.Geteuid() != 0 {
+		// mmdebstrap's unshare mode maps the subordinate ids with these.
+		if _, err := run.LookPath("newuidmap"); err != nil {
+			return nil, fmt.Errorf("newuidmap not found: an ordinary user needs it to build the toolchain rootfs (fix, once, as an administrator: apt-get install uidmap; see docs/non-root.md)")
+		}
+	}
 	for _, tool := range []string{"mmdebstrap", "bwrap"} {
 		if _, err := run.LookPath(tool); err != nil {
 			pkg := map[string]string{"mmdebstrap": "mmdebstrap", "bwrap": "bubblewrap"}[tool]
