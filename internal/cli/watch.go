@@ -28,6 +28,14 @@ type watchOpts struct {
 	cycles   int
 }
 
+// BuildFailure is a module build that failed: the compiler's messages,
+// and the error when there are none.
+type BuildFailure struct {
+	Dir         string              `json:"dir,omitempty"`
+	Diagnostics []kbuild.Diagnostic `json:"diagnostics,omitempty"`
+	Error       string              `json:"error"`
+}
+
 // WatchCycle is one line of rko watch --json: the rko test report of the
 // cycle, and what rko watch adds (docs/schemas.md).
 type WatchCycle struct {
@@ -41,7 +49,7 @@ type WatchCycle struct {
 	RebootReason string `json:"reboot_reason,omitempty"`
 	// BuildError holds the compiler's diagnostics when the module did not
 	// build (the guest keeps running).
-	BuildError *kbuild.Error `json:"build_error,omitempty"`
+	BuildError *BuildFailure `json:"build_error,omitempty"`
 	*TestReport
 }
 
@@ -341,8 +349,9 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 		}
 		var be *kbuild.Error
 		reason := err.Error()
+		out.BuildError = &BuildFailure{Error: err.Error()}
 		if errors.As(err, &be) {
-			out.BuildError = be
+			out.BuildError.Dir, out.BuildError.Diagnostics = be.Dir, be.Diagnostics
 			if len(be.Diagnostics) > 0 {
 				reason = "module build failed: " + be.Diagnostics[0].String()
 			}
