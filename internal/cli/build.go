@@ -15,18 +15,22 @@ func newBuildCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "build [DIR...]",
-		Short: "Build modules out of tree with Kbuild against rko's kernel",
+		Short: "Build modules out of tree with Kbuild against rko's kernel, Debian's or yours",
 		Long: `build runs make LLVM=1 -C KDIR M=DIR modules for each module directory
 (default: the current one) against the kernel of --profile, building that
-kernel first if needed, and writes each Rust module's rust-project.json
-for that kernel (rko rust-analyzer). Compiler errors are printed as file:line:col with
-the message; the whole make output is kept in a log file.`,
+kernel first if needed, or against the --kernel given (Debian's own
+kernel, or a tree you built; with the compilers its config names), and
+writes each Rust module's rust-project.json for that kernel (rko
+rust-analyzer). Each .ko is then checked as the kernel will: every symbol
+it needs is exported, and its vermagic is the kernel's. Compiler errors
+are printed as file:line:col with the message; the whole make output is
+kept in a log file.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
 			}
 			p := printer(f.quiet)
-			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
+			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, true, p)
 			if err != nil {
 				return err
 			}
@@ -57,6 +61,7 @@ the message; the whole make output is kept in a log file.`,
 		},
 	}
 	f.add(c, true)
+	addKernelFlag(c, &f.kernel)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the built modules as JSON")
 	return c
 }

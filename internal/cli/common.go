@@ -20,6 +20,8 @@ type envFlags struct {
 	profile   string
 	fragments []string
 	quiet     bool
+	// kernel is --kernel (addKernelFlag): "" for rko's own kernel.
+	kernel string
 }
 
 func (f *envFlags) add(c *cobra.Command, withKernel bool) {
@@ -33,7 +35,16 @@ func (f *envFlags) add(c *cobra.Command, withKernel bool) {
 }
 
 func (f *envFlags) kernelOpts() workflow.KernelOpts {
-	return workflow.KernelOpts{Profile: f.profile, Fragments: f.fragments}
+	return workflow.KernelOpts{Spec: f.kernel, Profile: f.profile, Fragments: f.fragments}
+}
+
+// kernelFlagUsage is --kernel's help, the same on every command.
+const kernelFlagUsage = "kernel to build against and boot: rko's own (default, see --profile), debian[:RELEASE] for Debian's own Rust-enabled kernel (default release: the newest on the mirror; docs/kernels.md), or the DIR of a kernel you built (an O= tree or a source tree built in place)"
+
+// addKernelFlag adds --kernel to a command that builds modules or boots a
+// kernel (build, test, doctor; run and shell take it the same way).
+func addKernelFlag(c *cobra.Command, into *string) {
+	c.Flags().StringVar(into, "kernel", "", kernelFlagUsage)
 }
 
 type printerT = *ui.Printer

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/debian"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/target"
@@ -22,6 +23,7 @@ func init() { register(newDoctorCmd) }
 type doctorOpts struct {
 	toolchain string
 	source    string
+	kernel    string
 	json      bool
 }
 
@@ -30,6 +32,7 @@ type DoctorReport struct {
 	Toolchain string            `json:"toolchain"`
 	Minima    toolchain.Minima  `json:"minima"`
 	Source    string            `json:"source,omitempty"`
+	Kernel    string            `json:"kernel,omitempty"`
 	Checks    []toolchain.Check `json:"checks"`
 	Accel     string            `json:"accel"`
 	OK        bool              `json:"ok"`
@@ -45,10 +48,15 @@ bindgen at least the tree's minima, bindgen 0.66.x refused, libclang as
 bindgen sees it, the known bindgen/libclang bug pairs, rust-src) and checks
 clang, ld.lld, make, flex, bison, bc, libelf headers, QEMU, bubblewrap and
 whether KVM really runs a guest. Each failing check says how to fix it.
+With --kernel debian[:RELEASE] it also compares the toolchain's rustc,
+bindgen, C compiler and pahole with the versions Debian's kernel was
+built with (reading only the index and the headers package); with
+--kernel DIR, it checks the tree has what rko needs.
 Exit status: 0 when every check passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), o, c.OutOrStdout()) },
 	}
+	addKernelFlag(c, &o.kernel)
 	c.Flags().StringVar(&o.toolchain, "toolchain", "host", "toolchain to check: host or rootfs")
 	c.Flags().StringVar(&o.source, "source", "", "kernel source tree or tarball whose minima apply (default: Linux 7.3's)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
@@ -91,6 +99,54 @@ func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
 	rep.Checks = append(rep.Checks, hostChecks(ctx, target.Host(), &rep.Accel)...)
 	rep.OK = toolchain.Passed(rep.Checks)
 	return rep, nil
+}
+
+// kernelChecks are doctor's checks of a --kernel: for Debian's, that the
+// release exists and is Rust-enabled and that each tool matches the
+// kernel's; for a DIR, that it is a built Rust tree with what rko needs.
+func kernelChecks(ctx context.Context, tc *toolchain.Toolchain, spec string) []toolchain.Check {
+	if release, ok := debian.Spec(spec); ok {
+		if tc == nil {
+			return nil
+		}
+		c := toolchain.Check{Name: "debian kernel", Want: "a Rust-enabled Debian kernel with its linux-source on the mirror"}
+		r, cfg, err := debian.Inspect(ctx, debian.Params{Release: release, Toolchain: tc})
+		if err != nil {
+			c.Status, c.Detail, c.Fix = toolchain.Fail, err.Error(), "pick a release the message lists: --kernel debian:RELEASE"
+			return []toolchain.Check{c}
+		}
+		c.Status, c.Found = toolchain.Pass, fmt.Sprintf("%s (%s)", r.Name, r.Version)
+		cs := []toolchain.Check{c}
+		for _, m := range debian.Tools(ctx, tc, cfg) {
+			tcheck := toolchain.Check{Name: "kernel's " + m.Tool, Want: m.Kernel + " (CONFIG_" + m.Option + ")", Found: m.Have, Status: toolchain.Pass}
+			if m.Have != m.Kernel {
+				tcheck.Status, tcheck.Detail = toolchain.Fail, fmt.Sprintf("the kernel was built with %q, the toolchain has %q", m.Kernel, m.Have)
+				tcheck.Fix = "use the toolchain the kernel was built with (--toolchain rootfs has Debian trixie's; rko toolchain install --force refreshes it)"
+			}
+			cs = append(cs, tcheck)
+		}
+		return cs
+	}
+	c := toolchain.Check{Name: "kernel tree", Want: "a kernel built with Rust, modules and rko's boot options"}
+	k, err := kernel.FromDir(spec)
+	if err != nil {
+		c.Status, c.Detail = toolchain.Fail, err.Error()
+		return []toolchain.Check{c}
+	}
+	unmet, err := k.CheckNeeds(kernel.BootNeeds)
+	switch {
+	case err != nil:
+		c.Status, c.Detail = toolchain.Fail, err.Error()
+	case len(unmet) > 0:
+		c.Status, c.Detail = toolchain.Fail, (&kernel.NeedsError{Kernel: k.Describe(), Unmet: unmet}).Error()
+	default:
+		c.Status, c.Found = toolchain.Pass, k.Describe()
+	}
+	cs := []toolchain.Check{c}
+	if u, err := k.CheckNeeds([]kernel.Need{kernel.KUnitNeed}); err == nil && len(u) > 0 {
+		cs = append(cs, toolchain.Check{Name: "kernel KUnit", Want: "CONFIG_KUNIT=y (modules' KUnit suites run)", Status: toolchain.Warn, Detail: u[0].String()})
+	}
+	return cs
 }
 
 func hintFor(tc *toolchain.Toolchain) toolchain.Hint {
@@ -140,6 +196,17 @@ func runDoctor(ctx context.Context, o *doctorOpts, w io.Writer) error {
 	rep, err := Doctor(ctx, o.toolchain, o.source)
 	if err != nil {
 		return err
+	}
+	if o.kernel != "" {
+		rep.Kernel = o.kernel
+		var tc *toolchain.Toolchain
+		if o.toolchain == "rootfs" {
+			tc, _ = toolchain.Load("", "")
+		} else {
+			tc = &toolchain.Toolchain{Kind: toolchain.Host}
+		}
+		rep.Checks = append(rep.Checks, kernelChecks(ctx, tc, o.kernel)...)
+		rep.OK = toolchain.Passed(rep.Checks)
 	}
 	if o.json {
 		if err := writeJSON(w, rep); err != nil {

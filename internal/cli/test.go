@@ -59,6 +59,9 @@ type TestReport struct {
 // KernelInfo identifies the kernel a run used.
 type KernelInfo struct {
 	Release string `json:"release"`
+	// Origin is where the kernel came from: "rko", "dir:PATH" or
+	// "debian:RELEASE (VERSION)" (kernel.Kernel.Origin).
+	Origin  string `json:"origin"`
 	Profile string `json:"profile"`
 	Key     string `json:"key"`
 	Image   string `json:"image"`
@@ -109,6 +112,7 @@ anything failed, 2 when rko could not run.`,
 		},
 	}
 	o.env.add(c, true)
+	addKernelFlag(c, &o.env.kernel)
 	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
 	c.Flags().DurationVar(&o.timeout, "timeout", 0, "stop a guest that has not finished after this long (default 3m, 10m for the debug profile)")
 	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
@@ -142,11 +146,15 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	if err != nil {
 		return nil, err
 	}
-	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	env, err := workflow.PrepareFor(ctx, o.env.toolchain, o.env.source, o.env.kernel, true, p)
 	if err != nil {
 		return nil, err
 	}
-	done := p.Phase("kernel (" + o.env.profile + ")")
+	phase := "kernel (" + o.env.profile + ")"
+	if o.env.kernel != "" {
+		phase = "kernel (" + o.env.kernel + ")"
+	}
+	done := p.Phase(phase)
 	k, err := env.Kernel(ctx, o.env.kernelOpts())
 	if err != nil {
 		return nil, err
@@ -175,7 +183,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	}
 	bootTime := done()
 	rep := &TestReport{
-		Kernel: KernelInfo{Release: k.Release, Profile: k.Profile, Key: k.Key, Image: k.Image},
+		Kernel: KernelInfo{Release: k.Release, Origin: k.Origin, Profile: k.Profile, Key: k.Key, Image: k.Image},
 		Accel:  tr.Accel, AccelNote: tr.AccelNote, Attempts: tr.Boot.Attempts, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
@@ -219,10 +227,15 @@ func judge(ctx context.Context, rep *TestReport, k *kernel.Kernel, mods []workfl
 		}
 	}
 	rep.Verdict = workflow.Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
+	rep.Verdict.Notes = workflow.KernelNotes(k, mods)
 }
 
 func printTestReport(w io.Writer, r *TestReport, color bool) {
-	fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
+	if r.Kernel.Origin == "" || r.Kernel.Origin == "rko" {
+		fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
+	} else {
+		fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Origin, r.Accel)
+	}
 	for _, s := range r.Steps {
 		fmt.Fprintf(w, "  %-8s %s\n", s.Status, s.Name)
 		if s.Status != "passed" {
@@ -232,6 +245,9 @@ func printTestReport(w io.Writer, r *TestReport, color bool) {
 		}
 	}
 	r.Results.WriteText(w, color)
+	for _, n := range r.Verdict.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	if r.Verdict.Passed {
 		fmt.Fprintf(w, "PASS in %.1fs (console: %s)\n", r.Timings.Total, r.ConsoleLog)
 	} else {

@@ -130,7 +130,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if log == nil {
 		log = io.Discard
 	}
-	binds := []string{k.Dir, k.Source.Dir, abs}
+	binds := append(k.Dirs(), abs)
 	mdir := abs
 	var mounts []toolchain.Mount
 	if !makeSafe(abs) {
@@ -142,13 +142,19 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		}
 		mdir = "/rko-extmod/" + cache.Key([]byte(abs))
 		mounts = []toolchain.Mount{{Host: abs, At: mdir}}
-		binds = binds[:2]
+		binds = binds[:len(binds)-1]
+	}
+	// The compilers the kernel's config was made with: LLVM=1 for rko's
+	// own kernel, CC=gcc-14 (and its prefix) for Debian's.
+	vars, err := k.MakeVars()
+	if err != nil {
+		return nil, err
 	}
 	// Debug info for the module even when the kernel has none, so that
 	// crash frames inside it resolve to file:line (rko test symbolizes
 	// with the .ko). It costs the module build little.
-	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
-		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules"}
+	argv := append(append([]string{"make"}, vars...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
+		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}
@@ -176,6 +182,11 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		return nil, &Error{Dir: abs, Output: out, Err: errors.New("make succeeded but built no .ko: check obj-m in the Kbuild file")}
 	}
 	sort.Strings(mods)
+	for _, ko := range mods {
+		if err := CheckModule(k, ko); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Dir: abs, Modules: mods, Diagnostics: diags}
 	if mdir != abs {
 		res.BuildPath = mdir

@@ -108,16 +108,30 @@ type Dropped struct {
 }
 
 func (d Dropped) String() string {
-	switch {
+	switch r := d.Reason(); {
 	case d.Unknown:
-		return fmt.Sprintf("CONFIG_%s=%s was dropped: no Kconfig in this tree defines %s (a typo, or an option of another kernel version or architecture)", d.Symbol, d.Want, d.Symbol)
-	case d.DependsOn != "" && len(d.Unmet) > 0:
-		return fmt.Sprintf("CONFIG_%s=%s was dropped (now %s): it depends on %s, and %s", d.Symbol, d.Want, d.Got, d.DependsOn, strings.Join(d.Unmet, ", "))
-	case d.DependsOn != "":
-		return fmt.Sprintf("CONFIG_%s=%s was dropped (now %s): it depends on %s (or is selected/limited elsewhere)", d.Symbol, d.Want, d.Got, d.DependsOn)
+		return fmt.Sprintf("CONFIG_%s=%s was dropped: %s", d.Symbol, d.Want, r)
+	case r != "":
+		return fmt.Sprintf("CONFIG_%s=%s was dropped (now %s): %s", d.Symbol, d.Want, d.Got, r)
 	default:
 		return fmt.Sprintf("CONFIG_%s=%s was dropped (now %s)", d.Symbol, d.Want, d.Got)
 	}
+}
+
+// Reason explains why the option does not have the wanted value, from the
+// tree's Kconfig: no such symbol, or its dependencies and which of them
+// fail; "" when the index had nothing to say. rko kernel build and the
+// checks of a kernel built elsewhere give the same explanation.
+func (d Dropped) Reason() string {
+	switch {
+	case d.Unknown:
+		return fmt.Sprintf("no Kconfig in this tree defines %s (a typo, or an option of another kernel version or architecture)", d.Symbol)
+	case d.DependsOn != "" && len(d.Unmet) > 0:
+		return fmt.Sprintf("it depends on %s, and %s", d.DependsOn, strings.Join(d.Unmet, ", "))
+	case d.DependsOn != "":
+		return fmt.Sprintf("it depends on %s (or is selected/limited elsewhere)", d.DependsOn)
+	}
+	return ""
 }
 
 // Compare returns the requested options that did not survive into final,

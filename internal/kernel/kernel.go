@@ -71,8 +71,15 @@ func ProfileFragments(profile string) ([]Fragment, error) {
 }
 
 // Kernel is a built kernel: what to boot and what to build modules against.
+// It comes from one of several sources (rko's own build, a tree the user
+// built, a distribution's packages); the module build and the boot take
+// it as it is, whatever its source.
 type Kernel struct {
-	Key      string `json:"key"`
+	Key string `json:"key"`
+	// Origin says where the kernel came from: "rko" (built by rko from a
+	// profile), "dir:PATH" (a tree the user built), "debian:RELEASE
+	// (VERSION)" (Debian's packages, with Rust metadata rko regenerated).
+	Origin   string `json:"origin,omitempty"`
 	Dir      string `json:"dir"`
 	BuildDir string `json:"build_dir"` // the O= tree; KDIR for modules
 	Image    string `json:"image"`     // bzImage
@@ -108,14 +115,64 @@ func (k *Kernel) Target() *target.Target {
 // kernel has the PVH entry point (CONFIG_PVH; QEMU then skips the
 // decompressor and real-mode setup, which under TCG saves about half a
 // second), else the bzImage.
+//
+// The vmlinux must carry the PVH note itself: a distro's build tree may
+// hold a BTF-only vmlinux (for module BTF) that cannot boot.
 func (k *Kernel) BootImage() string {
 	vmlinux := filepath.Join(k.BuildDir, "vmlinux")
-	if cfg, err := k.Config(); err == nil && cfg.Get("PVH") == "y" {
-		if _, err := os.Stat(vmlinux); err == nil {
-			return vmlinux
-		}
+	if cfg, err := k.Config(); err == nil && cfg.Get("PVH") == "y" && hasPVHNote(vmlinux) {
+		return vmlinux
 	}
 	return k.Image
+}
+
+// Describe names the kernel for people: its release and where it came
+// from, e.g. "7.3.4 (rko, profile default)".
+func (k *Kernel) Describe() string {
+	switch {
+	case k.Origin == "" || k.Origin == "rko":
+		return fmt.Sprintf("%s (rko, profile %s)", k.Release, k.Profile)
+	default:
+		return fmt.Sprintf("%s (%s)", k.Release, k.Origin)
+	}
+}
+
+// MakeVars are the make variables a module build against this kernel
+// needs to use the compilers its config was made with (see MakeVars).
+func (k *Kernel) MakeVars() ([]string, error) {
+	cfg, err := k.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", k.BuildDir, err)
+	}
+	return MakeVars(cfg)
+}
+
+// Dirs are the directories a module build against this kernel must see:
+// the cache entry holding it, the build tree and the source tree.
+func (k *Kernel) Dirs() []string {
+	var out []string
+	for _, d := range []string{k.Dir, k.BuildDir, k.SourceDir()} {
+		if d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// SourceDir is the kernel's source tree: its Source, else the tree an O=
+// build tree's "source" link names, else the build tree itself when it
+// was built in place; "" if none is found.
+func (k *Kernel) SourceDir() string {
+	if k.Source != nil {
+		return k.Source.Dir
+	}
+	if src, err := filepath.EvalSymlinks(filepath.Join(k.BuildDir, "source")); err == nil {
+		return src
+	}
+	if _, err := os.Stat(filepath.Join(k.BuildDir, "Kconfig")); err == nil {
+		return k.BuildDir
+	}
+	return ""
 }
 
 // FromBuildDir describes a kernel built elsewhere, by hand or by another
@@ -264,7 +321,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		p.Progress("%v: rebuilding it (make resumes from the build tree)", err)
 	}
 	start := time.Now()
-	k := &Kernel{Key: key, Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID}
+	k := &Kernel{Key: key, Origin: "rko", Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID}
 	for _, f := range frags {
 		k.Fragments = append(k.Fragments, f.Name)
 	}

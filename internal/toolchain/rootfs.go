@@ -35,6 +35,11 @@ var DefaultPackages = []string{
 	// gcc for kernels whose C was built with GCC (Debian's own, rko
 	// build --kernel debian); OpenSBI, the firmware of riscv64 guests.
 	"rust-analyzer", "gcc", "opensbi",
+	// pahole and openssl, which Kconfig runs to compute options of
+	// Debian's config (PAHOLE_VERSION, OPENSSL_SUPPORTS_ML_DSA): without
+	// them olddefconfig changes that config (BTF off changes struct
+	// module, and Debian's kernel then refuses the .ko).
+	"pahole", "openssl",
 }
 
 // ErrNotInstalled means the rootfs toolchain has not been provisioned.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/debian"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/ui"
@@ -93,25 +94,93 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 
 // Prepare selects the toolchain and finds the kernel source.
 func Prepare(ctx context.Context, mode, source string, install bool, p *ui.Printer) (*Env, error) {
+	return PrepareFor(ctx, mode, source, "", install, p)
+}
+
+// PrepareFor is Prepare for a --kernel value: a kernel from elsewhere (a
+// tree the user built, Debian's) brings its own source, so none is looked
+// for unless --source names one.
+func PrepareFor(ctx context.Context, mode, source, kernelSpec string, install bool, p *ui.Printer) (*Env, error) {
 	tc, err := SelectToolchain(ctx, mode, install, p)
 	if err != nil {
 		return nil, err
 	}
-	src, err := kernel.FindSource(ctx, source, tc, p.Logf)
-	if err != nil {
+	env := &Env{Toolchain: tc, UI: p}
+	if kernelSpec != "" && source == "" {
+		return env, nil
+	}
+	if env.Source, err = kernel.FindSource(ctx, source, tc, p.Logf); err != nil {
 		return nil, err
 	}
-	return &Env{Toolchain: tc, Source: src, UI: p}, nil
+	return env, nil
 }
 
 // KernelOpts selects a kernel.
 type KernelOpts struct {
+	// Spec is --kernel: "" for rko's own kernel of Profile and
+	// Fragments, "debian" or "debian:RELEASE" for Debian's, else the
+	// directory of a kernel the user built.
+	Spec      string
 	Profile   string
 	Fragments []string // paths of user fragments
 }
 
-// Kernel builds (or loads from the cache) the kernel for o.
+// Kernel returns the kernel o selects, from whichever source, checked for
+// what rko's build and boot need (kernel.BootNeeds).
 func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
+	var k *kernel.Kernel
+	var err error
+	switch release, isDebian := debian.Spec(o.Spec); {
+	case o.Spec == "":
+		k, err = e.ownKernel(ctx, o)
+	case isDebian:
+		k, err = e.debianKernel(ctx, release)
+	default:
+		k, err = kernel.FromDir(o.Spec)
+		if err == nil {
+			e.UI.Logf("kernel %s", k.Describe())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	unmet, err := k.CheckNeeds(kernel.BootNeeds)
+	if err != nil {
+		return nil, err
+	}
+	if len(unmet) > 0 {
+		return nil, &kernel.NeedsError{Kernel: k.Describe(), Unmet: unmet}
+	}
+	return k, nil
+}
+
+// debianKernel fetches and prepares Debian's kernel of release.
+func (e *Env) debianKernel(ctx context.Context, release string) (*kernel.Kernel, error) {
+	logPath, logf := LogFile("debian")
+	defer logf.Close()
+	start := time.Now()
+	worked := false
+	k, err := debian.Kernel(ctx, debian.Params{Release: release, Toolchain: e.Toolchain, Log: logf,
+		Progress: func(f string, a ...any) { worked = true; e.UI.Logf(f, a...) },
+		Warn:     e.UI.Warnf})
+	if err != nil {
+		var be *kernel.BuildError
+		if errors.As(err, &be) {
+			return nil, fmt.Errorf("%w\nfull log: %s", err, logPath)
+		}
+		return nil, err
+	}
+	if worked {
+		e.UI.Logf("kernel %s ready in %s", k.Describe(), time.Since(start).Round(time.Second))
+	} else {
+		os.Remove(logPath)
+		e.UI.Logf("kernel %s from cache", k.Describe())
+	}
+	return k, nil
+}
+
+// ownKernel builds (or loads from the cache) rko's kernel for o.
+func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
 	var extra []kernel.Fragment
 	for _, path := range o.Fragments {
 		data, err := os.ReadFile(path)

@@ -82,6 +82,8 @@ type ModuleRun struct {
 	// BuildPath is where the compilers saw Dir, if not at Dir.
 	BuildPath string   `json:"build_path,omitempty"`
 	Tests     []string `json:"tests,omitempty"`
+	// KUnit says the module's source declares KUnit suites.
+	KUnit bool `json:"kunit,omitempty"`
 }
 
 // TestRun is the outcome of Boot, before results are read from the
@@ -138,9 +140,54 @@ func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string)
 			mr.Modules = append(mr.Modules, ModuleName(ko))
 		}
 		mr.Tests = findTests(r.Dir)
+		mr.KUnit = hasKUnitSuites(r.Dir)
 		mods = append(mods, mr)
 	}
 	return mods, nil
+}
+
+// kunitMarkers declare KUnit suites: the kernel crate's attribute in
+// Rust, the C macro.
+var kunitMarkers = [][]byte{[]byte("#[kunit_tests("), []byte("kunit_test_suite(")}
+
+// hasKUnitSuites reports whether a module's sources declare KUnit suites.
+func hasKUnitSuites(dir string) bool {
+	for _, pat := range []string{"*.rs", "*.c"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, m := range kunitMarkers {
+				if bytes.Contains(data, m) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// KernelNotes says what the kernel lacks that the modules' tests would
+// use, and so was not run: the KUnit suites of a module on a kernel
+// without CONFIG_KUNIT (Debian's has none), explained like a dropped
+// option. Everything else still runs; the notes go into the verdict.
+func KernelNotes(k *kernel.Kernel, mods []ModuleRun) []string {
+	var with []string
+	for _, m := range mods {
+		if m.KUnit {
+			with = append(with, strings.Join(m.Modules, ", "))
+		}
+	}
+	if len(with) == 0 {
+		return nil
+	}
+	unmet, err := k.CheckNeeds([]kernel.Need{kernel.KUnitNeed})
+	if err != nil || len(unmet) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("the KUnit suites of %s were not run: %s", strings.Join(with, ", "), unmet[0])}
 }
 
 // findTests lists the executable files in dir/tests, sorted.

@@ -13,6 +13,9 @@ type Verdict struct {
 	Reason string `json:"reason,omitempty"`
 	// Step is the step that failed or was running when the guest died.
 	Step string `json:"step,omitempty"`
+	// Notes name what could not run on this kernel (KernelNotes), such
+	// as KUnit suites on a kernel without KUnit; they do not fail a run.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Judge decides a run: it passes only when the guest booted, ran every
