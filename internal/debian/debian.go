@@ -117,7 +117,7 @@ func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 			return k, nil
 		}
 	}
-	a := &apt{tc: p.Toolchain, dir: filepath.Join(root, "apt"), mirror: p.Mirror, suites: p.Suites, log: p.Log}
+	a := newApt(p, root)
 	unlock, err := cache.Lock(ctx, a.dir, func() { p.Progress("waiting for another rko using the Debian index") })
 	if err != nil {
 		return nil, err
@@ -128,6 +128,14 @@ func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 		return nil, err
 	}
 	return prepare(ctx, p, a, root, rel)
+}
+
+// newApt is the apt state for p's mirror and suites: one directory per
+// mirror and suite list, so that an unreachable mirror tried once leaves
+// the index of the usual one alone.
+func newApt(p Params, root string) *apt {
+	key := cache.Key([]byte(p.Mirror), []byte(strings.Join(p.Suites, " ")))
+	return &apt{tc: p.Toolchain, dir: filepath.Join(root, "apt-"+key), mirror: p.Mirror, suites: p.Suites, log: p.Log}
 }
 
 func entryDir(root, release string, tc *toolchain.Toolchain) string {
@@ -591,7 +599,7 @@ func Inspect(ctx context.Context, p Params) (Release, kconfig.Config, error) {
 	if err != nil {
 		return Release{}, nil, err
 	}
-	a := &apt{tc: p.Toolchain, dir: filepath.Join(root, "apt"), mirror: p.Mirror, suites: p.Suites, log: p.Log}
+	a := newApt(p, root)
 	unlock, err := cache.Lock(ctx, a.dir, func() { p.Progress("waiting for another rko using the Debian index") })
 	if err != nil {
 		return Release{}, nil, err
