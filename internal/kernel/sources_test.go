@@ -102,8 +102,8 @@ func TestBootNeedsAreInTheFragments(t *testing.T) {
 // kconfigTree is a source tree with just enough Kconfig for the
 // explanations.
 var kconfigTree = map[string]string{
-	"Makefile":   "VERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 4\n",
-	"Kconfig":    "config RUST\n\tbool \"Rust support\"\n\tdepends on HAVE_RUST && RUST_IS_AVAILABLE\n\nconfig MODULES\n\tbool \"Modules\"\n",
+	"Makefile":           "VERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 4\n",
+	"Kconfig":            "config RUST\n\tbool \"Rust support\"\n\tdepends on HAVE_RUST && RUST_IS_AVAILABLE\n\nconfig MODULES\n\tbool \"Modules\"\n",
 	"rust/kernel/lib.rs": "",
 	"lib/kunit/Kconfig":  "menuconfig KUNIT\n\ttristate \"KUnit\"\n\tdepends on DEBUG_KERNEL\n",
 }
