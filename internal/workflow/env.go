@@ -159,10 +159,8 @@ func (e *Env) debianKernel(ctx context.Context, release string) (*kernel.Kernel,
 	logPath, logf := LogFile("debian")
 	defer logf.Close()
 	start := time.Now()
-	worked := false
 	k, err := debian.Kernel(ctx, debian.Params{Release: release, Toolchain: e.Toolchain, Log: logf,
-		Progress: func(f string, a ...any) { worked = true; e.UI.Logf(f, a...) },
-		Warn:     e.UI.Warnf})
+		Progress: e.UI.Logf, Warn: e.UI.Warnf})
 	if err != nil {
 		var be *kernel.BuildError
 		if errors.As(err, &be) {
@@ -170,7 +168,7 @@ func (e *Env) debianKernel(ctx context.Context, release string) (*kernel.Kernel,
 		}
 		return nil, err
 	}
-	if worked {
+	if !k.Built.Before(start) {
 		e.UI.Logf("kernel %s ready in %s", k.Describe(), time.Since(start).Round(time.Second))
 	} else {
 		os.Remove(logPath)
