@@ -460,8 +460,10 @@ func Load(dir string) (*Kernel, error) {
 	if _, err := os.Stat(k.Image); err != nil {
 		return nil, fmt.Errorf("cached kernel %s lost its image: %w", dir, err)
 	}
-	// vmlinux is what a PVH boot loads and what symbolization reads.
-	if _, err := os.Stat(filepath.Join(k.BuildDir, "vmlinux")); err != nil && k.Key != "dir" {
+	// vmlinux is what a PVH boot loads and what symbolization reads, in
+	// the kernels rko builds; a distro's entry boots its own image.
+	own := k.Origin == "" || k.Origin == "rko"
+	if _, err := os.Stat(filepath.Join(k.BuildDir, "vmlinux")); err != nil && k.Key != "dir" && own {
 		return nil, fmt.Errorf("cached kernel %s lost its vmlinux: %w", dir, err)
 	}
 	return &k, nil
