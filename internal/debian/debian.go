@@ -108,6 +108,9 @@ func (p *Params) defaults() {
 // toolchain, else fetched and prepared.
 func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 	p.defaults()
+	if err := canApt(p.Toolchain); err != nil {
+		return nil, err
+	}
 	root, err := cache.Sub("debian")
 	if err != nil {
 		return nil, err
@@ -128,6 +131,23 @@ func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 		return nil, err
 	}
 	return prepare(ctx, p, a, root, rel)
+}
+
+// canApt says why tc cannot fetch Debian's packages, if it cannot: apt
+// and dpkg-deb run in the toolchain (the rootfs has both; a host has them
+// only on Debian and its derivatives).
+func canApt(tc *toolchain.Toolchain) error {
+	if tc == nil {
+		return errors.New("--kernel debian needs a toolchain")
+	}
+	if tc.Kind == toolchain.Host {
+		for _, tool := range []string{"apt-get", "dpkg-deb"} {
+			if _, err := run.LookPath(tool); err != nil {
+				return fmt.Errorf("--kernel debian fetches Debian's packages with %s, which this host lacks: use --toolchain rootfs (rko's Debian rootfs has it)", tool)
+			}
+		}
+	}
+	return nil
 }
 
 // newApt is the apt state for p's mirror and suites: one directory per
@@ -595,6 +615,9 @@ func CheckToolchain(ctx context.Context, tc *toolchain.Toolchain, release string
 // index and the headers package: what rko doctor --kernel debian needs.
 func Inspect(ctx context.Context, p Params) (Release, kconfig.Config, error) {
 	p.defaults()
+	if err := canApt(p.Toolchain); err != nil {
+		return Release{}, nil, err
+	}
 	root, err := cache.Sub("debian")
 	if err != nil {
 		return Release{}, nil, err

@@ -128,6 +128,9 @@ type KernelOpts struct {
 // Kernel returns the kernel o selects, from whichever source, checked for
 // what rko's build and boot need (kernel.BootNeeds).
 func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
+	if o.Spec != "" && (len(o.Fragments) > 0 || (o.Profile != "" && o.Profile != "default")) {
+		return nil, fmt.Errorf("--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", o.Spec)
+	}
 	var k *kernel.Kernel
 	var err error
 	switch release, isDebian := debian.Spec(o.Spec); {

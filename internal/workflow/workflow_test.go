@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/vm"
 )
 
@@ -369,5 +372,43 @@ func TestProfileDefaults(t *testing.T) {
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// --kernel picks the kernel's source; rko's own kernel's options do not
+// apply to it, and a directory that is not a built tree is refused with
+// FromDir's reason.
+func TestKernelSpecBadInput(t *testing.T) {
+	e := &Env{UI: ui.New(io.Discard, true)}
+	tests := []struct {
+		opts KernelOpts
+		want string
+	}{
+		{KernelOpts{Spec: "debian", Profile: "debug"}, "--profile and --fragment configure rko's own kernel"},
+		{KernelOpts{Spec: "/some/tree", Profile: "default", Fragments: []string{"x.config"}}, "--profile and --fragment configure rko's own kernel"},
+		{KernelOpts{Spec: t.TempDir(), Profile: "default"}, "is not a kernel build tree: it has no .config"},
+	}
+	for _, tt := range tests {
+		if _, err := e.Kernel(context.Background(), tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Kernel(%+v) = %v, want %q", tt.opts, err, tt.want)
+		}
+	}
+}
+
+func TestKernelNotes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".config"), []byte("CONFIG_RUST=y\n# CONFIG_KUNIT is not set\n"), 0o644)
+	k := &kernel.Kernel{Dir: dir, BuildDir: dir, Release: "7.3.4+deb13-amd64", Origin: "debian:7.3.4+deb13-amd64"}
+	mods := []ModuleRun{{Modules: []string{"hello"}, KUnit: true}, {Modules: []string{"plain"}}}
+	notes := KernelNotes(k, mods)
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "the KUnit suites of hello were not run: CONFIG_KUNIT=y is needed") {
+		t.Errorf("KernelNotes = %q", notes)
+	}
+	if n := KernelNotes(k, mods[1:]); n != nil {
+		t.Errorf("KernelNotes without suites = %q, want none", n)
+	}
+	os.WriteFile(filepath.Join(dir, "hello.rs"), []byte("#[kunit_tests(hello)]\nmod tests {}\n"), 0o644)
+	if !hasKUnitSuites(dir) {
+		t.Error("hasKUnitSuites missed #[kunit_tests(...)]")
 	}
 }
