@@ -174,9 +174,14 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 		return Release{}, err
 	}
 	all := Releases(pkgs)
-	usable := func() ([]Release, error) {
+	// usable lists the releases rko can use, newest first; first stops at
+	// the first one (each costs a headers package the first time).
+	usable := func(first bool) ([]Release, error) {
 		var out []Release
 		for _, r := range all {
+			if first && len(out) > 0 {
+				break
+			}
 			if r.Source == "" || r.Flavour() != "amd64" {
 				continue
 			}
@@ -191,7 +196,7 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 		return out, nil
 	}
 	if p.Release == "" {
-		ok, err := usable()
+		ok, err := usable(true)
 		if err != nil {
 			return Release{}, err
 		}
@@ -209,16 +214,16 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 			return Release{}, err
 		}
 		if cfg.Get("RUST") != "y" {
-			ok, _ := usable()
+			ok, _ := usable(false)
 			return Release{}, fmt.Errorf("Debian's kernel %s (%s) is not Rust-enabled: its config has no CONFIG_RUST=y; Rust-enabled releases rko can use: %s", r.Name, r.Version, orNone(ok))
 		}
 		if r.Source == "" {
-			ok, _ := usable()
+			ok, _ := usable(false)
 			return Release{}, fmt.Errorf("Debian's kernel %s (%s) is Rust-enabled, but the mirror has no linux-source-%s of that version (it has %s), and the Rust metadata can only be regenerated from the kernel's own source; releases rko can use: %s", r.Name, r.Version, majorMinor(r.Name), orUnknown(r.SourceHave), orNone(ok))
 		}
 		return r, nil
 	}
-	ok, err := usable()
+	ok, err := usable(false)
 	if err != nil {
 		return Release{}, err
 	}
