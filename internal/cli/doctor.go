@@ -120,7 +120,11 @@ func kernelChecks(ctx context.Context, tc *toolchain.Toolchain, spec string) []t
 		for _, m := range debian.Tools(ctx, tc, cfg) {
 			tcheck := toolchain.Check{Name: "kernel's " + m.Tool, Want: m.Kernel + " (CONFIG_" + m.Option + ")", Found: m.Have, Status: toolchain.Pass}
 			if m.Have != m.Kernel {
-				tcheck.Status, tcheck.Detail = toolchain.Fail, fmt.Sprintf("the kernel was built with %q, the toolchain has %q", m.Kernel, m.Have)
+				have := fmt.Sprintf("%q", m.Have)
+				if m.Have == "" {
+					have = "no " + m.Tool
+				}
+				tcheck.Status, tcheck.Detail = toolchain.Fail, fmt.Sprintf("the kernel was built with %q, the toolchain has %s", m.Kernel, have)
 				tcheck.Fix = "use the toolchain the kernel was built with (--toolchain rootfs has Debian trixie's; rko toolchain install --force refreshes it)"
 			}
 			cs = append(cs, tcheck)

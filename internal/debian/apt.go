@@ -126,6 +126,12 @@ func indexAge(st os.FileInfo) string {
 // or the last line that says a fetch failed.
 func lastAptError(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// "W: Failed to fetch URL  REASON" says what failed and why.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Failed to fetch") {
+			return strings.Join(strings.Fields(lines[i]), " ")
+		}
+	}
 	for _, prefix := range []string{"E: ", "W: ", "Err:", "Ign:"} {
 		for i := len(lines) - 1; i >= 0; i-- {
 			if strings.HasPrefix(lines[i], prefix) {
