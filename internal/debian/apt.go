@@ -112,6 +112,9 @@ func (a *apt) update(ctx context.Context, force bool, warn func(string, ...any))
 		warn("the Debian mirror %s did not answer (%s): using the index downloaded %s", a.mirror, reason, indexAge(st))
 		return nil
 	}
+	if len(a.packagesFiles()) == 0 {
+		os.RemoveAll(a.dir) // an index that never came: leave no trace
+	}
 	return fmt.Errorf("%w %s: %s (check the network, or set RKO_DEBIAN_MIRROR to a mirror you can reach; nothing was cached)", ErrMirror, a.mirror, reason)
 }
 
