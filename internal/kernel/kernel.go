@@ -126,6 +126,11 @@ func (k *Kernel) BootImage() string {
 	return k.Image
 }
 
+// InCache reports whether the kernel's Dir is an entry of rko's cache
+// (rko's own build, Debian's), where rko may keep files of its own; a
+// tree the user built is theirs and is never written to.
+func (k *Kernel) InCache() bool { return k.Dir != "" && !strings.HasPrefix(k.Origin, "dir:") && k.Key != "dir" }
+
 // Describe names the kernel for people: its release and where it came
 // from, e.g. "7.3.4 (rko, profile default)".
 func (k *Kernel) Describe() string {
@@ -188,7 +193,7 @@ func FromBuildDir(dir string, src *Source) (*Kernel, error) {
 		return nil, fmt.Errorf("no bzImage: %w", err)
 	}
 	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
-	return &Kernel{Key: "dir", Dir: abs, BuildDir: abs, Image: img, Source: src, Release: strings.TrimSpace(string(rel))}, nil
+	return &Kernel{Key: "dir", Origin: "dir:" + abs, Dir: abs, BuildDir: abs, Image: img, Source: src, Release: strings.TrimSpace(string(rel))}, nil
 }
 
 // Config reads the kernel's final .config (once: a test run and every

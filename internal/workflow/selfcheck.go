@@ -33,7 +33,7 @@ type SelfCheck struct {
 // selfCheckPath is where a kernel's self-check is kept: in its cache
 // entry, so it goes with the kernel.
 func selfCheckPath(k *kernel.Kernel) string {
-	if k.Dir == "" || k.Key == "dir" {
+	if !k.InCache() { // never a file in a tree the user built
 		return ""
 	}
 	return filepath.Join(k.Dir, "selfcheck.json")
