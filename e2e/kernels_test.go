@@ -186,7 +186,7 @@ func listDir(dir string) map[string]string {
 // module and rko's boot need, and KUnit.
 var handBuiltOptions = []string{
 	"64BIT", "SMP", "PRINTK", "TTY", "SERIAL_8250", "SERIAL_8250_CONSOLE", "BLK_DEV_INITRD", "DEVTMPFS",
-	"PROC_FS", "SYSFS", "TMPFS", "BINFMT_ELF", "BINFMT_SCRIPT", "EXPERT", "MULTIUSER", "FUTEX", "EPOLL", "POSIX_TIMERS",
+	"PROC_FS", "SYSFS", "TMPFS", "BINFMT_ELF", "BINFMT_SCRIPT", "EXPERT", "MULTIUSER", "FUTEX", "EPOLL", "EVENTFD", "POSIX_TIMERS",
 	"MODULES", "MODULE_UNLOAD", "RUST", "DEBUG_KERNEL", "KUNIT",
 }
 
@@ -207,7 +207,11 @@ func handBuiltKernel(t *testing.T) string {
 	rootfs := filepath.Join(cache, "toolchain/trixie/rootfs")
 	base := filepath.Join(cache, "e2e/handbuilt-7.3")
 	src, out := filepath.Join(base, "src"), filepath.Join(base, "build")
-	if _, err := os.Stat(filepath.Join(out, "done")); err == nil {
+	// The marker holds the options the tree was built with: a changed
+	// list reconfigures it, and make rebuilds only what the change touches.
+	marker := filepath.Join(out, "done")
+	want := strings.Join(handBuiltOptions, " ")
+	if got, err := os.ReadFile(marker); err == nil && string(got) == want {
 		return out
 	}
 	inRootfs := func(argv ...string) {
@@ -231,7 +235,9 @@ func handBuiltKernel(t *testing.T) string {
 		inRootfs("tar", "-xf", "/usr/src/linux-source-7.3.tar.xz", "-C", src, "--strip-components=1")
 	}
 	start := time.Now()
-	inRootfs("make", "LLVM=1", "-C", src, "O="+out, "tinyconfig")
+	if _, err := os.Stat(filepath.Join(out, ".config")); err != nil {
+		inRootfs("make", "LLVM=1", "-C", src, "O="+out, "tinyconfig")
+	}
 	cfg := []string{filepath.Join(src, "scripts/config"), "--file", filepath.Join(out, ".config")}
 	for _, o := range handBuiltOptions {
 		cfg = append(cfg, "--enable", o)
@@ -240,7 +246,7 @@ func handBuiltKernel(t *testing.T) string {
 	inRootfs("make", "LLVM=1", "-C", src, "O="+out, "olddefconfig")
 	inRootfs("make", "LLVM=1", "-C", src, "O="+out, "-j2", "bzImage", "modules")
 	t.Logf("hand-built kernel in %s", time.Since(start).Round(time.Second))
-	os.WriteFile(filepath.Join(out, "done"), nil, 0o644)
+	os.WriteFile(marker, []byte(want), 0o644)
 	return out
 }
 

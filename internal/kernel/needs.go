@@ -34,6 +34,9 @@ var BootNeeds = []Need{
 	{"BINFMT_ELF", "y", "the guest init is a static ELF program"},
 	{"FUTEX", "y", "the guest init is a Go program, whose runtime needs it"},
 	{"EPOLL", "y", "the guest init is a Go program, whose runtime needs it"},
+	// Without it the init dies at once: "runtime: eventfd failed with 38"
+	// (Go's netpoller opens an eventfd), seen on a tinyconfig kernel.
+	{"EVENTFD", "y", "the guest init is a Go program, whose runtime needs it"},
 	{"POSIX_TIMERS", "y", "the guest init is a Go program, whose runtime needs it"},
 	{"MULTIUSER", "y", "the guest init is a Go program, whose runtime needs it"},
 }
