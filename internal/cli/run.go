@@ -31,6 +31,7 @@ type guestCmdOpts struct {
 
 func (o *guestCmdOpts) flags(c *cobra.Command) {
 	o.env.add(c, true)
+	addKernelFlag(c, &o.env.kernel)
 	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
 	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
 	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
@@ -102,7 +103,7 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 		return err
 	}
 	p := printer(o.env.quiet)
-	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	env, err := workflow.PrepareFor(ctx, o.env.toolchain, o.env.source, o.env.kernel, true, p)
 	if err != nil {
 		return err
 	}
