@@ -129,7 +129,9 @@ func (k *Kernel) BootImage() string {
 // InCache reports whether the kernel's Dir is an entry of rko's cache
 // (rko's own build, Debian's), where rko may keep files of its own; a
 // tree the user built is theirs and is never written to.
-func (k *Kernel) InCache() bool { return k.Dir != "" && !strings.HasPrefix(k.Origin, "dir:") && k.Key != "dir" }
+func (k *Kernel) InCache() bool {
+	return k.Dir != "" && !strings.HasPrefix(k.Origin, "dir:") && k.Key != "dir"
+}
 
 // Describe names the kernel for people: its release and where it came
 // from, e.g. "7.3.4 (rko, profile default)".
