@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/rustproject"
 	"github.com/rkodev/rko/internal/toolchain"
@@ -51,12 +50,7 @@ func (e *Env) RustProjects(ctx context.Context, k *kernel.Kernel, dirs []string,
 		if err != nil {
 			return nil, err
 		}
-		locks, err := cache.Sub("locks")
-		if err != nil {
-			return nil, err
-		}
-		unlock, err := cache.Lock(ctx, filepath.Join(locks, "module-"+cache.Key([]byte(abs))),
-			func() { e.UI.Logf("waiting for another rko working in %s", abs) })
+		unlock, err := e.lockModuleDir(ctx, abs, "working in")
 		if err != nil {
 			return nil, err
 		}

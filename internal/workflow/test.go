@@ -111,14 +111,7 @@ func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string)
 		if err != nil {
 			return nil, err
 		}
-		// Two rko processes must not run make in the same directory at
-		// once; the lock lives in the cache, not in the user's directory.
-		locks, err := cache.Sub("locks")
-		if err != nil {
-			return nil, err
-		}
-		unlock, err := cache.Lock(ctx, filepath.Join(locks, "module-"+cache.Key([]byte(abs))),
-			func() { e.UI.Logf("waiting for another rko building %s", abs) })
+		unlock, err := e.lockModuleDir(ctx, abs, "building")
 		if err != nil {
 			return nil, err
 		}
@@ -447,4 +440,17 @@ func SourceFiles(mods []ModuleRun) map[string]string {
 		}
 	}
 	return files
+}
+
+// lockModuleDir takes the lock of one module directory: two rko processes
+// must not run make (or write rust-project.json) in it at once. The lock
+// lives in the cache, not in the user's directory; doing says what the
+// holder is doing, for the waiting message.
+func (e *Env) lockModuleDir(ctx context.Context, abs, doing string) (func(), error) {
+	locks, err := cache.Sub("locks")
+	if err != nil {
+		return nil, err
+	}
+	return cache.Lock(ctx, filepath.Join(locks, "module-"+cache.Key([]byte(abs))),
+		func() { e.UI.Logf("waiting for another rko %s %s", doing, abs) })
 }
