@@ -232,41 +232,42 @@ func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, deboun
 }
 
 // isSourceEvent reports whether ev is an edit of a module's sources: a
-// file in a module directory or its tests/, or the directory itself
-// deleted or made again; not a build product or an editor's temporary.
+// source file (.rs, .c, .h, .S, Kbuild, Makefile) of a module directory,
+// any file of its tests/, or the directory itself deleted or made again.
+// What the build writes (objects, .mod.c, rustc's temporaries) and
+// editors' dot files and backups are not edits.
 func isSourceEvent(ev fsnotify.Event, dirs []string) bool {
 	name := filepath.Base(ev.Name)
 	parent := filepath.Dir(ev.Name)
+	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+		return false
+	}
+	hidden := strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp")
 	for _, d := range dirs {
-		if ev.Name == d {
+		switch {
+		case ev.Name == d:
 			return true
+		case parent == filepath.Join(d, "tests"):
+			return !hidden
+		case parent == d:
+			return !hidden && isModuleSource(name)
 		}
-		if parent != d && parent != filepath.Join(d, "tests") {
-			continue
-		}
-		if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) {
-			return false
-		}
-		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") ||
-			strings.HasPrefix(name, "stripped-") || isBuildOutput(name) || name == "rust-project.json" {
-			return false
-		}
-		return true
 	}
 	return false
 }
 
-// isBuildOutput reports whether name is a file Kbuild writes into a
-// module directory.
-func isBuildOutput(name string) bool {
+// isModuleSource reports whether name is a file a module is built from.
+func isModuleSource(name string) bool {
 	switch name {
-	case "Module.symvers", "modules.order":
+	case "Kbuild", "Makefile":
 		return true
 	}
-	for _, ext := range []string{".o", ".ko", ".mod", ".mod.c", ".cmd", ".a", ".d", ".tmp", ".rmeta"} {
-		if strings.HasSuffix(name, ext) {
-			return true
-		}
+	if strings.HasSuffix(name, ".mod.c") {
+		return false // modpost writes it
+	}
+	switch filepath.Ext(name) {
+	case ".rs", ".c", ".h", ".S":
+		return true
 	}
 	return false
 }
