@@ -25,12 +25,16 @@ the message; the whole make output is kept in a log file.`,
 			if len(args) == 0 {
 				args = []string{"."}
 			}
+			ko, err := f.kernelOpts()
+			if err != nil {
+				return err
+			}
 			p := printer(f.quiet)
 			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
 			if err != nil {
 				return err
 			}
-			k, err := env.Kernel(c.Context(), f.kernelOpts())
+			k, err := env.Kernel(c.Context(), ko)
 			if err != nil {
 				return err
 			}

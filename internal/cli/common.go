@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -20,6 +22,7 @@ type envFlags struct {
 	profile   string
 	fragments []string
 	quiet     bool
+	arch      string
 }
 
 func (f *envFlags) add(c *cobra.Command, withKernel bool) {
@@ -27,13 +30,26 @@ func (f *envFlags) add(c *cobra.Command, withKernel bool) {
 	c.Flags().StringVar(&f.source, "source", "", "kernel source: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
 	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
 	if withKernel {
+		addArchFlag(c, &f.arch)
 		c.Flags().StringVar(&f.profile, "profile", "default", "kernel profile: default, debug (KASAN, lockdep, kmemleak...) or bench")
 		c.Flags().StringArrayVar(&f.fragments, "fragment", nil, "extra kernel config fragment file (repeatable), applied after the profile's")
 	}
 }
 
-func (f *envFlags) kernelOpts() workflow.KernelOpts {
-	return workflow.KernelOpts{Profile: f.profile, Fragments: f.fragments}
+// kernelOpts turns the flags into the kernel to use; a bad --arch is
+// the error.
+func (f *envFlags) kernelOpts() (workflow.KernelOpts, error) {
+	t, err := target.Lookup(f.arch)
+	if err != nil {
+		return workflow.KernelOpts{}, err
+	}
+	return workflow.KernelOpts{Target: t, Profile: f.profile, Fragments: f.fragments}, nil
+}
+
+// addArchFlag adds --arch, the guest architecture, to c (kernel build,
+// build, test, quickstart, doctor, bench).
+func addArchFlag(c *cobra.Command, arch *string) {
+	c.Flags().StringVar(arch, "arch", "", "guest architecture: "+strings.Join(target.Names(), ", ")+" (default: the host's, "+target.Host().Name+")")
 }
 
 type printerT = *ui.Printer

@@ -142,12 +142,16 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	if err != nil {
 		return nil, err
 	}
+	ko, err := o.env.kernelOpts()
+	if err != nil {
+		return nil, err
+	}
 	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
 	if err != nil {
 		return nil, err
 	}
 	done := p.Phase("kernel (" + o.env.profile + ")")
-	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	k, err := env.Kernel(ctx, ko)
 	if err != nil {
 		return nil, err
 	}

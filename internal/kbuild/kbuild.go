@@ -147,8 +147,10 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	// Debug info for the module even when the kernel has none, so that
 	// crash frames inside it resolve to file:line (rko test symbolizes
 	// with the .ko). It costs the module build little.
-	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
-		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules"}
+	// ARCH= is the kernel's (a build tree does not remember it): a module
+	// for an arm64 kernel is cross-compiled like the kernel was.
+	argv := append(append([]string{"make", "LLVM=1"}, k.Target().MakeArgs()...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
+		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}
