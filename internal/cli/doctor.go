@@ -136,6 +136,17 @@ func hostChecks(ctx context.Context, t *target.Target, accel *string) []toolchai
 		}
 		cs = append(cs, c)
 	}
+	if t.ELFMachine != target.Host().ELFMachine && t.Binutils != "" {
+		// Without it, crash frames in the module keep function+offset
+		// but get no source line: a warning, not a failure.
+		c := toolchain.Check{Name: t.Binutils + "addr2line", Want: "present (names source lines of " + t.Name + " module crashes)"}
+		if p, err := run.LookPath(c.Name); err == nil {
+			c.Status, c.Found = toolchain.Pass, p
+		} else {
+			c.Status, c.Detail, c.Fix = toolchain.Warn, c.Name+" not found", "apt-get install "+t.BinutilsPackage
+		}
+		cs = append(cs, c)
+	}
 	var kc toolchain.Check
 	switch {
 	case t.UML():

@@ -58,6 +58,8 @@ type TestReport struct {
 
 // KernelInfo identifies the kernel a run used.
 type KernelInfo struct {
+	// Arch is the guest architecture (--arch).
+	Arch    string `json:"arch"`
 	Release string `json:"release"`
 	Profile string `json:"profile"`
 	Key     string `json:"key"`
@@ -179,7 +181,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	}
 	bootTime := done()
 	rep := &TestReport{
-		Kernel: KernelInfo{Release: k.Release, Profile: k.Profile, Key: k.Key, Image: k.Image},
+		Kernel: KernelInfo{Arch: k.Target().Name, Release: k.Release, Profile: k.Profile, Key: k.Key, Image: k.Image},
 		Accel:  tr.Accel, AccelNote: tr.AccelNote, Attempts: tr.Boot.Attempts, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
@@ -226,7 +228,7 @@ func judge(ctx context.Context, rep *TestReport, k *kernel.Kernel, mods []workfl
 }
 
 func printTestReport(w io.Writer, r *TestReport, color bool) {
-	fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
+	fmt.Fprintf(w, "kernel %s %s (%s), %s\n", r.Kernel.Arch, r.Kernel.Release, r.Kernel.Profile, r.Accel)
 	for _, s := range r.Steps {
 		fmt.Fprintf(w, "  %-8s %s\n", s.Status, s.Name)
 		if s.Status != "passed" {

@@ -6,6 +6,7 @@
 package target
 
 import (
+	"debug/elf"
 	"fmt"
 	"runtime"
 	"sort"
@@ -66,6 +67,12 @@ type Target struct {
 
 	// Crash describes the architecture's oops format for the crash parser.
 	Crash CrashFormat
+	// ELFMachine is the e_machine of the architecture's kernel objects.
+	ELFMachine elf.Machine
+	// Binutils is the GNU triplet prefix of the binutils that read its
+	// objects (aarch64-linux-gnu-addr2line); BinutilsPackage, the Debian
+	// package that ships them on an x86_64 host.
+	Binutils, BinutilsPackage string
 }
 
 // CrashFormat is what the crash parser needs to know of an
@@ -119,6 +126,7 @@ var table = map[string]*Target{
 		// QEMU's default, takes a few hundred under TCG.
 		Firmware: []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"},
 		HostArch: "amd64", Fragment: "arch-x86_64",
+		ELFMachine: elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
 		Crash: CrashFormat{PC: "RIP: "},
 	},
 	"arm64": {
@@ -126,6 +134,7 @@ var table = map[string]*Target{
 		LibDir: "aarch64-linux-gnu", DebianArch: "arm64",
 		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", CPU: "max", KVMCPU: "host",
 		Console: "ttyAMA0", HostArch: "arm64", Fragment: "arch-arm64",
+		ELFMachine: elf.EM_AARCH64, Binutils: "aarch64-linux-gnu-", BinutilsPackage: "binutils-aarch64-linux-gnu",
 		Profiles: map[string]string{"bench": benchX86Only},
 		Crash: CrashFormat{PC: "pc : ", LR: "lr : ",
 			Headers: []string{"Unable to handle kernel ", "Internal error: "}},
@@ -139,6 +148,7 @@ var table = map[string]*Target{
 		// else on the host).
 		Firmware: []string{"/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"},
 		HostArch: "riscv64", Fragment: "arch-riscv64",
+		ELFMachine: elf.EM_RISCV, Binutils: "riscv64-linux-gnu-", BinutilsPackage: "binutils-riscv64-linux-gnu",
 		Profiles: map[string]string{"bench": benchX86Only},
 		Crash: CrashFormat{PC: "epc : ", LR: " ra : ",
 			Headers: []string{"Unable to handle kernel ", "Oops - "}},
@@ -149,6 +159,7 @@ var table = map[string]*Target{
 		// UML's x86_64 subarchitecture; a 64-bit kernel is what Rust needs
 		// (tinyconfig for ARCH=um is 32-bit otherwise: base sets 64BIT).
 		MakeArch: []string{"SUBARCH=x86_64"}, Fragment: "arch-um",
+		ELFMachine: elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
 		Profiles: map[string]string{"bench": "UML has no block devices for fio's direct I/O and no stable clock to time it; benchmark under QEMU (--arch x86_64)"},
 		// UML prints x86_64's register dump (arch/x86/um/sysrq_64.c): "RIP:
 		// 0033:func+0x0/0x10 [mod]"; a fault in kernel mode panics.
@@ -193,12 +204,26 @@ func Lookup(name string) (*Target, error) {
 		n = a
 	}
 	if t, ok := table[n]; ok {
+		if t.UML() && runtime.GOARCH != "amd64" {
+			return nil, fmt.Errorf("--arch %s: rko's UML kernels are x86_64 programs and this host is %s; use --arch %s", name, runtime.GOARCH, Host().Name)
+		}
 		return t, nil
 	}
 	if why, ok := unsupported[n]; ok {
 		return nil, fmt.Errorf("--arch %s: %s; supported: %s", name, why, strings.Join(Names(), ", "))
 	}
 	return nil, fmt.Errorf("unknown --arch %q, want one of %s", name, strings.Join(Names(), ", "))
+}
+
+// ForELFMachine returns the first target (by name) whose objects have
+// ELF machine m, or nil.
+func ForELFMachine(m elf.Machine) *Target {
+	for _, n := range Names() {
+		if t := table[n]; t.ELFMachine == m {
+			return t
+		}
+	}
+	return nil
 }
 
 // Host returns the target of the host's own architecture, x86_64 when

@@ -255,9 +255,8 @@ func (e *Env) Initramfs(ctx context.Context, t *target.Target, plan *guest.Plan,
 }
 
 // toolchainArch is the Debian architecture of the toolchain's own
-// programs (the rootfs is debootstrapped for the host, which runs rko on
-// amd64).
-const toolchainArch = "amd64"
+// programs: the rootfs is built for the host's architecture.
+var toolchainArch = target.Host().DebianArch
 
 var busyboxApplets = []string{"sh", "cat", "echo", "ls", "dd", "grep", "head", "tail", "sleep", "test", "[", "printf",
 	"mkdir", "rm", "cp", "mv", "wc", "sed", "awk", "cmp", "diff", "true", "false", "dmesg", "mknod", "stat", "od", "hexdump", "tr", "cut", "sort", "seq", "timeout", "env"}
