@@ -150,7 +150,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	// ARCH= is the kernel's (a build tree does not remember it): a module
 	// for an arm64 kernel is cross-compiled like the kernel was.
 	argv := append(append([]string{"make", "LLVM=1"}, k.Target().MakeArgs()...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
-		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules")
+		"KCFLAGS=-g", "KRUSTFLAGS="+strings.Join(append([]string{"-Cdebuginfo=2"}, k.Target().ModuleRustFlags...), " "), "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}

@@ -11,7 +11,7 @@ import (
 // testdata/arm64/README.md), in the golden format of TestGolden. -update
 // rewrites their headers.
 func TestGoldenArches(t *testing.T) {
-	for _, arch := range []string{"arm64", "riscv64"} {
+	for _, arch := range []string{"arm64", "riscv64", "um"} {
 		dir := filepath.Join("testdata", arch)
 		files := goldenFiles(t, dir)
 		if len(files) == 0 {

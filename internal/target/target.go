@@ -65,6 +65,10 @@ type Target struct {
 	// beyond ARCH= (UML's SUBARCH).
 	MakeArch []string
 
+	// ModuleRustFlags are rustc flags an out-of-tree module's Rust code
+	// needs on this target beyond the kernel's own (Kbuild's KRUSTFLAGS).
+	ModuleRustFlags []string
+
 	// Crash describes the architecture's oops format for the crash parser.
 	Crash CrashFormat
 	// ELFMachine is the e_machine of the architecture's kernel objects.
@@ -156,11 +160,21 @@ var table = map[string]*Target{
 	"um": {
 		Name: "um", KernelArch: "um", Image: "linux", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64", Console: "tty0",
-		// UML's x86_64 subarchitecture; a 64-bit kernel is what Rust needs
+		// UML on the x86 subarchitecture (SUBARCH=x86, as scripts/Makefile.clang
+		// spells it); a 64-bit kernel is what Rust needs
 		// (tinyconfig for ARCH=um is 32-bit otherwise: base sets 64BIT).
-		MakeArch: []string{"SUBARCH=x86_64"}, Fragment: "arch-um",
-		ELFMachine: elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
-		Profiles: map[string]string{"bench": "UML has no block devices for fio's direct I/O and no stable clock to time it; benchmark under QEMU (--arch x86_64)"},
+		MakeArch: []string{"SUBARCH=x86"}, Fragment: "arch-um",
+		// arch/um/Makefile builds Rust with -Crelocation-model=pie, which
+		// in a module makes rustc reach kernel symbols through the GOT
+		// (R_X86_64_GOTPCREL), and UML's x86_64 module loader
+		// (arch/x86/kernel/module.c) refuses that relocation: "Unknown rela
+		// relocation: 9", insmod fails with ENOEXEC (seen on 7.3.4; kunit.py
+		// builds its Rust code into the UML kernel, so never loads one).
+		// Static relocations with the large code model are what UML's C
+		// modules get (-mcmodel=large): absolute R_X86_64_64.
+		ModuleRustFlags: []string{"-Crelocation-model=static", "-Ccode-model=large"},
+		ELFMachine:      elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
+		Profiles: map[string]string{"bench": "rko bench's profile and rounds (null_blk and rnull, ACPI/HPET clocks, fio) are made for QEMU guests and were never measured on UML; benchmark under --arch x86_64"},
 		// UML prints x86_64's register dump (arch/x86/um/sysrq_64.c): "RIP:
 		// 0033:func+0x0/0x10 [mod]"; a fault in kernel mode panics.
 		Crash: CrashFormat{PC: "RIP: ", Headers: []string{"Kernel panic - not syncing: Kernel mode fault"}},
