@@ -275,7 +275,7 @@ func ParseString(s string) []*Report {
 	var cur *pending
 	var lastSep *rawLine
 	var umlRIP *rawLine // see umlFault
-	prevNum := 0 // the previous line of the current context
+	prevNum := 0        // the previous line of the current context
 	memo := newParseMemo()
 	closeCur := func() {
 		if cur != nil {
