@@ -14,6 +14,7 @@ import (
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/kbuild"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/vm"
 )
@@ -59,11 +60,11 @@ func PrepareQEMU(ctx context.Context, p QEMUParams) (*QEMUBooter, map[string]str
 	if p.MemoryMB == 0 {
 		p.MemoryMB = 1024
 	}
-	a, err := guest.NewImage(ctx)
+	a, err := guest.NewImage(ctx, p.Kernel.Target())
 	if err != nil {
 		return nil, nil, blk, err
 	}
-	drv, err := buildDriver(ctx)
+	drv, err := buildDriver(ctx, p.Kernel.Target())
 	if err != nil {
 		return nil, nil, blk, err
 	}
@@ -132,8 +133,8 @@ func buildTwin(ctx context.Context, p QEMUParams, m string) (string, error) {
 
 // buildDriver builds the guest driver from its embedded source
 // (guest.BuildStatic: static, cached).
-func buildDriver(ctx context.Context) (string, error) {
-	return guest.BuildStatic(ctx, "benchdrv", benchsrc.FS, "driver")
+func buildDriver(ctx context.Context, t *target.Target) (string, error) {
+	return guest.BuildStatic(ctx, t, "benchdrv", benchsrc.FS, "driver")
 }
 
 // Boot runs one round.

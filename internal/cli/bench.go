@@ -10,6 +10,7 @@ import (
 
 	"github.com/rkodev/rko/internal/bench"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -48,6 +49,7 @@ See docs/bench.md for the method and the JSON schema.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
 	}
 	o.env.add(c, false)
+	addArchFlag(c, &o.env.arch)
 	c.Flags().StringSliceVarP(&o.workloads, "workload", "w", nil, "workloads to run (kv, kvi, rbt, blk; default all)")
 	c.Flags().Float64Var(&o.target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")
 	c.Flags().DurationVar(&o.budget, "budget", 5*time.Minute, "VM-time budget of all rounds")
@@ -70,6 +72,13 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 	if o.target <= 0 || o.target >= 1 {
 		return fmt.Errorf("invalid --target %v, want (0, 1)", o.target)
 	}
+	t, err := target.Lookup(o.env.arch)
+	if err != nil {
+		return err
+	}
+	if err := t.ProfileError("bench"); err != nil {
+		return err
+	}
 	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
 	if err != nil {
 		return err
@@ -79,7 +88,7 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 		k, err = kernelFromDir(o.kernelDir, env.Source)
 	} else {
 		done := p.Phase("kernel (bench)")
-		k, err = env.Kernel(ctx, workflow.KernelOpts{Profile: "bench"})
+		k, err = env.Kernel(ctx, workflow.KernelOpts{Target: t, Profile: "bench"})
 		done()
 	}
 	if err != nil {

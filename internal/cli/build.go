@@ -29,12 +29,16 @@ kept in a log file.`,
 			if len(args) == 0 {
 				args = []string{"."}
 			}
+			ko, err := f.kernelOpts()
+			if err != nil {
+				return err
+			}
 			p := printer(f.quiet)
 			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, true, p)
 			if err != nil {
 				return err
 			}
-			k, err := env.Kernel(c.Context(), f.kernelOpts())
+			k, err := env.Kernel(c.Context(), ko)
 			if err != nil {
 				return err
 			}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -22,6 +24,7 @@ type envFlags struct {
 	quiet     bool
 	// kernel is --kernel (addKernelFlag): "" for rko's own kernel.
 	kernel string
+	arch      string
 }
 
 func (f *envFlags) add(c *cobra.Command, withKernel bool) {
@@ -29,13 +32,20 @@ func (f *envFlags) add(c *cobra.Command, withKernel bool) {
 	c.Flags().StringVar(&f.source, "source", "", "kernel source: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
 	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
 	if withKernel {
+		addArchFlag(c, &f.arch)
 		c.Flags().StringVar(&f.profile, "profile", "default", "kernel profile: default, debug (KASAN, lockdep, kmemleak...) or bench")
 		c.Flags().StringArrayVar(&f.fragments, "fragment", nil, "extra kernel config fragment file (repeatable), applied after the profile's")
 	}
 }
 
-func (f *envFlags) kernelOpts() workflow.KernelOpts {
-	return workflow.KernelOpts{Spec: f.kernel, Profile: f.profile, Fragments: f.fragments}
+// kernelOpts turns the flags into the kernel to use; a bad --arch is
+// the error.
+func (f *envFlags) kernelOpts() (workflow.KernelOpts, error) {
+	t, err := target.Lookup(f.arch)
+	if err != nil {
+		return workflow.KernelOpts{}, err
+	}
+	return workflow.KernelOpts{Spec: f.kernel, Target: t, Profile: f.profile, Fragments: f.fragments}, nil
 }
 
 // kernelFlagUsage is --kernel's help, the same on every command.
@@ -45,6 +55,12 @@ const kernelFlagUsage = "kernel to build against and boot: rko's own (default, s
 // kernel (build, test, doctor; run and shell take it the same way).
 func addKernelFlag(c *cobra.Command, into *string) {
 	c.Flags().StringVar(into, "kernel", "", kernelFlagUsage)
+}
+
+// addArchFlag adds --arch, the guest architecture, to c (kernel build,
+// build, test, quickstart, doctor, bench).
+func addArchFlag(c *cobra.Command, arch *string) {
+	c.Flags().StringVar(arch, "arch", "", "guest architecture: "+strings.Join(target.Names(), ", ")+" (default: the host's, "+target.Host().Name+")")
 }
 
 type printerT = *ui.Printer

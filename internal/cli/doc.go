@@ -41,7 +41,11 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 			if err != nil {
 				return err
 			}
-			k, err := env.CachedKernel(f.kernelOpts())
+			ko, err := f.kernelOpts()
+			if err != nil {
+				return err
+			}
+			k, err := env.CachedKernel(ko)
 			if err != nil {
 				return err
 			}

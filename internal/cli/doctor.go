@@ -21,6 +21,7 @@ import (
 func init() { register(newDoctorCmd) }
 
 type doctorOpts struct {
+	arch      string
 	toolchain string
 	source    string
 	kernel    string
@@ -29,6 +30,8 @@ type doctorOpts struct {
 
 // DoctorReport is the JSON output of rko doctor (docs/schemas.md).
 type DoctorReport struct {
+	// Arch is the guest architecture the QEMU and KVM checks are for.
+	Arch      string            `json:"arch"`
 	Toolchain string            `json:"toolchain"`
 	Minima    toolchain.Minima  `json:"minima"`
 	Source    string            `json:"source,omitempty"`
@@ -57,15 +60,20 @@ Exit status: 0 when every check passes, 1 otherwise.`,
 		RunE: func(c *cobra.Command, _ []string) error { return runDoctor(c.Context(), o, c.OutOrStdout()) },
 	}
 	addKernelFlag(c, &o.kernel)
+	addArchFlag(c, &o.arch)
 	c.Flags().StringVar(&o.toolchain, "toolchain", "host", "toolchain to check: host or rootfs")
 	c.Flags().StringVar(&o.source, "source", "", "kernel source tree or tarball whose minima apply (default: Linux 7.3's)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
 	return c
 }
 
-// Doctor runs the checks; it is shared with quickstart.
-func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
-	rep := &DoctorReport{Toolchain: mode, Minima: toolchain.Minima73}
+// Doctor runs the checks for guests of t (nil: the host's); it is shared
+// with quickstart.
+func Doctor(ctx context.Context, t *target.Target, mode, source string) (*DoctorReport, error) {
+	if t == nil {
+		t = target.Host()
+	}
+	rep := &DoctorReport{Arch: t.Name, Toolchain: mode, Minima: toolchain.Minima73}
 	var tc *toolchain.Toolchain
 	switch mode {
 	case "host":
@@ -90,13 +98,13 @@ func Doctor(ctx context.Context, mode, source string) (*DoctorReport, error) {
 			return nil, err
 		}
 		rep.Source, tree = src.Dir, src.Dir
-		rep.Minima = src.Minima(ctx)
+		rep.Minima = src.MinimaFor(ctx, t)
 	}
 	if tc != nil {
 		_, checks := tc.Checks(ctx, tree, rep.Minima, hintFor(tc))
 		rep.Checks = append(rep.Checks, checks...)
 	}
-	rep.Checks = append(rep.Checks, hostChecks(ctx, target.Host(), &rep.Accel)...)
+	rep.Checks = append(rep.Checks, hostChecks(ctx, t, &rep.Accel)...)
 	rep.OK = toolchain.Passed(rep.Checks)
 	return rep, nil
 }
@@ -166,12 +174,15 @@ func hintFor(tc *toolchain.Toolchain) toolchain.Hint {
 // QEMU, bubblewrap, mmdebstrap, Go (for the guest init) and KVM.
 func hostChecks(ctx context.Context, t *target.Target, accel *string) []toolchain.Check {
 	var cs []toolchain.Check
-	need := []struct{ name, pkg, why string }{
-		{t.QEMU, t.QEMUPackage, "boots the test guests"},
-		{"bwrap", "bubblewrap", "enters the rootfs toolchain"},
-		{"mmdebstrap", "mmdebstrap", "builds the rootfs toolchain"},
-		{"go", "golang-go", "builds the guest init"},
+	type tool struct{ name, pkg, why string }
+	var need []tool
+	if !t.UML() {
+		need = append(need, tool{t.QEMU, t.QEMUPackage, "boots the " + t.Name + " test guests"})
 	}
+	need = append(need,
+		tool{"bwrap", "bubblewrap", "enters the rootfs toolchain"},
+		tool{"mmdebstrap", "mmdebstrap", "builds the rootfs toolchain"},
+		tool{"go", "golang-go", "builds the guest init"})
 	qemu := ""
 	for _, n := range need {
 		c := toolchain.Check{Name: n.name, Want: "present (" + n.why + ")"}
@@ -185,11 +196,26 @@ func hostChecks(ctx context.Context, t *target.Target, accel *string) []toolchai
 		}
 		cs = append(cs, c)
 	}
+	if t.ELFMachine != target.Host().ELFMachine && t.Binutils != "" {
+		// Without it, crash frames in the module keep function+offset
+		// but get no source line: a warning, not a failure.
+		c := toolchain.Check{Name: t.Binutils + "addr2line", Want: "present (names source lines of " + t.Name + " module crashes)"}
+		if p, err := run.LookPath(c.Name); err == nil {
+			c.Status, c.Found = toolchain.Pass, p
+		} else {
+			c.Status, c.Detail, c.Fix = toolchain.Warn, c.Name+" not found", "apt-get install "+t.BinutilsPackage
+		}
+		cs = append(cs, c)
+	}
 	var kc toolchain.Check
-	if qemu == "" {
+	switch {
+	case t.UML():
+		kc = toolchain.Check{Name: "kvm", Status: toolchain.Skip, Found: vm.UML, Detail: "UML guests are host processes: no QEMU, no KVM"}
+		*accel = vm.UML
+	case qemu == "":
 		kc = toolchain.Check{Name: "kvm", Status: toolchain.Skip, Detail: "no QEMU"}
 		*accel = vm.TCG
-	} else {
+	default:
 		kc = workflow.KVMCheck(ctx, t)
 		*accel = kc.Found
 	}
@@ -197,7 +223,11 @@ func hostChecks(ctx context.Context, t *target.Target, accel *string) []toolchai
 }
 
 func runDoctor(ctx context.Context, o *doctorOpts, w io.Writer) error {
-	rep, err := Doctor(ctx, o.toolchain, o.source)
+	t, err := target.Lookup(o.arch)
+	if err != nil {
+		return err
+	}
+	rep, err := Doctor(ctx, t, o.toolchain, o.source)
 	if err != nil {
 		return err
 	}
@@ -219,7 +249,7 @@ func runDoctor(ctx context.Context, o *doctorOpts, w io.Writer) error {
 	} else {
 		printChecks(w, rep.Checks)
 		if rep.OK {
-			fmt.Fprintf(w, "\nall checks passed (toolchain: %s, guests: %s)\n", rep.Toolchain, rep.Accel)
+			fmt.Fprintf(w, "\nall checks passed (toolchain: %s, %s guests: %s)\n", rep.Toolchain, rep.Arch, rep.Accel)
 		} else {
 			fmt.Fprintf(w, "\nsome checks failed: fix them, or let rko use its pinned toolchain (rko toolchain install)\n")
 		}

@@ -25,13 +25,17 @@ names the unmet dependency of any that did not, and builds bzImage and
 modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			ko, err := f.kernelOpts()
+			if err != nil {
+				return err
+			}
 			p := printer(f.quiet)
 			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
 			if err != nil {
 				return err
 			}
 			done := p.Phase("kernel build")
-			k, err := env.Kernel(c.Context(), f.kernelOpts())
+			k, err := env.Kernel(c.Context(), ko)
 			if err != nil {
 				return err
 			}

@@ -53,7 +53,11 @@ func newRustProject(c *cobra.Command, f *envFlags, dir string) {
 	env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
 	if err == nil {
 		var k *kernel.Kernel
-		if k, err = env.CachedKernel(f.kernelOpts()); err == nil {
+		var ko workflow.KernelOpts
+		if ko, err = f.kernelOpts(); err == nil {
+			k, err = env.CachedKernel(ko)
+		}
+		if err == nil {
 			_, err = env.RustProjects(c.Context(), k, []string{dir}, false)
 		}
 	}

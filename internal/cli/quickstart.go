@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
@@ -43,8 +44,12 @@ phase with its time. Exit status: 0 when both modules passed.`,
 func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
 	p := printer(o.env.quiet)
 	start := time.Now()
+	t, err := target.Lookup(o.env.arch)
+	if err != nil {
+		return err
+	}
 	done := p.Phase("doctor (host)")
-	rep, err := Doctor(ctx, "host", "")
+	rep, err := Doctor(ctx, t, "host", "")
 	if err != nil {
 		return err
 	}

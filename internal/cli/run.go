@@ -107,7 +107,11 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 	if err != nil {
 		return err
 	}
-	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	ko, err := o.env.kernelOpts()
+	if err != nil {
+		return err
+	}
+	k, err := env.Kernel(ctx, ko)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,11 @@ that runs rko rust-analyzer --server, for editors that want a path
 				if err != nil {
 					return err
 				}
-				argv, err := workflow.ServerCommand(c.Context(), abs, f.toolchain, f.kernelOpts(), raArgs, printer(true))
+				ko, err := f.kernelOpts()
+				if err != nil {
+					return err
+				}
+				argv, err := workflow.ServerCommand(c.Context(), abs, f.toolchain, ko, raArgs, printer(true))
 				if err != nil {
 					return err
 				}
@@ -76,7 +80,11 @@ that runs rko rust-analyzer --server, for editors that want a path
 			if err != nil {
 				return err
 			}
-			k, err := env.CachedKernel(f.kernelOpts())
+			ko, err := f.kernelOpts()
+			if err != nil {
+				return err
+			}
+			k, err := env.CachedKernel(ko)
 			if err != nil {
 				return err
 			}

@@ -58,6 +58,8 @@ type TestReport struct {
 
 // KernelInfo identifies the kernel a run used.
 type KernelInfo struct {
+	// Arch is the guest architecture (--arch).
+	Arch    string `json:"arch"`
 	Release string `json:"release"`
 	// Origin is where the kernel came from: "rko", "dir:PATH" or
 	// "debian:RELEASE (VERSION)" (kernel.Kernel.Origin).
@@ -146,6 +148,10 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	if err != nil {
 		return nil, err
 	}
+	ko, err := o.env.kernelOpts()
+	if err != nil {
+		return nil, err
+	}
 	env, err := workflow.PrepareFor(ctx, o.env.toolchain, o.env.source, o.env.kernel, true, p)
 	if err != nil {
 		return nil, err
@@ -155,7 +161,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 		phase = "kernel (" + o.env.kernel + ")"
 	}
 	done := p.Phase(phase)
-	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	k, err := env.Kernel(ctx, ko)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +189,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	}
 	bootTime := done()
 	rep := &TestReport{
-		Kernel: KernelInfo{Release: k.Release, Origin: k.Origin, Profile: k.Profile, Key: k.Key, Image: k.Image},
+		Kernel: KernelInfo{Arch: k.Target().Name, Release: k.Release, Origin: k.Origin, Profile: k.Profile, Key: k.Key, Image: k.Image},
 		Accel:  tr.Accel, AccelNote: tr.AccelNote, Attempts: tr.Boot.Attempts, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
 		Modules: mods, Steps: tr.Session.Steps,
 		Timings: Timings{Kernel: seconds(kernelTime), Build: seconds(buildTime), Boot: seconds(bootTime)},
@@ -231,11 +237,11 @@ func judge(ctx context.Context, rep *TestReport, k *kernel.Kernel, mods []workfl
 }
 
 func printTestReport(w io.Writer, r *TestReport, color bool) {
-	if r.Kernel.Origin == "" || r.Kernel.Origin == "rko" {
-		fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Profile, r.Accel)
-	} else {
-		fmt.Fprintf(w, "kernel %s (%s), %s\n", r.Kernel.Release, r.Kernel.Origin, r.Accel)
+	what := r.Kernel.Profile
+	if r.Kernel.Origin != "" && r.Kernel.Origin != "rko" {
+		what = r.Kernel.Origin
 	}
+	fmt.Fprintf(w, "kernel %s %s (%s), %s\n", r.Kernel.Arch, r.Kernel.Release, what, r.Accel)
 	for _, s := range r.Steps {
 		fmt.Fprintf(w, "  %-8s %s\n", s.Status, s.Name)
 		if s.Status != "passed" {

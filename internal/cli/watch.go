@@ -123,7 +123,11 @@ func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader,
 		return err
 	}
 	done := p.Phase("kernel (" + o.env.profile + ")")
-	k, err := env.Kernel(ctx, o.env.kernelOpts())
+	ko, err := o.env.kernelOpts()
+	if err != nil {
+		return err
+	}
+	k, err := env.Kernel(ctx, ko)
 	if err != nil {
 		return err
 	}

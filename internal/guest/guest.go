@@ -22,6 +22,7 @@ import (
 	"github.com/rkodev/rko/internal/guest/proto"
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 )
 
 //go:embed init/*.go
@@ -41,19 +42,24 @@ type (
 	Frame = proto.Frame
 )
 
-// BuildInit returns the path of the static guest init, building it from
-// the source embedded in rko on first use (see BuildStatic).
-func BuildInit(ctx context.Context) (string, error) {
-	return BuildStatic(ctx, "init", initSource, "init")
+// BuildInit returns the path of the static guest init for t, building it
+// from the source embedded in rko on first use (see BuildStatic).
+func BuildInit(ctx context.Context, t *target.Target) (string, error) {
+	return BuildStatic(ctx, t, "init", initSource, "init")
 }
 
-// BuildStatic returns the path of a static linux/amd64 program built from
-// the .go files of directory dir in fsys (a main package that uses the
-// standard library and rko's guest protocol package, proto, only). It is built with the go command on
-// PATH on first use and cached by the source and by that go binary (path,
-// size, mtime: cheap to check, and a different Go is a different key),
-// under a lock, so concurrent rko processes build it once.
-func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (string, error) {
+// BuildStatic returns the path of a static linux program for the guests
+// of t (GOARCH from the target table) built from the .go files of
+// directory dir in fsys (a main package that uses the standard library and
+// rko's guest protocol package, proto, only; files may be per GOARCH,
+// name_arm64.go). It is built with the go command on PATH on first use and
+// cached by the GOARCH, the source and that go binary (path, size, mtime:
+// cheap to check, and a different Go is a different key), under a lock,
+// so concurrent rko processes build it once.
+func BuildStatic(ctx context.Context, t *target.Target, name string, fsys fs.FS, dir string) (string, error) {
+	if t == nil {
+		t = target.Host()
+	}
 	gobin, err := run.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("the Go toolchain is needed to build rko's guest program %s, and go is not on PATH (fix: install Go 1.22 or newer, or apt-get install golang-go)", name)
@@ -62,7 +68,7 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 	// import the protocol package: main in cmd/NAME, the protocol in
 	// internal/guest/proto.
 	files := map[string][]byte{}
-	parts := [][]byte{[]byte(name)}
+	parts := [][]byte{[]byte(name), []byte(t.GOARCH)}
 	for _, src := range []struct {
 		fsys fs.FS
 		dir  string
@@ -87,7 +93,7 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 	if st, err := os.Stat(gobin); err == nil {
 		parts = append(parts, []byte(fmt.Sprint(gobin, st.Size(), st.ModTime().UnixNano())))
 	}
-	cdir, err := cache.Sub("guest", name+"-"+cache.Key(parts...))
+	cdir, err := cache.Sub("guest", name+"-"+t.GOARCH+"-"+cache.Key(parts...))
 	if err != nil {
 		return "", err
 	}
@@ -118,7 +124,7 @@ func BuildStatic(ctx context.Context, name string, fsys fs.FS, dir string) (stri
 		}
 	}
 	tmp := out + ".tmp"
-	_, err = run.Cmd(ctx, run.Opts{Dir: src, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod", "GOWORK=off"}},
+	_, err = run.Cmd(ctx, run.Opts{Dir: src, Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + t.GOARCH, "GOFLAGS=-mod=mod", "GOWORK=off"}},
 		gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "./cmd/"+name)
 	if err != nil {
 		return "", fmt.Errorf("building the guest program %s: %+v", name, err)
@@ -162,13 +168,18 @@ func fileSum(path string) (string, error) {
 // NewImage starts a guest initramfs: the guest init as /init, the mount
 // points it uses, and the /dev/console and /dev/null nodes the kernel and
 // the init need before devtmpfs is mounted. Callers add the plan
-// (/rko/plan.json), modules and programs.
-func NewImage(ctx context.Context) (*initramfs.Archive, error) {
-	initPath, err := BuildInit(ctx)
+// (/rko/plan.json), modules and programs. The init and the archive's
+// library directories are those of t.
+func NewImage(ctx context.Context, t *target.Target) (*initramfs.Archive, error) {
+	if t == nil {
+		t = target.Host()
+	}
+	initPath, err := BuildInit(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	a := initramfs.New()
+	a.SetMultiarch(t.LibDir)
 	if err := a.AddHostFile("init", initPath); err != nil {
 		return nil, err
 	}

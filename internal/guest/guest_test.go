@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"github.com/rkodev/rko/internal/target"
 	"os"
 	"os/exec"
 	"reflect"
@@ -248,55 +249,78 @@ func TestBuildInit(t *testing.T) {
 	}
 	t.Setenv("RKO_CACHE", t.TempDir())
 	ctx := context.Background()
-	path, err := BuildInit(ctx)
-	if err != nil {
-		t.Fatal(err)
+	machines := map[string]elf.Machine{"x86_64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "riscv64": elf.EM_RISCV, "um": elf.EM_X86_64}
+	paths := map[string]string{} // GOARCH -> init
+	for _, name := range target.Names() {
+		tg, _ := target.Lookup(name)
+		path, err := BuildInit(ctx, tg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if old, ok := paths[tg.GOARCH]; ok && old != path {
+			t.Errorf("%s: init %s, want the %s one, %s", name, path, tg.GOARCH, old)
+		}
+		for arch, p := range paths {
+			if arch != tg.GOARCH && p == path {
+				t.Errorf("%s: the %s init and the %s one share %s", name, arch, tg.GOARCH, path)
+			}
+		}
+		paths[tg.GOARCH] = path
+		checkStaticInit(t, name, path, machines[name])
 	}
+}
+
+// checkStaticInit checks that path is a static executable for machine,
+// and that a second build is the cached file.
+func checkStaticInit(t *testing.T, name, path string, machine elf.Machine) {
+	t.Helper()
+	ctx := context.Background()
+	tg, _ := target.Lookup(name)
 	f, err := elf.Open(path)
 	if err != nil {
-		t.Fatalf("%s is not ELF: %v", path, err)
+		t.Fatalf("%s: %s is not ELF: %v", name, path, err)
 	}
 	defer f.Close()
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
-		t.Errorf("class %v machine %v, want 64-bit x86-64", f.Class, f.Machine)
+	if f.Class != elf.ELFCLASS64 || f.Machine != machine {
+		t.Errorf("%s: class %v machine %v, want 64-bit %v", name, f.Class, f.Machine, machine)
 	}
 	if f.Type != elf.ET_EXEC {
-		t.Errorf("type %v, want ET_EXEC (static, not PIE)", f.Type)
+		t.Errorf("%s: type %v, want ET_EXEC (static, not PIE)", name, f.Type)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			t.Error("the init has a PT_INTERP: it is not static")
+			t.Errorf("%s: the init has a PT_INTERP: it is not static", name)
 		}
 		if p.Type == elf.PT_DYNAMIC {
-			t.Error("the init has a PT_DYNAMIC segment")
+			t.Errorf("%s: the init has a PT_DYNAMIC segment", name)
 		}
 	}
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-		t.Errorf("the init needs %q", libs)
+		t.Errorf("%s: the init needs %q", name, libs)
 	}
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm()&0o100 == 0 {
-		t.Errorf("the init is not executable: %v %v", st.Mode(), err)
+		t.Errorf("%s: the init is not executable: %v %v", name, st.Mode(), err)
 	}
 
 	// Cached: the second call returns the same file without rebuilding.
 	before := st.ModTime()
-	again, err := BuildInit(ctx)
+	again, err := BuildInit(ctx, tg)
 	if err != nil || again != path {
-		t.Errorf("second BuildInit = %q, %v; want %q", again, err, path)
+		t.Errorf("%s: second BuildInit = %q, %v; want %q", name, again, err, path)
 	}
 	if st2, _ := os.Stat(again); !st2.ModTime().Equal(before) {
-		t.Error("second BuildInit rewrote the init")
+		t.Errorf("%s: second BuildInit rewrote the init", name)
 	}
 	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
-		t.Errorf("temporary %s.tmp left behind", path)
+		t.Errorf("%s: temporary %s.tmp left behind", name, path)
 	}
 }
 
 func TestBuildInitNoGo(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv("RKO_CACHE", t.TempDir())
-	_, err := BuildInit(context.Background())
+	_, err := BuildInit(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "go is not on PATH") {
 		t.Errorf("err = %v, want a message that go is missing", err)
 	}

@@ -30,10 +30,26 @@ type entry struct {
 }
 
 // Archive collects entries; parent directories are added implicitly.
-type Archive struct{ entries map[string]*entry }
+type Archive struct {
+	entries map[string]*entry
+	libDirs []string
+}
 
-// New returns an empty archive.
-func New() *Archive { return &Archive{entries: map[string]*entry{}} }
+// New returns an empty archive whose AddBinary searches x86_64's library
+// directories (SetMultiarch changes them).
+func New() *Archive {
+	return &Archive{entries: map[string]*entry{}, libDirs: LibDirs("x86_64-linux-gnu")}
+}
+
+// SetMultiarch sets the Debian multiarch directory (aarch64-linux-gnu,
+// ...) of the guest's libraries, which AddBinary searches first.
+func (a *Archive) SetMultiarch(dir string) { a.libDirs = LibDirs(dir) }
+
+// LibDirs is the default search path of Debian's dynamic loader for the
+// multiarch directory dir (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+func LibDirs(dir string) []string {
+	return []string{"/lib/" + dir, "/usr/lib/" + dir, "/lib64", "/lib", "/usr/lib"}
+}
 
 func clean(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
 
@@ -74,9 +90,6 @@ func (a *Archive) AddCharDev(name string, major, minor int, perm os.FileMode) {
 
 // Has reports whether name is in the archive.
 func (a *Archive) Has(name string) bool { _, ok := a.entries[clean(name)]; return ok }
-
-// libDirs are the default search path of Debian's dynamic loader.
-var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib", "/usr/lib"}
 
 // AddBinary copies the program at prog (an absolute path inside the first
 // of roots that has it; a root is a directory such as a toolchain rootfs,
@@ -131,7 +144,7 @@ func (a *Archive) AddBinary(roots []string, prog string) error {
 				}
 			}
 		}
-		search = append(search, libDirs...)
+		search = append(search, a.libDirs...)
 		libs, _ := f.ImportedLibraries()
 		for _, lib := range libs {
 			found := ""

@@ -153,8 +153,11 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	// Debug info for the module even when the kernel has none, so that
 	// crash frames inside it resolve to file:line (rko test symbolizes
 	// with the .ko). It costs the module build little.
-	argv := append(append([]string{"make"}, vars...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
-		"KCFLAGS=-g", "KRUSTFLAGS=-Cdebuginfo=2", "modules")
+	// ARCH= is the kernel's (a build tree does not remember it): a module
+	// for an arm64 kernel is cross-compiled like the kernel was; the
+	// compilers (LLVM=1, or Debian's GCC) come from the kernel's .config.
+	argv := append(append(append([]string{"make"}, vars...), k.Target().MakeArgs()...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
+		"KCFLAGS=-g", "KRUSTFLAGS="+strings.Join(append([]string{"-Cdebuginfo=2"}, k.Target().ModuleRustFlags...), " "), "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}

@@ -1,7 +1,8 @@
-// Package kernel builds small Rust-enabled x86_64 kernels for QEMU from
-// tinyconfig plus config fragments, checks that every requested option
-// survived olddefconfig, and caches the result keyed by (source, fragments,
-// toolchain).
+// Package kernel builds small Rust-enabled kernels for QEMU (x86_64, arm64,
+// riscv64) and User-Mode Linux from tinyconfig plus config fragments, cross
+// compiled with LLVM=1 ARCH=..., checks that every requested option
+// survived olddefconfig, and caches the result keyed by (architecture,
+// source, fragments, toolchain).
 package kernel
 
 import (
@@ -10,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rkodev/rko/internal/target"
 	"io"
 	"io/fs"
 	"os"
@@ -26,6 +26,7 @@ import (
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/kconfig"
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
@@ -70,6 +71,34 @@ func ProfileFragments(profile string) ([]Fragment, error) {
 	return fs, nil
 }
 
+// TargetFragments returns the shipped fragments of a profile for the
+// target t: the profile's, with the architecture's fragment right after
+// base (package target names it).
+func TargetFragments(profile string, t *target.Target) ([]Fragment, error) {
+	if err := t.ProfileError(profile); err != nil {
+		return nil, err
+	}
+	fs, err := ProfileFragments(profile)
+	if err != nil {
+		return nil, err
+	}
+	if t.Fragment == "" {
+		return fs, nil
+	}
+	data, err := rko.Configs.ReadFile("configs/" + t.Fragment + ".config")
+	if err != nil {
+		return nil, fmt.Errorf("--arch %s: fragment %s is missing from this rko build", t.Name, t.Fragment)
+	}
+	var out []Fragment
+	for _, f := range fs {
+		out = append(out, f)
+		if f.Name == "base" {
+			out = append(out, Fragment{Name: t.Fragment, Data: data})
+		}
+	}
+	return out, nil
+}
+
 // Kernel is a built kernel: what to boot and what to build modules against.
 // It comes from one of several sources (rko's own build, a tree the user
 // built, a distribution's packages); the module build and the boot take
@@ -82,7 +111,7 @@ type Kernel struct {
 	Origin   string `json:"origin,omitempty"`
 	Dir      string `json:"dir"`
 	BuildDir string `json:"build_dir"` // the O= tree; KDIR for modules
-	Image    string `json:"image"`     // bzImage
+	Image    string `json:"image"`     // bzImage, Image, or UML's linux
 	// Arch is the target's name (package target); "" in entries written
 	// before rko knew other architectures means x86_64.
 	Arch      string    `json:"arch,omitempty"`
@@ -183,19 +212,25 @@ func (k *Kernel) SourceDir() string {
 }
 
 // FromBuildDir describes a kernel built elsewhere, by hand or by another
-// tool, from its O= build tree dir (with arch/x86/boot/bzImage) and the
-// source it was built from.
+// tool, from its O= build tree dir (with the image of its architecture:
+// arch/x86/boot/bzImage, arch/arm64/boot/Image, ...) and the source it was
+// built from.
 func FromBuildDir(dir string, src *Source) (*Kernel, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	img := filepath.Join(abs, "arch/x86/boot/bzImage")
-	if _, err := os.Stat(img); err != nil {
-		return nil, fmt.Errorf("no bzImage: %w", err)
-	}
 	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
-	return &Kernel{Key: "dir", Origin: "dir:" + abs, Dir: abs, BuildDir: abs, Image: img, Source: src, Release: strings.TrimSpace(string(rel))}, nil
+	var tried []string
+	for _, n := range target.Names() {
+		t, _ := target.Lookup(n)
+		img := filepath.Join(abs, t.Image)
+		if st, err := os.Stat(img); err == nil && st.Mode().IsRegular() {
+			return &Kernel{Key: "dir", Origin: "dir:" + abs, Dir: abs, BuildDir: abs, Image: img, Arch: t.Name, Source: src, Release: strings.TrimSpace(string(rel))}, nil
+		}
+		tried = append(tried, t.Image)
+	}
+	return nil, fmt.Errorf("no kernel image in %s (looked for %s)", abs, strings.Join(tried, ", "))
 }
 
 // Config reads the kernel's final .config (once: a test run and every
@@ -207,6 +242,8 @@ func (k *Kernel) Config() (kconfig.Config, error) {
 
 // Params configures Build.
 type Params struct {
+	// Target is the architecture; nil means the host's.
+	Target    *target.Target
 	Source    *Source
 	Toolchain *toolchain.Toolchain
 	Profile   string
@@ -219,9 +256,14 @@ type Params struct {
 	Log      io.Writer
 }
 
-// Key returns the cache key of a kernel built with p.
+// Key returns the cache key of a kernel built with p: the architecture is
+// part of it, so a kernel of one is never used for another.
 func Key(p Params, frags []Fragment) string {
-	parts := [][]byte{[]byte(p.Source.ID), []byte(p.Source.Version), []byte(p.Toolchain.ID), []byte("tinyconfig")}
+	t := p.Target
+	if t == nil {
+		t = target.Host()
+	}
+	parts := [][]byte{[]byte(t.Name), []byte(p.Source.ID), []byte(p.Source.Version), []byte(p.Toolchain.ID), []byte("tinyconfig")}
 	for _, f := range frags {
 		parts = append(parts, []byte(f.Name), f.Data)
 	}
@@ -257,7 +299,10 @@ func entry(p *Params) (key, dir string, frags []Fragment, err error) {
 	if p.Profile == "" {
 		p.Profile = "default"
 	}
-	frags, err = ProfileFragments(p.Profile)
+	if p.Target == nil {
+		p.Target = target.Host()
+	}
+	frags, err = TargetFragments(p.Profile, p.Target)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -328,7 +373,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		p.Progress("%v: rebuilding it (make resumes from the build tree)", err)
 	}
 	start := time.Now()
-	k := &Kernel{Key: key, Origin: "rko", Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID}
+	k := &Kernel{Key: key, Origin: "rko", Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID, Arch: p.Target.Name}
 	for _, f := range frags {
 		k.Fragments = append(k.Fragments, f.Name)
 	}
@@ -338,7 +383,8 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	binds := []string{p.Source.Dir, dir}
 	// runMake runs the kernel's make in the toolchain, on this build tree.
 	runMake := func(opts run.Opts, args ...string) (*run.Result, error) {
-		argv := append([]string{"make", "LLVM=1", "-C", p.Source.Dir, "O=" + k.BuildDir}, args...)
+		argv := append(append([]string{"make", "LLVM=1"}, p.Target.MakeArgs()...), "-C", p.Source.Dir, "O="+k.BuildDir)
+		argv = append(argv, args...)
 		return p.Toolchain.Run(ctx, opts, binds, argv...)
 	}
 	mk := func(phase string, args ...string) error {
@@ -349,7 +395,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	}
 	cfgPath := filepath.Join(k.BuildDir, ".config")
 	configure := func() error {
-		p.Progress("configuring: tinyconfig + %s", strings.Join(k.Fragments, " + "))
+		p.Progress("configuring %s: tinyconfig + %s", p.Target.Name, strings.Join(k.Fragments, " + "))
 		if err := mk("tinyconfig", "tinyconfig"); err != nil {
 			return err
 		}
@@ -400,7 +446,7 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		return nil, err
 	}
 	// Estimate the object count from an earlier build of the same profile.
-	total := estimateObjects(root, p.Profile)
+	total := estimateObjects(root, p.Profile, p.Target.Name)
 	var objects atomic.Int64
 	pw := &progressWriter{count: &objects}
 	stop := make(chan struct{})
@@ -421,16 +467,17 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 			}
 		}
 	}()
-	p.Progress("building bzImage and modules with make -j%d", p.Jobs)
+	image := filepath.Base(p.Target.Image)
+	p.Progress("building %s and modules for %s with make -j%d", image, p.Target.Name, p.Jobs)
 	log := io.MultiWriter(p.Log, pw)
-	_, err = runMake(run.Opts{Stdout: log, Stderr: log}, fmt.Sprintf("-j%d", p.Jobs), "bzImage", "modules")
+	_, err = runMake(run.Opts{Stdout: log, Stderr: log}, fmt.Sprintf("-j%d", p.Jobs), image, "modules")
 	close(stop)
 	if err != nil {
-		return nil, &BuildError{Phase: "bzImage modules", Err: cache.NoSpace(err, runOutput(err), dir)}
+		return nil, &BuildError{Phase: image + " modules", Err: cache.NoSpace(err, runOutput(err), dir)}
 	}
 	rel, _ := os.ReadFile(filepath.Join(k.BuildDir, "include/config/kernel.release"))
 	k.Release = strings.TrimSpace(string(rel))
-	k.Image = filepath.Join(k.BuildDir, "arch/x86/boot/bzImage")
+	k.Image = filepath.Join(k.BuildDir, p.Target.Image)
 	k.Built = time.Now().UTC()
 	k.BuildSecs = time.Since(start).Seconds()
 	k.Objects = int(objects.Load())
@@ -490,11 +537,11 @@ func explain(requested, final kconfig.Config, srcDir string) []kconfig.Dropped {
 	return kconfig.Compare(requested, final, idx)
 }
 
-func estimateObjects(root, profile string) int {
+func estimateObjects(root, profile, arch string) int {
 	ents, _ := os.ReadDir(root)
 	best := 0
 	for _, e := range ents {
-		if k, err := Load(filepath.Join(root, e.Name())); err == nil && k.Profile == profile && k.Objects > best {
+		if k, err := Load(filepath.Join(root, e.Name())); err == nil && k.Profile == profile && k.Target().Name == arch && k.Objects > best {
 			best = k.Objects
 		}
 	}

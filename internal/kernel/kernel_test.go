@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rkodev/rko/internal/kconfig"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
@@ -38,7 +39,7 @@ func TestProfileFragments(t *testing.T) {
 // The shipped fragments must ask for what the guest and triage rely on.
 func TestFragmentsAskForEssentials(t *testing.T) {
 	want := map[string][]string{
-		"base":  {"BUG", "KALLSYMS", "PRINTK_TIME", "MODULES", "MODULE_UNLOAD", "DEVTMPFS", "BLK_DEV_INITRD", "SERIAL_8250_CONSOLE", "FUTEX", "EPOLL"},
+		"base":  {"BUG", "KALLSYMS", "PRINTK_TIME", "MODULES", "MODULE_UNLOAD", "DEVTMPFS", "BLK_DEV_INITRD", "FUTEX", "EPOLL"},
 		"rust":  {"RUST"},
 		"kunit": {"KUNIT", "RUST_KERNEL_DOCTESTS"},
 		"debug": {"KASAN", "DEBUG_ATOMIC_SLEEP", "PROVE_LOCKING", "DEBUG_KMEMLEAK", "DEBUG_INFO_DWARF5"},
@@ -66,6 +67,7 @@ func TestKey(t *testing.T) {
 	src := &Source{ID: "s1", Version: "7.3.4"}
 	tc := &toolchain.Toolchain{ID: "t1"}
 	p := Params{Source: src, Toolchain: tc}
+	arm64, _ := target.Lookup("arm64")
 	a := []Fragment{{"base", []byte("CONFIG_A=y\n")}}
 	k1 := Key(p, a)
 	if k1 != Key(p, a) {
@@ -80,11 +82,57 @@ func TestKey(t *testing.T) {
 		{"extra fragment", Key(p, append(a, Fragment{"user", []byte("CONFIG_B=y\n")}))},
 		{"toolchain", Key(Params{Source: src, Toolchain: &toolchain.Toolchain{ID: "t2"}}, a)},
 		{"source", Key(Params{Source: &Source{ID: "s2", Version: "7.3.4"}, Toolchain: tc}, a)},
+		{"architecture", Key(Params{Target: arm64, Source: src, Toolchain: tc}, a)},
 	}
 	for _, c := range changed {
 		if c.key == k1 {
 			t.Errorf("changing the %s does not change the key", c.name)
 		}
+	}
+}
+
+// Each target's fragments put its own right after base and give it the
+// console the target table names; a profile the target does not offer is
+// refused with the reason.
+func TestTargetFragments(t *testing.T) {
+	console := map[string][]string{
+		"x86_64":  {"SERIAL_8250_CONSOLE", "PVH"},
+		"arm64":   {"SERIAL_AMBA_PL011_CONSOLE"},
+		"riscv64": {"SERIAL_8250_CONSOLE", "SERIAL_OF_PLATFORM", "RISCV_ISA_FALLBACK", "FPU"},
+		"um":      {"NULL_CHAN"},
+	}
+	for _, name := range target.Names() {
+		tg, _ := target.Lookup(name)
+		fs, err := TargetFragments("default", tg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var names []string
+		merged := kconfig.Config{}
+		for _, f := range fs {
+			names = append(names, f.Name)
+			c, err := kconfig.Parse(strings.NewReader(string(f.Data)))
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, f.Name, err)
+			}
+			merged.Merge(c)
+		}
+		if want := "base arch-" + name + " rust kunit"; strings.Join(names, " ") != want {
+			t.Errorf("%s: fragments %v, want %s", name, names, want)
+		}
+		for _, sym := range console[name] {
+			if merged.Get(sym) != "y" {
+				t.Errorf("%s: CONFIG_%s=%q, want y", name, sym, merged.Get(sym))
+			}
+		}
+		// No fragment of another architecture leaks into this one.
+		if _, ok := merged["PVH"]; ok && name != "x86_64" {
+			t.Errorf("%s: asks for x86's PVH", name)
+		}
+	}
+	arm64, _ := target.Lookup("arm64")
+	if _, err := TargetFragments("bench", arm64); err == nil || !strings.Contains(err.Error(), "--profile bench is not available on --arch arm64") {
+		t.Errorf("bench on arm64: %v, want a refusal naming profile and arch", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
@@ -133,9 +134,18 @@ func MakefileVersion(path string) (string, error) {
 // Minima runs the tree's scripts/min-tool-version.sh for rustc, bindgen
 // and llvm on x86_64; missing answers fall back to Linux 7.3's.
 func (s *Source) Minima(ctx context.Context) toolchain.Minima {
+	x, _ := target.Lookup("x86_64")
+	return s.MinimaFor(ctx, x)
+}
+
+// MinimaFor is Minima for kernels of t: the script's answers depend on
+// ARCH and SRCARCH (7.3 asks for LLVM 18 on loongarch, rustc 1.95 on
+// powerpc and 1.96 on s390; x86_64, arm64, riscv64 and um share 7.3's
+// minima).
+func (s *Source) MinimaFor(ctx context.Context, t *target.Target) toolchain.Minima {
 	m := toolchain.Minima73
 	ask := func(tool string, into *toolchain.Version) {
-		r, err := run.Cmd(ctx, run.Opts{Dir: s.Dir, Env: []string{"ARCH=x86_64", "SRCARCH=x86"}}, "sh", "scripts/min-tool-version.sh", tool)
+		r, err := run.Cmd(ctx, run.Opts{Dir: s.Dir, Env: []string{"ARCH=" + t.KernelArch, "SRCARCH=" + t.KernelArch}}, "sh", "scripts/min-tool-version.sh", tool)
 		if err != nil {
 			return
 		}

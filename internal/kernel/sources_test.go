@@ -84,7 +84,8 @@ func TestMakeVars(t *testing.T) {
 // own kernel.
 func TestBootNeedsAreInTheFragments(t *testing.T) {
 	asked := kconfig.Config{}
-	for _, n := range []string{"base", "rust"} {
+	// BootNeeds are the x86_64 ones (its console is the 8250 UART).
+	for _, n := range []string{"base", "rust", "arch-x86_64"} {
 		data, err := rko.Configs.ReadFile("configs/" + n + ".config")
 		if err != nil {
 			t.Fatal(err)

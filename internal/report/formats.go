@@ -362,7 +362,10 @@ var families = []*family{
 			extract: stallFrame},
 		{title: compile(`Kernel panic - not syncing: kernel stack overflow`), typ: Panic, tmpl: "kernel stack overflow in {frame}",
 			stack: callStack, skip: []string{"bad_stack"}, extract: stallFrame},
-		// rko: UML panics on a kernel-mode fault; name it as x86 names the same bug.
+		// rko: UML panics on a kernel-mode fault; name it as x86 names the same bug
+		// (a fault in the first page is a NULL pointer dereference there).
+		{title: compile(`Kernel panic - not syncing: Kernel mode fault at addr 0x[0-9a-f]{1,3},`), typ: NullDeref,
+			tmpl: "BUG: unable to handle kernel NULL pointer dereference in {frame}", stack: ripStack},
 		{title: compile(`Kernel panic - not syncing: Kernel mode fault at addr`), typ: PagingRequest,
 			tmpl: "BUG: unable to handle kernel paging request in {frame}", stack: ripStack},
 		{title: compile(`Kernel panic - not syncing: Attempted to kill init!`), typ: Panic, tmpl: "kernel panic: Attempted to kill init!", noStack: true},

@@ -274,7 +274,8 @@ func ParseString(s string) []*Report {
 	var reports []*Report
 	var cur *pending
 	var lastSep *rawLine
-	prevNum := 0 // the previous line of the current context
+	var umlRIP *rawLine // see umlFault
+	prevNum := 0        // the previous line of the current context
 	memo := newParseMemo()
 	closeCur := func() {
 		if cur != nil {
@@ -420,6 +421,9 @@ func ParseString(s string) []*Report {
 				continue
 			}
 		case kNone:
+			if cur == nil && strings.HasPrefix(l, umlRIPPrefix) {
+				umlRIP = &rawLine{num, l}
+			}
 			if cur != nil {
 				if !cur.accept(l) {
 					closeCur()
@@ -450,6 +454,9 @@ func ParseString(s string) []*Report {
 		}
 		cur.lines = append(cur.lines, rawLine{num, hl})
 		lastSep = nil
+		if k == kPanic {
+			umlFault(cur, hl, umlRIP)
+		}
 	}
 	closeAll(false)
 	// Reports of several contexts close out of order.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 )
 
 // ErrNoTool means no addr2line that can read section-relative addresses
@@ -127,6 +128,7 @@ type koIndex struct {
 	bySection map[string][]elf.Symbol // section -> functions by address
 	secNames  []string                // by section index
 	secSize   map[string]uint64
+	machine   elf.Machine
 }
 
 // index reads (once) the symbol table and sections of ko.
@@ -145,7 +147,7 @@ func (s *Symbolizer) index(ko string) (*koIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read symbols of %s: %w", ko, err)
 	}
-	ix := &koIndex{byName: map[string]elf.Symbol{}, bySection: map[string][]elf.Symbol{}, secSize: map[string]uint64{}}
+	ix := &koIndex{byName: map[string]elf.Symbol{}, bySection: map[string][]elf.Symbol{}, secSize: map[string]uint64{}, machine: f.Machine}
 	for _, sec := range f.Sections {
 		ix.secNames = append(ix.secNames, sec.Name)
 		ix.secSize[sec.Name] = sec.Size
@@ -287,11 +289,13 @@ func isEntryAlias(name string) bool { return name == "init_module" || name == "c
 func (s *Symbolizer) addr2line(ctx context.Context, m Module, section string, addr uint64) ([]Location, error) {
 	tool := s.Tool
 	if tool == "" {
-		p, err := run.LookPath("addr2line")
+		ix, err := s.index(m.KoPath)
 		if err != nil {
-			return nil, ErrNoTool
+			return nil, err
 		}
-		tool = p
+		if tool, err = addr2lineFor(ix.machine); err != nil {
+			return nil, err
+		}
 	}
 	timeout := s.Timeout
 	if timeout == 0 {
@@ -307,6 +311,27 @@ func (s *Symbolizer) addr2line(ctx context.Context, m Module, section string, ad
 		out = bytes.ReplaceAll(out, []byte(m.BuildDir+"/"), []byte(m.SourceDir+"/"))
 	}
 	return parseAddr2line(out, m.SourceDir), nil
+}
+
+// addr2lineFor finds a binutils addr2line that reads objects of machine:
+// the architecture's own (aarch64-linux-gnu-addr2line), else the plain
+// addr2line when the object is of the host's machine. A host's plain
+// addr2line reads a foreign .ko only as generic ELF, without applying the
+// relocations of its debug info, and so names wrong lines.
+func addr2lineFor(machine elf.Machine) (string, error) {
+	t := target.ForELFMachine(machine)
+	if t != nil && t.Binutils != "" {
+		if p, err := run.LookPath(t.Binutils + "addr2line"); err == nil {
+			return p, nil
+		}
+	}
+	if t == nil || t.ELFMachine == target.Host().ELFMachine {
+		if p, err := run.LookPath("addr2line"); err == nil {
+			return p, nil
+		}
+		return "", ErrNoTool
+	}
+	return "", fmt.Errorf("%w for %s modules: %saddr2line (fix: apt-get install %s)", ErrNoTool, t.Name, t.Binutils, t.BinutilsPackage)
 }
 
 // parseAddr2line reads "func\nfile:line\n" pairs, innermost first.

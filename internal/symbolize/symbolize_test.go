@@ -3,6 +3,7 @@ package symbolize
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -105,5 +106,47 @@ func TestLocate(t *testing.T) {
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("%s: Locate(%#x, pid %d) = %+v, %v; want %+v, %v", tt.name, tt.addr, tt.pid, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// testdata/buggy_null_{arm64,riscv64}.ko are examples/buggy/null_c built by
+// rko build --arch (KCFLAGS=-g) against rko's 7.3.4 default kernels for
+// those architectures, source path /tmp/issue10-src/ARCH/null_c. The
+// host's own addr2line reads them only as generic ELF, without their
+// debug-info relocations (it names _hash/wait.h:16 for item_set+0x4 on
+// arm64), so the symbolizer must pick the architecture's binutils.
+func TestResolveArches(t *testing.T) {
+	for _, tt := range []struct{ arch, tool, ko string }{
+		{"arm64", "aarch64-linux-gnu-addr2line", "testdata/buggy_null_arm64.ko"},
+		{"riscv64", "riscv64-linux-gnu-addr2line", "testdata/buggy_null_riscv64.ko"},
+	} {
+		if _, err := exec.LookPath(tt.tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s: %s is not installed (scripts/setup installs it)", tt.arch, tt.tool)
+			}
+			t.Logf("%s: %s not installed: checking only that the error names the package", tt.arch, tt.tool)
+			s := New([]Module{{Name: "buggy_null", KoPath: tt.ko}})
+			if _, err := s.Resolve(context.Background(), "buggy_null", "item_set", 4, true); err == nil || !errors.Is(err, ErrNoTool) || !strings.Contains(err.Error(), "apt-get install binutils-") {
+				t.Errorf("%s: err = %v, want ErrNoTool naming the binutils package", tt.arch, err)
+			}
+			continue
+		}
+		s := New([]Module{{Name: "buggy_null", KoPath: tt.ko, SourceDir: "/tmp/issue10-src/" + tt.arch + "/null_c"}})
+		locs, err := s.Resolve(context.Background(), "buggy_null", "item_set", 4, true)
+		if err != nil || len(locs) == 0 || locs[0].String() != "buggy_null.c:12" {
+			t.Errorf("%s: Resolve(item_set+0x4) = %v, %v; want buggy_null.c:12", tt.arch, locs, err)
+		}
+	}
+}
+
+// TestResolveForeignWithoutBinutils: with no addr2line for the module's
+// architecture on PATH, the error says which package to install rather
+// than asking the host's addr2line, which would name wrong lines.
+func TestResolveForeignWithoutBinutils(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	s := New([]Module{{Name: "buggy_null", KoPath: "testdata/buggy_null_arm64.ko"}})
+	_, err := s.Resolve(context.Background(), "buggy_null", "item_set", 4, true)
+	if !errors.Is(err, ErrNoTool) || !strings.Contains(err.Error(), "apt-get install binutils-aarch64-linux-gnu") {
+		t.Errorf("err = %v, want ErrNoTool naming binutils-aarch64-linux-gnu", err)
 	}
 }

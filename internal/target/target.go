@@ -6,6 +6,7 @@
 package target
 
 import (
+	"debug/elf"
 	"fmt"
 	"runtime"
 	"sort"
@@ -50,6 +51,62 @@ type Target struct {
 	// HostArch is the runtime.GOARCH of hosts that can run this target
 	// under KVM; "" means never (UML needs no virtualisation at all).
 	HostArch string
+
+	// Fragment is the name of the architecture's kernel config fragment
+	// (configs/NAME.config), applied right after the base fragment: the
+	// console driver, the boot path and the options the architecture needs
+	// that the others do not have. A profile fragment P gets NAME-P.config
+	// after it too, when rko ships one.
+	Fragment string
+	// Profiles says why a kernel profile is not offered on this target
+	// (profile -> reason); absent profiles are offered.
+	Profiles map[string]string
+	// MakeArch are the extra make variables of a kernel or module build
+	// beyond ARCH= (UML's SUBARCH).
+	MakeArch []string
+
+	// ModuleRustFlags are rustc flags an out-of-tree module's Rust code
+	// needs on this target beyond the kernel's own (Kbuild's KRUSTFLAGS).
+	ModuleRustFlags []string
+
+	// Crash describes the architecture's oops format for the crash parser.
+	Crash CrashFormat
+	// ELFMachine is the e_machine of the architecture's kernel objects.
+	ELFMachine elf.Machine
+	// Binutils is the GNU triplet prefix of the binutils that read its
+	// objects (aarch64-linux-gnu-addr2line); BinutilsPackage, the Debian
+	// package that ships them on an x86_64 host.
+	Binutils, BinutilsPackage string
+}
+
+// CrashFormat is what the crash parser needs to know of an
+// architecture's register dump: the line prefixes that name the faulting
+// instruction and the return address (x86_64 "RIP: 0010:", arm64
+// "pc : ", riscv64 "epc : "), and the header lines its page faults and
+// illegal instructions start with.
+type CrashFormat struct {
+	// PC is the prefix of the line naming the faulting function.
+	PC string
+	// LR is the prefix of the line naming the caller (link register);
+	// "" when the architecture prints none.
+	LR string
+	// Headers are prefixes (after the printk timestamp) of the first line
+	// of a report that this architecture prints and x86_64 does not.
+	Headers []string
+}
+
+// MakeArgs are the make variables that select this target in a kernel or
+// module build (ARCH= and, for UML, SUBARCH=).
+func (t *Target) MakeArgs() []string {
+	return append([]string{"ARCH=" + t.KernelArch}, t.MakeArch...)
+}
+
+// ProfileError says why profile cannot be built for t, or nil.
+func (t *Target) ProfileError(profile string) error {
+	if why, ok := t.Profiles[profile]; ok {
+		return fmt.Errorf("--profile %s is not available on --arch %s: %s", profile, t.Name, why)
+	}
+	return nil
 }
 
 // UML reports whether the target is User-Mode Linux (no QEMU).
@@ -72,13 +129,19 @@ var table = map[string]*Target{
 		// qboot starts a -kernel guest in a few milliseconds; SeaBIOS,
 		// QEMU's default, takes a few hundred under TCG.
 		Firmware: []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"},
-		HostArch: "amd64",
+		HostArch: "amd64", Fragment: "arch-x86_64",
+		ELFMachine: elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
+		Crash: CrashFormat{PC: "RIP: "},
 	},
 	"arm64": {
 		Name: "arm64", KernelArch: "arm64", Image: "arch/arm64/boot/Image", GOARCH: "arm64",
 		LibDir: "aarch64-linux-gnu", DebianArch: "arm64",
 		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", CPU: "max", KVMCPU: "host",
-		Console: "ttyAMA0", HostArch: "arm64",
+		Console: "ttyAMA0", HostArch: "arm64", Fragment: "arch-arm64",
+		ELFMachine: elf.EM_AARCH64, Binutils: "aarch64-linux-gnu-", BinutilsPackage: "binutils-aarch64-linux-gnu",
+		Profiles: map[string]string{"bench": benchX86Only},
+		Crash: CrashFormat{PC: "pc : ", LR: "lr : ",
+			Headers: []string{"Unable to handle kernel ", "Internal error: "}},
 	},
 	"riscv64": {
 		Name: "riscv64", KernelArch: "riscv", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
@@ -88,13 +151,39 @@ var table = map[string]*Target{
 		// OpenSBI, from Debian's opensbi package (in the toolchain rootfs,
 		// else on the host).
 		Firmware: []string{"/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"},
-		HostArch: "riscv64",
+		HostArch: "riscv64", Fragment: "arch-riscv64",
+		ELFMachine: elf.EM_RISCV, Binutils: "riscv64-linux-gnu-", BinutilsPackage: "binutils-riscv64-linux-gnu",
+		Profiles: map[string]string{"bench": benchX86Only},
+		Crash: CrashFormat{PC: "epc : ", LR: " ra : ",
+			Headers: []string{"Unable to handle kernel ", "Oops - "}},
 	},
 	"um": {
 		Name: "um", KernelArch: "um", Image: "linux", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64", Console: "tty0",
+		// UML on the x86 subarchitecture (SUBARCH=x86, as scripts/Makefile.clang
+		// spells it); a 64-bit kernel is what Rust needs
+		// (tinyconfig for ARCH=um is 32-bit otherwise: base sets 64BIT).
+		MakeArch: []string{"SUBARCH=x86"}, Fragment: "arch-um",
+		// arch/um/Makefile builds Rust with -Crelocation-model=pie, which
+		// in a module makes rustc reach kernel symbols through the GOT
+		// (R_X86_64_GOTPCREL), and UML's x86_64 module loader
+		// (arch/x86/kernel/module.c) refuses that relocation: "Unknown rela
+		// relocation: 9", insmod fails with ENOEXEC (seen on 7.3.4; kunit.py
+		// builds its Rust code into the UML kernel, so never loads one).
+		// Static relocations with the large code model are what UML's C
+		// modules get (-mcmodel=large): absolute R_X86_64_64.
+		ModuleRustFlags: []string{"-Crelocation-model=static", "-Ccode-model=large"},
+		ELFMachine:      elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
+		Profiles: map[string]string{"bench": "rko bench's profile and rounds (null_blk and rnull, ACPI/HPET clocks, fio) are made for QEMU guests and were never measured on UML; benchmark under --arch x86_64"},
+		// UML prints x86_64's register dump (arch/x86/um/sysrq_64.c): "RIP:
+		// 0033:func+0x0/0x10 [mod]"; a fault in kernel mode panics.
+		Crash: CrashFormat{PC: "RIP: ", Headers: []string{"Kernel panic - not syncing: Kernel mode fault"}},
 	},
 }
+
+// benchX86Only is why rko bench runs x86_64 guests only: its guest
+// programs (fio) come from the toolchain rootfs, which is amd64.
+const benchX86Only = "rko bench copies fio from the toolchain rootfs into the guest, and the rootfs is amd64; benchmark under --arch x86_64"
 
 // aliases are other names users type for a target.
 var aliases = map[string]string{"amd64": "x86_64", "x86": "x86_64", "aarch64": "arm64", "riscv": "riscv64", "uml": "um"}
@@ -104,6 +193,9 @@ var aliases = map[string]string{"amd64": "x86_64", "x86": "x86_64", "aarch64": "
 var unsupported = map[string]string{
 	"loongarch": "the kernel supports Rust on loongarch, but rko has no QEMU recipe for it yet",
 	"arm":       "the kernel supports Rust on 32-bit arm (ARMv7), but rko has no QEMU recipe for it yet",
+	"s390":      "the kernel supports Rust on s390 (without CONFIG_EXPOLINE, rustc 1.96 or newer), but rko has no QEMU recipe for it yet",
+	"powerpc":   "the kernel supports Rust on powerpc (ppc32 and little-endian ppc64, rustc 1.95 or newer), but rko has no QEMU recipe for it yet",
+	"ppc64le":   "the kernel supports Rust on little-endian ppc64 (rustc 1.95 or newer), but rko has no QEMU recipe for it yet",
 }
 
 // Names lists the supported targets, sorted.
@@ -126,12 +218,26 @@ func Lookup(name string) (*Target, error) {
 		n = a
 	}
 	if t, ok := table[n]; ok {
+		if t.UML() && runtime.GOARCH != "amd64" {
+			return nil, fmt.Errorf("--arch %s: rko's UML kernels are x86_64 programs and this host is %s; use --arch %s", name, runtime.GOARCH, Host().Name)
+		}
 		return t, nil
 	}
 	if why, ok := unsupported[n]; ok {
 		return nil, fmt.Errorf("--arch %s: %s; supported: %s", name, why, strings.Join(Names(), ", "))
 	}
 	return nil, fmt.Errorf("unknown --arch %q, want one of %s", name, strings.Join(Names(), ", "))
+}
+
+// ForELFMachine returns the first target (by name) whose objects have
+// ELF machine m, or nil.
+func ForELFMachine(m elf.Machine) *Target {
+	for _, n := range Names() {
+		if t := table[n]; t.ELFMachine == m {
+			return t
+		}
+	}
+	return nil
 }
 
 // Host returns the target of the host's own architecture, x86_64 when

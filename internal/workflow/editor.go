@@ -26,7 +26,7 @@ func (e *Env) CachedKernel(o KernelOpts) (*kernel.Kernel, error) {
 		}
 		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
 	}
-	k, err := kernel.Lookup(kernel.Params{Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
+	k, err := kernel.Lookup(kernel.Params{Target: o.Target, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
 	if errors.Is(err, kernel.ErrNotBuilt) {
 		flags := ""
 		if o.Profile != "" && o.Profile != "default" {

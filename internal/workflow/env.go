@@ -18,6 +18,7 @@ import (
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/debian"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/ui"
 )
@@ -121,6 +122,8 @@ type KernelOpts struct {
 	// Fragments, "debian" or "debian:RELEASE" for Debian's, else the
 	// directory of a kernel the user built.
 	Spec      string
+	// Target is the architecture (--arch); nil means the host's.
+	Target    *target.Target
 	Profile   string
 	Fragments []string // paths of user fragments
 }
@@ -190,9 +193,12 @@ func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, erro
 		}
 		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
 	}
+	if o.Target == nil {
+		o.Target = target.Host()
+	}
 	if o.Profile != "" {
 		// A bad profile name is the user's input: no build log for it.
-		if _, err := kernel.ProfileFragments(o.Profile); err != nil {
+		if _, err := kernel.TargetFragments(o.Profile, o.Target); err != nil {
 			return nil, err
 		}
 	}
@@ -201,17 +207,17 @@ func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, erro
 	start := time.Now()
 	built := false
 	k, err := kernel.Build(ctx, kernel.Params{
-		Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra, Log: logf,
+		Target: o.Target, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra, Log: logf,
 		Progress: func(f string, a ...any) { built = true; e.UI.Logf(f, a...) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w\nfull build log: %s", err, logPath)
 	}
 	if built {
-		e.UI.Logf("kernel %s (%s, profile %s) built in %s", k.Release, k.Key, k.Profile, time.Since(start).Round(time.Second))
+		e.UI.Logf("kernel %s %s (%s, profile %s) built in %s", k.Target().Name, k.Release, k.Key, k.Profile, time.Since(start).Round(time.Second))
 	} else {
 		os.Remove(logPath)
-		e.UI.Logf("kernel %s (%s, profile %s) from cache", k.Release, k.Key, k.Profile)
+		e.UI.Logf("kernel %s %s (%s, profile %s) from cache", k.Target().Name, k.Release, k.Key, k.Profile)
 	}
 	return k, nil
 }

@@ -55,7 +55,7 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 	plan := &guest.Plan{Serve: true}
 	skipArgs, filter := selfCheckBoot(k)
 	plan.KUnitFilter = filter
-	a, err := e.Initramfs(ctx, plan, nil, o)
+	a, err := e.Initramfs(ctx, k.Target(), plan, nil, o)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 		pr, pw := io.Pipe()
 		cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 			ConsoleLog: g.ConsoleLog, Cmdline: append(skipArgs, o.Cmdline...), Ready: guest.IsFrame, OnLine: onLine,
-			Stdin: pr, MaxConsole: o.ConsoleLimitMB << 20}
+			Stdin: pr, MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(k.Target()), Wrap: e.umlWrap(k, dir)}
 		cfg.Accel, g.AccelNote = pickAccel(ctx, cfg, accel)
 		in, err := vm.Start(ctx, cfg)
 		if err != nil {

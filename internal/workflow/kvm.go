@@ -70,7 +70,7 @@ func bootToInit(ctx context.Context, k *kernel.Kernel, accel string) (float64, e
 	if err != nil {
 		return 0, err
 	}
-	a, err := guest.NewImage(ctx)
+	a, err := guest.NewImage(ctx, k.Target())
 	if err != nil {
 		return 0, err
 	}

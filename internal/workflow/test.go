@@ -18,6 +18,7 @@ import (
 	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/kbuild"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
 )
 
@@ -235,9 +236,9 @@ func MakePlan(mods []ModuleRun, o TestOpts) *guest.Plan {
 	return p
 }
 
-// Initramfs builds the guest image for plan and mods.
-func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun, o TestOpts) (*initramfs.Archive, error) {
-	a, err := guest.NewImage(ctx)
+// Initramfs builds the guest image for plan and mods, for guests of t.
+func (e *Env) Initramfs(ctx context.Context, t *target.Target, plan *guest.Plan, mods []ModuleRun, o TestOpts) (*initramfs.Archive, error) {
+	a, err := guest.NewImage(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -264,9 +265,16 @@ func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun,
 		root = e.Toolchain.Root
 	}
 	// A shell and the usual commands for test scripts: busybox when the
-	// toolchain has it, else the toolchain's /bin/sh and its libraries.
-	if _, err := os.Stat(filepath.Join(root, "bin/busybox")); err == nil {
-		if err := a.AddHostFile("bin/busybox", filepath.Join(root, "bin/busybox")); err != nil {
+	// toolchain has it, else the toolchain's /bin/sh and its libraries;
+	// for a guest of another architecture, Debian's busybox-static for it.
+	busybox := filepath.Join(root, "bin/busybox")
+	if t.DebianArch != toolchainArch {
+		if busybox, err = e.Toolchain.ForeignBusybox(ctx, t.DebianArch, e.UI.Logf); err != nil {
+			return nil, fmt.Errorf("a shell for %s guests: %w", t.Name, err)
+		}
+	}
+	if _, err := os.Stat(busybox); err == nil {
+		if err := a.AddHostFile("bin/busybox", busybox); err != nil {
 			return nil, err
 		}
 		for _, app := range busyboxApplets {
@@ -275,6 +283,9 @@ func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun,
 	} else if err := a.AddBinary([]string{root}, "/bin/sh"); err != nil {
 		e.UI.Warnf("no shell for test scripts in the guest: %v", err)
 	}
+	if len(o.Binaries) > 0 && t.DebianArch != toolchainArch {
+		return nil, fmt.Errorf("%s guests cannot run %s: the programs come from the %s toolchain (use --arch x86_64)", t.Name, strings.Join(o.Binaries, ", "), toolchainArch)
+	}
 	for _, b := range o.Binaries {
 		if err := a.AddBinary([]string{root}, b); err != nil {
 			return nil, fmt.Errorf("adding %s to the guest: %w", b, err)
@@ -282,6 +293,10 @@ func (e *Env) Initramfs(ctx context.Context, plan *guest.Plan, mods []ModuleRun,
 	}
 	return a, nil
 }
+
+// toolchainArch is the Debian architecture of the toolchain's own
+// programs: the rootfs is built for the host's architecture.
+var toolchainArch = target.Host().DebianArch
 
 var busyboxApplets = []string{"sh", "cat", "echo", "ls", "dd", "grep", "head", "tail", "sleep", "test", "[", "printf",
 	"mkdir", "rm", "cp", "mv", "wc", "sed", "awk", "cmp", "diff", "true", "false", "dmesg", "mknod", "stat", "od", "hexdump", "tr", "cut", "sort", "seq", "timeout", "env"}
@@ -324,7 +339,8 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	} else {
 		skipArgs = nil
 	}
-	arch, err := e.Initramfs(ctx, plan, mods, o)
+	t := k.Target()
+	arch, err := e.Initramfs(ctx, t, plan, mods, o)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +361,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	steps := 0
 	cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: tr.ConsoleLog, Cmdline: append(append(skipArgs, kmemleakCmdline(k, o.Kmemleak)...), o.Cmdline...),
-		Ready: guest.IsFrame, MaxConsole: o.ConsoleLimitMB << 20,
+		Ready: guest.IsFrame, MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t),
 		Stdin: o.Stdin, Tap: o.Tap,
 		OnLine: func(line string) {
 			f, ok := guest.ParseFrame(line)
@@ -360,6 +376,7 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 				e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
 			}
 		}}
+	cfg.Wrap = e.umlWrap(k, dir)
 	res, err := vm.Boot(ctx, cfg, o.Accel)
 	if res != nil {
 		tr.Boot = res
@@ -373,6 +390,31 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	}
 	tr.Session = guest.ReadSession(res.Console, plan)
 	return tr, nil
+}
+
+// umlWrap is vm.Config.Wrap for a guest of k booted from runDir: nil for
+// QEMU guests; for UML, the linux binary links against the toolchain's C
+// library, so it runs inside the toolchain, with its kernel tree and the
+// run's directory (the initrd) visible.
+func (e *Env) umlWrap(k *kernel.Kernel, runDir string) func([]string) []string {
+	if !k.Target().UML() {
+		return nil
+	}
+	return func(argv []string) []string { return e.Toolchain.Command([]string{k.Dir, runDir}, "", argv...) }
+}
+
+// Firmware is the QEMU firmware for guests of t: the target's firmware
+// file inside the toolchain rootfs (riscv64's OpenSBI comes from the
+// rootfs's opensbi package), else on the host, else "" (QEMU's default).
+func (e *Env) Firmware(t *target.Target) string {
+	for _, p := range t.Firmware {
+		if e.Toolchain != nil && e.Toolchain.Root != "" {
+			if _, err := os.Stat(filepath.Join(e.Toolchain.Root, p)); err == nil {
+				return filepath.Join(e.Toolchain.Root, p)
+			}
+		}
+	}
+	return vm.DefaultBIOS(t)
 }
 
 // kmemleakCmdline is what the kernel command line needs for kmemleak to

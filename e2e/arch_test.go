@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// foreignArches are the guest architectures besides the host's x86_64
+// that the e2e suite runs the hello, oops-on-load and Rust-panic cases on,
+// each with the QEMU it needs ("" for UML, a host process). Each builds
+// one kernel (the default profile) on a cold cache: 3-4 minutes with two
+// cores. RKO_E2E_ARCHES (comma-separated, or "none") narrows the list.
+var foreignArches = []struct{ name, qemu, pkg string }{
+	{"arm64", "qemu-system-aarch64", "qemu-system-arm"},
+	{"riscv64", "qemu-system-riscv64", "qemu-system-misc"},
+	{"um", "", ""},
+}
+
+func selectedArch(name string) bool {
+	sel := os.Getenv("RKO_E2E_ARCHES")
+	if sel == "" {
+		return true
+	}
+	for _, s := range strings.Split(sel, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestArches runs, per architecture, the three cases every architecture
+// must pass: examples/hello (Rust and C twins, their KUnit suites and
+// smoke tests) passes; a C module that writes through NULL in its init
+// fails the insmod step with the architecture's NULL-dereference report,
+// symbolized to its source line; a Rust module that indexes out of
+// bounds fails with the Rust panic. The kernel is cross-built by the
+// pinned toolchain (LLVM=1 ARCH=...), booted under TCG (UML: as a
+// process inside the toolchain sandbox).
+func TestArches(t *testing.T) {
+	requireRealPath(t)
+	for _, a := range foreignArches {
+		a := a
+		t.Run(a.name, func(t *testing.T) {
+			if !selectedArch(a.name) {
+				t.Skipf("not in RKO_E2E_ARCHES=%s", os.Getenv("RKO_E2E_ARCHES"))
+			}
+			if a.qemu != "" {
+				if _, err := exec.LookPath(a.qemu); err != nil {
+					msg := a.qemu + " is not installed (run scripts/setup, or apt-get install " + a.pkg + ")"
+					if os.Getenv("CI") != "" {
+						t.Fatal(msg)
+					}
+					t.Skip(msg)
+				}
+			}
+			args := []string{"--arch", a.name, "--toolchain", "rootfs"}
+			if a.qemu != "" {
+				args = append(args, "--accel", "tcg")
+			}
+			t.Run("hello", func(t *testing.T) { archHello(t, a.name, args) })
+			t.Run("oops-on-load", func(t *testing.T) { archOops(t, a.name, args) })
+			t.Run("rust-panic", func(t *testing.T) { archRustPanic(t, args) })
+		})
+	}
+}
+
+func archHello(t *testing.T, arch string, args []string) {
+	rust := copyDir(t, "../examples/hello/rust")
+	c := copyDir(t, "../examples/hello/c")
+	r := rko(t, coldTimeout, append(append([]string{"test", "--json"}, args...), rust, c)...)
+	rep := decode(t, r)
+	t.Logf("%s: cold or warm rko test of examples/hello took %s", arch, r.took)
+	if r.code != 0 || !rep.Verdict.Passed {
+		t.Fatalf("exit %d, verdict %+v\n%s", r.code, rep.Verdict, r.stderr)
+	}
+	want := []string{"insmod hello", "insmod hello_c", "test rust/smoke.sh", "test c/smoke.sh", "rmmod hello_c", "rmmod hello"}
+	if len(rep.Steps) != len(want) {
+		t.Fatalf("steps = %+v, want %v", rep.Steps, want)
+	}
+	for i, s := range rep.Steps {
+		if s.Name != want[i] || s.Status != "passed" {
+			t.Errorf("step %d = %+v, want %s passed", i, s, want[i])
+		}
+	}
+	if rep.Tests.Passed < 4 || rep.Tests.Failed != 0 || rep.Tests.Crashed != 0 {
+		t.Errorf("kunit counts = %+v, want >= 4 passed and none failed", rep.Tests)
+	}
+	if len(rep.Crashes) != 0 {
+		t.Errorf("crashes = %+v, want none", rep.Crashes)
+	}
+	if want := map[string]string{"um": "uml"}[arch]; want != "" && rep.Accel != want {
+		t.Errorf("accel = %q, want %q", rep.Accel, want)
+	} else if want == "" && rep.Accel != "tcg" {
+		t.Errorf("accel = %q, want tcg", rep.Accel)
+	}
+	// Warm edit-to-verdict.
+	now := time.Now()
+	os.Chtimes(rust+"/hello.rs", now, now)
+	r2 := rko(t, 5*time.Minute, append(append([]string{"test", "--json"}, args...), rust)...)
+	if !decode(t, r2).Verdict.Passed {
+		t.Fatalf("second run failed: %s", r2.stderr)
+	}
+	t.Logf("%s: warm edit-to-verdict (touch hello.rs; rko test): %s", arch, r2.took)
+}
+
+func archOops(t *testing.T, arch string, args []string) {
+	rep := testMustFail(t, "a module that oopses on load", append(args, copyDir(t, "../examples/buggy/null_c"))...)
+	if !strings.HasPrefix(rep.Verdict.Step, "insmod") {
+		t.Errorf("verdict step = %q, want the insmod step", rep.Verdict.Step)
+	}
+	if len(rep.Crashes) == 0 {
+		t.Fatalf("no crash reported; verdict %+v", rep.Verdict)
+	}
+	c := rep.Crashes[0]
+	// Each architecture words a NULL write its own way (arm64 "NULL
+	// pointer dereference", riscv64 "access to user memory without uaccess
+	// routines", UML a "Kernel mode fault" panic after its registers); the
+	// title names the function on all of them.
+	if !strings.Contains(c.Title, "item_set") {
+		t.Errorf("crash %+v, want one in item_set", c)
+	}
+	if !strings.HasPrefix(c.Source, "buggy_null.c:") {
+		t.Errorf("crash source = %q, want buggy_null.c:LINE", c.Source)
+	}
+	t.Logf("%s: %s (%s)", arch, c.Title, c.Source)
+}
+
+func archRustPanic(t *testing.T, args []string) {
+	rep := testMustFail(t, "a Rust panic", append(args, copyDir(t, "../examples/buggy/oob_rust"))...)
+	for _, c := range rep.Crashes {
+		if c.Type == "rust-panic" && strings.Contains(c.Title, "index out of bounds") {
+			return
+		}
+	}
+	t.Errorf("crashes = %+v, want a Rust panic for the index out of bounds", rep.Crashes)
+}
+
+// TestArchBadInput: an --arch rko does not know, or one the kernel
+// supports for Rust but rko cannot boot yet, is refused before anything
+// is built, with the supported names.
+func TestArchBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: not run with -short")
+	}
+	for _, tt := range []struct{ arch, want string }{
+		{"sparc", `unknown --arch "sparc"`},
+		{"loongarch", "supports Rust on loongarch"},
+	} {
+		for _, cmd := range [][]string{{"kernel", "build"}, {"test"}, {"build"}, {"doctor"}, {"bench"}, {"quickstart"}} {
+			r := rko(t, time.Minute, append(cmd, "--arch", tt.arch)...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "arm64, riscv64, um, x86_64") {
+				t.Errorf("rko %s --arch %s: exit %d, stderr %q; want exit 2 naming the bad value and the supported ones", strings.Join(cmd, " "), tt.arch, r.code, r.stderr)
+			}
+		}
+	}
+	r := rko(t, time.Minute, "bench", "--arch", "arm64")
+	if r.code != 2 || !strings.Contains(r.stderr, "not available on --arch arm64") {
+		t.Errorf("rko bench --arch arm64: exit %d, stderr %q; want a refusal that says why", r.code, r.stderr)
+	}
+}
