@@ -37,7 +37,7 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			p := printer(f.quiet || (asJSON && !serve))
-			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
+			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, false, p)
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 			if err != nil {
 				return err
 			}
-			k, err := env.CachedKernel(ko)
+			k, err := env.CachedKernel(c.Context(), ko)
 			if err != nil {
 				return err
 			}
@@ -103,6 +103,7 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 		},
 	}
 	f.add(c, true)
+	addKernelFlag(c, &f.kernel)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON (docs/schemas.md)")
 	c.Flags().BoolVar(&serve, "serve", false, "serve the HTML docs on ADDR (default "+kdoc.DefaultAddr+")")
 	c.Flags().BoolVar(&rebuild, "rebuild", false, "build the docs again")

@@ -55,7 +55,7 @@ func newRustProject(c *cobra.Command, f *envFlags, dir string) {
 		var k *kernel.Kernel
 		var ko workflow.KernelOpts
 		if ko, err = f.kernelOpts(); err == nil {
-			k, err = env.CachedKernel(ko)
+			k, err = env.CachedKernel(c.Context(), ko)
 		}
 		if err == nil {
 			_, err = env.RustProjects(c.Context(), k, []string{dir}, false)

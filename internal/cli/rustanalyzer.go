@@ -76,7 +76,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 				args = []string{"."}
 			}
 			p := printer(f.quiet)
-			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
+			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, false, p)
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 			if err != nil {
 				return err
 			}
-			k, err := env.CachedKernel(ko)
+			k, err := env.CachedKernel(c.Context(), ko)
 			if err != nil {
 				return err
 			}
@@ -119,6 +119,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 		},
 	}
 	f.add(c, true)
+	addKernelFlag(c, &f.kernel)
 	c.Flags().BoolVar(&asJSON, "json", false, "print what was written as JSON")
 	c.Flags().BoolVar(&force, "force", false, "replace a rust-project.json rko did not write (yours is kept as rust-project.json.orig)")
 	c.Flags().BoolVar(&server, "server", false, "run the toolchain's rust-analyzer with stdio passed through (for editors)")

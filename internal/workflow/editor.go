@@ -17,7 +17,12 @@ import (
 // already built; when it is not, the error says what to run. The editor
 // commands (rko rust-analyzer, rko doc, rko new) use it: they describe a
 // kernel and never start a five-minute build on their own.
-func (e *Env) CachedKernel(o KernelOpts) (*kernel.Kernel, error) {
+func (e *Env) CachedKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
+	if o.Spec != "" {
+		// A Debian kernel or a tree the user built: the same value the
+		// build and the boot take (Debian's is fetched and prepared once).
+		return e.Kernel(ctx, o)
+	}
 	var extra []kernel.Fragment
 	for _, path := range o.Fragments {
 		data, err := os.ReadFile(path)
@@ -105,7 +110,7 @@ func ServerCommand(ctx context.Context, dir string, mode string, o KernelOpts, a
 			return nil, err
 		}
 		tc = env.Toolchain
-		if k, err := env.CachedKernel(o); err == nil {
+		if k, err := env.CachedKernel(ctx, o); err == nil {
 			binds = append(binds, k.Dir, k.Source.Dir)
 		}
 	}
