@@ -24,7 +24,7 @@ type envFlags struct {
 	quiet     bool
 	// kernel is --kernel (addKernelFlag): "" for rko's own kernel.
 	kernel string
-	arch      string
+	arch   string
 }
 
 func (f *envFlags) add(c *cobra.Command, withKernel bool) {

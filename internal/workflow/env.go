@@ -121,7 +121,7 @@ type KernelOpts struct {
 	// Spec is --kernel: "" for rko's own kernel of Profile and
 	// Fragments, "debian" or "debian:RELEASE" for Debian's, else the
 	// directory of a kernel the user built.
-	Spec      string
+	Spec string
 	// Target is the architecture (--arch); nil means the host's.
 	Target    *target.Target
 	Profile   string
