@@ -100,7 +100,7 @@ type watcher struct {
 	errs  *strings.Builder
 }
 
-func startWatch(t *testing.T, dir string, extra ...string) *watcher {
+func startWatch(t testing.TB, dir string, extra ...string) *watcher {
 	t.Helper()
 	args := append([]string{"watch", "--json"}, extra...)
 	w := &watcher{cmd: exec.Command(rkoBin, append(args, dir)...), lines: make(chan watchLine, 100), errs: &strings.Builder{}}
@@ -127,7 +127,7 @@ func startWatch(t *testing.T, dir string, extra ...string) *watcher {
 	return w
 }
 
-func (w *watcher) next(t *testing.T, timeout time.Duration) watchLine {
+func (w *watcher) next(t testing.TB, timeout time.Duration) watchLine {
 	t.Helper()
 	select {
 	case l, ok := <-w.lines:
@@ -141,7 +141,7 @@ func (w *watcher) next(t *testing.T, timeout time.Duration) watchLine {
 	return watchLine{}
 }
 
-func (w *watcher) stop(t *testing.T) {
+func (w *watcher) stop(t testing.TB) {
 	if w.cmd.ProcessState != nil {
 		return
 	}
@@ -243,40 +243,11 @@ func BenchmarkWatchEditToVerdict(b *testing.B) {
 		}
 		src := filepath.Join(dir, "hello.rs")
 		orig, _ := os.ReadFile(src)
-		cmd := exec.Command(rkoBin, "watch", "--json", "--accel", "tcg", dir)
-		out, _ := cmd.StdoutPipe()
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		lines := make(chan watchLine, 100)
-		go func() {
-			sc := bufio.NewScanner(out)
-			sc.Buffer(make([]byte, 1<<20), 64<<20)
-			for sc.Scan() {
-				var l watchLine
-				if json.Unmarshal(sc.Bytes(), &l) == nil {
-					lines <- l
-				}
-			}
-			close(lines)
-		}()
-		next := func() watchLine {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					b.Fatalf("rko watch ended:\n%s", errb.String())
-				}
-				return l
-			case <-time.After(5 * time.Minute):
-				b.Fatalf("no cycle:\n%s", errb.String())
-			}
-			return watchLine{}
-		}
+		w := startWatch(b, dir, "--accel", "tcg")
+		next := func() watchLine { return w.next(b, 5*time.Minute) }
 		first := next()
 		if !first.Verdict.Passed {
-			b.Fatalf("first cycle failed: %+v\n%s", first.Verdict, errb.String())
+			b.Fatalf("first cycle failed: %+v\n%s", first.Verdict, w.errs.String())
 		}
 		var times, builds, guests []float64
 		for i := 0; i < 20; i++ {
@@ -307,8 +278,7 @@ func BenchmarkWatchEditToVerdict(b *testing.B) {
 			}
 		}
 		recovery := time.Since(start).Seconds()
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+		w.stop(b)
 		sort.Float64s(times)
 		b.ReportMetric(times[len(times)/2], "median_s")
 		b.ReportMetric(times[len(times)*9/10], "p90_s")
