@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/rkodev/rko/internal/kernel"
 	"io"
 	"os"
 	"strings"
@@ -81,4 +83,20 @@ func seconds(d time.Duration) float64 {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && ui.IsTerminal(f) && os.Getenv("NO_COLOR") == ""
+}
+
+// cachedKernel is the toolchain and the kernel the flags name, built
+// already (rko's own) or resolved from --kernel: what rko doc and rko
+// rust-analyzer work against, never starting a kernel build.
+func (f *envFlags) cachedKernel(ctx context.Context, p printerT) (*workflow.Env, *kernel.Kernel, error) {
+	env, err := workflow.PrepareFor(ctx, f.toolchain, f.source, f.kernel, false, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	ko, err := f.kernelOpts()
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := env.CachedKernel(ctx, ko)
+	return env, k, err
 }

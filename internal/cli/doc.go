@@ -37,15 +37,7 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			p := printer(f.quiet || (asJSON && !serve))
-			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, false, p)
-			if err != nil {
-				return err
-			}
-			ko, err := f.kernelOpts()
-			if err != nil {
-				return err
-			}
-			k, err := env.CachedKernel(c.Context(), ko)
+			env, k, err := f.cachedKernel(c.Context(), p)
 			if err != nil {
 				return err
 			}

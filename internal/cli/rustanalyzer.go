@@ -76,15 +76,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 				args = []string{"."}
 			}
 			p := printer(f.quiet)
-			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, false, p)
-			if err != nil {
-				return err
-			}
-			ko, err := f.kernelOpts()
-			if err != nil {
-				return err
-			}
-			k, err := env.CachedKernel(c.Context(), ko)
+			env, k, err := f.cachedKernel(c.Context(), p)
 			if err != nil {
 				return err
 			}
