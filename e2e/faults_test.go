@@ -443,16 +443,13 @@ func TestFaultCorruptCache(t *testing.T) {
 
 	// A truncated kernel.json: the entry is not used; make brings the
 	// tree up to date again.
-	kj, _ := filepath.Glob(filepath.Join(cacheDir, "kernels", "*", "kernel.json"))
-	var target string
-	for _, p := range kj {
-		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(`"profile": "default"`)) {
-			target = p
-		}
+	// The entry rko test uses: the one rko kernel build names.
+	kr := rko(t, coldTimeout, "kernel", "build", "--json")
+	var built struct{ Dir string }
+	if err := json.Unmarshal([]byte(kr.stdout), &built); err != nil || built.Dir == "" {
+		t.Fatalf("rko kernel build --json: %v\n%s", err, kr.stderr)
 	}
-	if target == "" {
-		t.Fatal("no cached default kernel")
-	}
+	target := filepath.Join(built.Dir, "kernel.json")
 	data, _ := os.ReadFile(target)
 	os.Remove(target)
 	os.WriteFile(target, data[:len(data)/3], 0o644)

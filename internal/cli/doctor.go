@@ -145,7 +145,7 @@ func kernelChecks(ctx context.Context, tc *toolchain.Toolchain, spec string) []t
 		c.Status, c.Detail = toolchain.Fail, err.Error()
 		return []toolchain.Check{c}
 	}
-	unmet, err := k.CheckNeeds(kernel.BootNeeds)
+	unmet, err := k.CheckNeeds(kernel.BootNeedsFor(k.Target()))
 	switch {
 	case err != nil:
 		c.Status, c.Detail = toolchain.Fail, err.Error()

@@ -65,7 +65,7 @@ func CheckModule(k *kernel.Kernel, ko string) error {
 	if err != nil {
 		return err
 	}
-	want := kernel.Vermagic(k.Release, cfg)
+	want := kernel.Vermagic(k.Release, cfg, k.Target().VermagicArch)
 	ok := got == want
 	if cfg.Get("RANDSTRUCT_NONE") != "y" && cfg.Get("RANDSTRUCT_FULL")+cfg.Get("RANDSTRUCT_PERFORMANCE") != "" {
 		ok = strings.HasPrefix(got, want) // the seed's hash is the tree's own

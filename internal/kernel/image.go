@@ -92,7 +92,8 @@ func hasPVHNote(path string) bool {
 // config; the kernel refuses a module whose string differs
 // (kernel/module/version.c, same_magic). A RANDSTRUCT kernel appends its
 // seed, which only the build tree knows; that suffix is not predicted.
-func Vermagic(release string, cfg kconfig.Config) string {
+// arch is the target's MODULE_ARCH_VERMAGIC ("" on x86_64 and UML).
+func Vermagic(release string, cfg kconfig.Config, arch string) string {
 	var b strings.Builder
 	b.WriteString(release + " ")
 	if cfg.Get("SMP") == "y" {
@@ -110,6 +111,7 @@ func Vermagic(release string, cfg kconfig.Config) string {
 	if cfg.Get("MODVERSIONS") == "y" {
 		b.WriteString("modversions ")
 	}
+	b.WriteString(arch)
 	return b.String()
 }
 

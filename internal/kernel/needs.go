@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"github.com/rkodev/rko/internal/target"
 	"strings"
 
 	"github.com/rkodev/rko/internal/kconfig"
@@ -15,18 +16,27 @@ type Need struct {
 	Why string
 }
 
+// BootNeedsFor are BootNeeds and the console options of target t
+// (x86_64 and riscv64: the 8250 UART, ttyS0; arm64: the PL011, ttyAMA0;
+// UML: none, its console is a file descriptor).
+func BootNeedsFor(t *target.Target) []Need {
+	needs := append([]Need(nil), BootNeeds...)
+	for _, o := range t.ConsoleConfig {
+		needs = append(needs, Need{o, "y", "the console is " + t.Console + " (console=" + t.Console + ")"})
+	}
+	return needs
+}
+
 // BootNeeds are what building a Rust module and rko test's boot need of
 // any kernel: the options configs/base.config and configs/rust.config ask
 // for on rko's own kernel, minus those that only make reports nicer.
 var BootNeeds = []Need{
-	{"64BIT", "y", "rko's guests are x86_64"},
+	{"64BIT", "y", "rko's guests are 64-bit"},
 	{"RUST", "y", "Rust modules are built against the kernel's Rust metadata"},
 	{"MODULES", "y", "rko loads the module under test"},
 	{"MODULE_UNLOAD", "y", "rko unloads the module after its tests (a module that does not unload fails)"},
 	{"PRINTK", "y", "the guest init reports each step through /dev/kmsg"},
-	{"TTY", "y", "the console is the first serial port (console=ttyS0)"},
-	{"SERIAL_8250", "y", "the console is the first serial port (console=ttyS0)"},
-	{"SERIAL_8250_CONSOLE", "y", "the console is the first serial port (console=ttyS0)"},
+	{"TTY", "y", "the guest's console is a terminal"},
 	{"BLK_DEV_INITRD", "y", "the guest is an initramfs"},
 	{"DEVTMPFS", "y", "the guest init mounts /dev"},
 	{"PROC_FS", "y", "the guest init mounts /proc"},

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"github.com/rkodev/rko/internal/target"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,14 +45,17 @@ func TestImageRelease(t *testing.T) {
 func TestVermagic(t *testing.T) {
 	tests := []struct {
 		cfg  kconfig.Config
+		arch string
 		want string
 	}{
-		{kconfig.Config{"SMP": "y", "PREEMPT_BUILD": "y", "MODULE_UNLOAD": "y"}, "7.3.4+deb13-amd64 SMP preempt mod_unload "},
-		{kconfig.Config{"SMP": "y", "PREEMPT_RT": "y", "PREEMPT_BUILD": "y", "MODULE_UNLOAD": "y", "MODVERSIONS": "y"}, "7.3.4+deb13-amd64 SMP preempt_rt mod_unload modversions "},
-		{kconfig.Config{}, "7.3.4+deb13-amd64 "},
+		{kconfig.Config{"SMP": "y", "PREEMPT_BUILD": "y", "MODULE_UNLOAD": "y"}, "", "7.3.4+deb13-amd64 SMP preempt mod_unload "},
+		{kconfig.Config{"SMP": "y", "PREEMPT_RT": "y", "PREEMPT_BUILD": "y", "MODULE_UNLOAD": "y", "MODVERSIONS": "y"}, "", "7.3.4+deb13-amd64 SMP preempt_rt mod_unload modversions "},
+		{kconfig.Config{}, "", "7.3.4+deb13-amd64 "},
+		// As seen on rko's riscv64 kernel: "7.3.4 SMP preempt mod_unload riscv".
+		{kconfig.Config{"SMP": "y", "PREEMPT_BUILD": "y", "MODULE_UNLOAD": "y"}, "riscv", "7.3.4+deb13-amd64 SMP preempt mod_unload riscv"},
 	}
 	for _, tt := range tests {
-		if got := Vermagic("7.3.4+deb13-amd64", tt.cfg); got != tt.want {
+		if got := Vermagic("7.3.4+deb13-amd64", tt.cfg, tt.arch); got != tt.want {
 			t.Errorf("Vermagic(%v) = %q, want %q", tt.cfg, got, tt.want)
 		}
 	}
@@ -83,19 +87,26 @@ func TestMakeVars(t *testing.T) {
 // configs/base.config or configs/rust.config does not set would fail rko's
 // own kernel.
 func TestBootNeedsAreInTheFragments(t *testing.T) {
-	asked := kconfig.Config{}
-	// BootNeeds are the x86_64 ones (its console is the 8250 UART).
-	for _, n := range []string{"base", "rust", "arch-x86_64"} {
-		data, err := rko.Configs.ReadFile("configs/" + n + ".config")
-		if err != nil {
-			t.Fatal(err)
+	for _, name := range target.Names() {
+		tg, _ := target.Lookup(name)
+		asked := kconfig.Config{}
+		for _, n := range []string{"base", "rust", tg.Fragment} {
+			data, err := rko.Configs.ReadFile("configs/" + n + ".config")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := kconfig.Parse(strings.NewReader(string(data)))
+			asked.Merge(c)
 		}
-		c, _ := kconfig.Parse(strings.NewReader(string(data)))
-		asked.Merge(c)
-	}
-	for _, n := range BootNeeds {
-		if asked.Get(n.Symbol) != n.Want {
-			t.Errorf("BootNeeds has CONFIG_%s=%s, which rko's fragments do not set (they have %q)", n.Symbol, n.Want, asked.Get(n.Symbol))
+		for _, n := range BootNeedsFor(tg) {
+			// 64BIT on x86_64 and arm64/riscv64 comes from the
+			// architecture's defaults, not a fragment.
+			if n.Symbol == "64BIT" && name != "um" {
+				continue
+			}
+			if asked.Get(n.Symbol) != n.Want {
+				t.Errorf("%s: BootNeedsFor has CONFIG_%s=%s, which rko's fragments do not set (they have %q)", name, n.Symbol, n.Want, asked.Get(n.Symbol))
+			}
 		}
 	}
 }

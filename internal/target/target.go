@@ -41,6 +41,13 @@ type Target struct {
 	CPU, KVMCPU string
 	// Console is the kernel's console device.
 	Console string
+	// ConsoleConfig are the options the console needs (checked on every
+	// kernel rko boots, kernel.BootNeedsFor).
+	ConsoleConfig []string
+	// VermagicArch is the kernel's MODULE_ARCH_VERMAGIC
+	// (arch/*/include/asm/vermagic.h), the last word of a module's
+	// vermagic.
+	VermagicArch string
 	// Firmware is QEMU's -bios, searched in order (the first that exists
 	// is used); "" means QEMU's default.
 	Firmware []string
@@ -125,7 +132,7 @@ var table = map[string]*Target{
 		Name: "x86_64", KernelArch: "x86", Image: "arch/x86/boot/bzImage", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", CPU: "max", KVMCPU: "host",
-		Console: "ttyS0",
+		Console: "ttyS0", ConsoleConfig: []string{"SERIAL_8250", "SERIAL_8250_CONSOLE"},
 		// qboot starts a -kernel guest in a few milliseconds; SeaBIOS,
 		// QEMU's default, takes a few hundred under TCG.
 		Firmware: []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"},
@@ -138,6 +145,7 @@ var table = map[string]*Target{
 		LibDir: "aarch64-linux-gnu", DebianArch: "arm64",
 		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", CPU: "max", KVMCPU: "host",
 		Console: "ttyAMA0", HostArch: "arm64", Fragment: "arch-arm64",
+		ConsoleConfig: []string{"SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE"}, VermagicArch: "aarch64",
 		ELFMachine: elf.EM_AARCH64, Binutils: "aarch64-linux-gnu-", BinutilsPackage: "binutils-aarch64-linux-gnu",
 		Profiles: map[string]string{"bench": benchX86Only},
 		Crash: CrashFormat{PC: "pc : ", LR: "lr : ",
@@ -147,7 +155,7 @@ var table = map[string]*Target{
 		Name: "riscv64", KernelArch: "riscv", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
 		LibDir: "riscv64-linux-gnu", DebianArch: "riscv64",
 		QEMU: "qemu-system-riscv64", QEMUPackage: "qemu-system-misc", Machine: "virt", CPU: "rv64", KVMCPU: "host",
-		Console: "ttyS0",
+		Console: "ttyS0", ConsoleConfig: []string{"SERIAL_8250", "SERIAL_8250_CONSOLE"}, VermagicArch: "riscv",
 		// OpenSBI, from Debian's opensbi package (in the toolchain rootfs,
 		// else on the host).
 		Firmware: []string{"/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"},

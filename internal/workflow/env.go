@@ -150,7 +150,7 @@ func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) 
 	if err != nil {
 		return nil, err
 	}
-	unmet, err := k.CheckNeeds(kernel.BootNeeds)
+	unmet, err := k.CheckNeeds(kernel.BootNeedsFor(k.Target()))
 	if err != nil {
 		return nil, err
 	}
