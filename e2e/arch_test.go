@@ -69,29 +69,8 @@ func TestArches(t *testing.T) {
 }
 
 func archHello(t *testing.T, arch string, args []string) {
-	rust := copyDir(t, "../examples/hello/rust")
-	c := copyDir(t, "../examples/hello/c")
-	r := rko(t, coldTimeout, append(append([]string{"test", "--json"}, args...), rust, c)...)
-	rep := decode(t, r)
+	rust, _, rep, r := testHello(t, args...)
 	t.Logf("%s: cold or warm rko test of examples/hello took %s", arch, r.took)
-	if r.code != 0 || !rep.Verdict.Passed {
-		t.Fatalf("exit %d, verdict %+v\n%s", r.code, rep.Verdict, r.stderr)
-	}
-	want := []string{"insmod hello", "insmod hello_c", "test rust/smoke.sh", "test c/smoke.sh", "rmmod hello_c", "rmmod hello"}
-	if len(rep.Steps) != len(want) {
-		t.Fatalf("steps = %+v, want %v", rep.Steps, want)
-	}
-	for i, s := range rep.Steps {
-		if s.Name != want[i] || s.Status != "passed" {
-			t.Errorf("step %d = %+v, want %s passed", i, s, want[i])
-		}
-	}
-	if rep.Tests.Passed < 4 || rep.Tests.Failed != 0 || rep.Tests.Crashed != 0 {
-		t.Errorf("kunit counts = %+v, want >= 4 passed and none failed", rep.Tests)
-	}
-	if len(rep.Crashes) != 0 {
-		t.Errorf("crashes = %+v, want none", rep.Crashes)
-	}
 	if want := map[string]string{"um": "uml"}[arch]; want != "" && rep.Accel != want {
 		t.Errorf("accel = %q, want %q", rep.Accel, want)
 	} else if want == "" && rep.Accel != "tcg" {

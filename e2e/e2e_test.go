@@ -204,12 +204,16 @@ func TestQuickstart(t *testing.T) {
 	}
 }
 
-func TestHelloJSON(t *testing.T) {
-	requireRealPath(t)
-	rust := copyDir(t, "../examples/hello/rust")
-	c := copyDir(t, "../examples/hello/c")
-	r := rko(t, coldTimeout, "test", "--json", rust, c)
-	rep := decode(t, r)
+// testHello runs rko test --json with args on copies of both hello twins
+// and checks that the run passes with every step, the KUnit cases of both
+// twins (two each) and no crash. It returns the copies, the report and
+// the run.
+func testHello(t *testing.T, args ...string) (rust, c string, rep testReport, r result) {
+	t.Helper()
+	rust = copyDir(t, "../examples/hello/rust")
+	c = copyDir(t, "../examples/hello/c")
+	r = rko(t, coldTimeout, append(append([]string{"test", "--json"}, args...), rust, c)...)
+	rep = decode(t, r)
 	if r.code != 0 || !rep.Verdict.Passed {
 		t.Fatalf("exit %d, verdict %+v\n%s", r.code, rep.Verdict, r.stderr)
 	}
@@ -222,13 +226,18 @@ func TestHelloJSON(t *testing.T) {
 			t.Errorf("step %d = %+v, want %s passed", i, s, want[i])
 		}
 	}
-	// Two KUnit cases in each twin, plus the kernel crate's doctests.
 	if rep.Tests.Passed < 4 || rep.Tests.Failed != 0 || rep.Tests.Crashed != 0 {
 		t.Errorf("kunit counts = %+v, want >= 4 passed and none failed", rep.Tests)
 	}
 	if len(rep.Crashes) != 0 {
 		t.Errorf("crashes = %+v, want none", rep.Crashes)
 	}
+	return rust, c, rep, r
+}
+
+func TestHelloJSON(t *testing.T) {
+	requireRealPath(t)
+	rust, _, _, _ := testHello(t)
 	// Warm edit-to-verdict: touch the Rust source and test again.
 	now := time.Now()
 	os.Chtimes(filepath.Join(rust, "hello.rs"), now, now)
