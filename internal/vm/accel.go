@@ -67,16 +67,7 @@ func Boot(ctx context.Context, c Config, want string) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("unknown accelerator %q, want auto, kvm or tcg", want)
 	}
-	note := ""
-	switch v, ok := LoadKVMVerdict(ctx, t, c.QEMU); {
-	case !t.KVMEligible():
-		note = fmt.Sprintf("KVM cannot run %s guests on this %s host", t.Name, target.Host().Name)
-	case kvmProbe() != nil:
-		note = kvmProbe().Error()
-	case ok && !v.Works:
-		note = fmt.Sprintf("KVM was found broken on this host earlier (%s; remembered in %s, delete it to try KVM again)", v.Reason, v.path)
-	}
-	if note != "" {
+	if accel, note := FirstAccel(ctx, c, "auto"); accel == TCG {
 		c.Accel = TCG
 		res, err := startWait(ctx, c)
 		if res != nil {
@@ -118,6 +109,29 @@ func Boot(ctx context.Context, c Config, want string) (*Result, error) {
 		SaveKVMVerdict(ctx, t, c.QEMU, KVMVerdict{Works: false, Reason: be.Msg})
 	}
 	return tres, terr
+}
+
+// FirstAccel is the accelerator a boot with policy want tries first, and
+// why it is not KVM: for "auto", KVM only when the guest is of the host's
+// architecture, /dev/kvm runs a probe VM and no earlier boot found KVM
+// broken here. Boot falls back from there; a guest that stays up (rko
+// watch) starts with it too.
+func FirstAccel(ctx context.Context, c Config, want string) (string, string) {
+	t := c.target()
+	switch want {
+	case TCG, KVM:
+		return want, ""
+	}
+	v, ok := LoadKVMVerdict(ctx, t, c.QEMU)
+	switch {
+	case !t.KVMEligible():
+		return TCG, fmt.Sprintf("KVM cannot run %s guests on this %s host", t.Name, target.Host().Name)
+	case kvmProbe() != nil:
+		return TCG, kvmProbe().Error()
+	case ok && !v.Works:
+		return TCG, fmt.Sprintf("KVM was found broken on this host earlier (%s; remembered in %s, delete it to try KVM again)", v.Reason, v.path)
+	}
+	return KVM, ""
 }
 
 // kvmProbe is ProbeKVM; tests replace it to run the KVM paths of Boot

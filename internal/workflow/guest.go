@@ -102,7 +102,7 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 		cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 			ConsoleLog: g.ConsoleLog, Cmdline: append(skipArgs, o.Cmdline...), Ready: guest.IsFrame, OnLine: onLine,
 			Stdin: pr, MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(k.Target()), Wrap: e.umlWrap(k, dir)}
-		cfg.Accel, g.AccelNote = pickAccel(ctx, cfg, accel)
+		cfg.Accel, g.AccelNote = vm.FirstAccel(ctx, cfg, accel)
 		in, err := vm.Start(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -134,27 +134,6 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 		}
 	}
 	return nil, fmt.Errorf("the guest did not boot (console: %s)", g.ConsoleLog)
-}
-
-// pickAccel decides the accelerator of a guest that stays up: what Boot
-// would try first (KVM only when believed to work), since a long-lived
-// guest cannot be retried by vm.Boot itself.
-func pickAccel(ctx context.Context, c vm.Config, want string) (string, string) {
-	t := c.Target
-	switch {
-	case want == vm.TCG:
-		return vm.TCG, ""
-	case want == vm.KVM:
-		return vm.KVM, ""
-	case !t.KVMEligible():
-		return vm.TCG, "KVM cannot run " + t.Name + " guests on this host"
-	case vm.ProbeKVM() != nil:
-		return vm.TCG, vm.ProbeKVM().Error()
-	}
-	if v, ok := vm.LoadKVMVerdict(ctx, t, c.QEMU); ok && !v.Works {
-		return vm.TCG, "KVM was found broken on this host earlier (" + v.Reason + ")"
-	}
-	return vm.KVM, ""
 }
 
 // Console returns the console from byte offset from on.
