@@ -233,6 +233,17 @@ func BenchmarkWatchEditToVerdict(b *testing.B) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		b.Skip("needs QEMU")
 	}
+	// Module builds with Kbuild's compiler probes remembered (ccmemo, the
+	// default) and without (RKO_CCMEMO=0), in one run so that the two
+	// compare on the same load.
+	b.Run("ccmemo", benchWatch)
+	b.Run("no-ccmemo", func(b *testing.B) {
+		b.Setenv("RKO_CCMEMO", "0")
+		benchWatch(b)
+	})
+}
+
+func benchWatch(b *testing.B) {
 	for n := 0; n < b.N; n++ {
 		dir := filepath.Join(b.TempDir(), "hello")
 		if out, err := exec.Command("cp", "-r", "../examples/hello/rust", dir).CombinedOutput(); err != nil {

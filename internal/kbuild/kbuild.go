@@ -6,9 +6,9 @@ package kbuild
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
-	"github.com/rkodev/rko/internal/cache"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,10 +18,19 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
+
+// ccmemoSource is the compiler-probe memo (see ccmemo/main.go), built
+// for the host on first use like the guest programs.
+//
+//go:embed ccmemo/*.go
+var ccmemoSource embed.FS
 
 // Diagnostic is one compiler message.
 type Diagnostic struct {
@@ -156,12 +165,20 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	// ARCH= is the kernel's (a build tree does not remember it): a module
 	// for an arm64 kernel is cross-compiled like the kernel was; the
 	// compilers (LLVM=1, or Debian's GCC) come from the kernel's .config.
+	var env []string
+	if memo, err := probeMemo(ctx); err != nil {
+		fmt.Fprintf(log, "rko: compiler probes are not remembered for this build: %v\n", err)
+	} else if memo != nil {
+		vars = memo.wrap(vars)
+		binds = append(binds, memo.progDir, memo.dir)
+		env = append(env, "RKO_CCMEMO_DIR="+memo.dir)
+	}
 	argv := append(append(append([]string{"make"}, vars...), k.Target().MakeArgs()...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
 		"KCFLAGS=-g", "KRUSTFLAGS="+strings.Join(append([]string{"-Cdebuginfo=2"}, k.Target().ModuleRustFlags...), " "), "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}
-	r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: log}, binds, mounts, argv...)
+	r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: log, Env: env}, binds, mounts, argv...)
 	var out []byte
 	if r != nil {
 		out = append(append(out, r.Stdout...), r.Stderr...)
@@ -195,6 +212,54 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		res.BuildPath = mdir
 	}
 	return res, nil
+}
+
+// memo is the compiler-probe memo for module builds: the ccmemo program
+// and the directory of remembered answers.
+type memo struct {
+	prog, progDir, dir string
+}
+
+// probeMemo returns the memo, building ccmemo on first use; nil when
+// RKO_CCMEMO=0 turns it off.
+func probeMemo(ctx context.Context) (*memo, error) {
+	if os.Getenv("RKO_CCMEMO") == "0" {
+		return nil, nil
+	}
+	prog, err := guest.BuildStatic(ctx, target.Host(), "ccmemo", ccmemoSource, "ccmemo")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cache.Sub("ccmemo")
+	if err != nil {
+		return nil, err
+	}
+	return &memo{prog: prog, progDir: filepath.Dir(prog), dir: dir}, nil
+}
+
+// wrap puts the C compiler that vars select (MakeVars: LLVM=1 means
+// clang) behind ccmemo. Kbuild takes a CC of several words, as it does
+// for CC="ccache gcc".
+func (m *memo) wrap(vars []string) []string {
+	out := make([]string, 0, len(vars)+1)
+	cc := ""
+	for _, v := range vars {
+		switch {
+		case strings.HasPrefix(v, "CC="):
+			cc = strings.TrimPrefix(v, "CC=")
+		case v == "LLVM=1":
+			if cc == "" {
+				cc = "clang"
+			}
+			out = append(out, v)
+		default:
+			out = append(out, v)
+		}
+	}
+	if cc == "" || !makeSafe(m.prog) {
+		return vars
+	}
+	return append(out, "CC="+m.prog+" "+cc)
 }
 
 // makeSafe reports whether make can take path as M=: no white space and
