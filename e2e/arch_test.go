@@ -64,6 +64,8 @@ func TestArches(t *testing.T) {
 			t.Run("hello", func(t *testing.T) { archHello(t, a.name, args) })
 			t.Run("oops-on-load", func(t *testing.T) { archOops(t, a.name, args) })
 			t.Run("rust-panic", func(t *testing.T) { archRustPanic(t, args) })
+			t.Run("run-and-shell", func(t *testing.T) { guestCommands(t, a.name, args) })
+			t.Run("watch", func(t *testing.T) { archWatch(t, a.name, args) })
 		})
 	}
 }
@@ -139,5 +141,44 @@ func TestArchBadInput(t *testing.T) {
 	r := rko(t, time.Minute, "bench", "--arch", "arm64")
 	if r.code != 2 || !strings.Contains(r.stderr, "not available on --arch arm64") {
 		t.Errorf("rko bench --arch arm64: exit %d, stderr %q; want a refusal that says why", r.code, r.stderr)
+	}
+}
+
+// TestArchDebugProfile: the debug profile's bug finders (KASAN, lockdep,
+// kmemleak) on each other architecture, each giving the report it gives
+// on x86_64. Opt-in (RKO_E2E_ARCH_DEBUG=1): it builds a debug kernel per
+// architecture, 3-6 minutes each on two cores.
+func TestArchDebugProfile(t *testing.T) {
+	requireRealPath(t)
+	if os.Getenv("RKO_E2E_ARCH_DEBUG") == "" {
+		t.Skip("builds a debug kernel per architecture: set RKO_E2E_ARCH_DEBUG=1")
+	}
+	for _, a := range foreignArches {
+		a := a
+		t.Run(a.name, func(t *testing.T) {
+			if !selectedArch(a.name) {
+				t.Skipf("not in RKO_E2E_ARCHES=%s", os.Getenv("RKO_E2E_ARCHES"))
+			}
+			args := []string{"--arch", a.name, "--toolchain", "rootfs", "--profile", "debug"}
+			if a.qemu != "" {
+				args = append(args, "--accel", "tcg")
+			}
+			for _, tt := range []struct{ dir, typ, title string }{
+				{"uaf_c", "kasan", "KASAN: slab-use-after-free Read in ring_pop"},
+				{"lock_order_c", "lockdep", "possible deadlock in take_ba"},
+				{"leak_rust", "kmemleak", "memory leak in buggy_leak_rust::make_buffer"},
+			} {
+				t.Run(tt.dir, func(t *testing.T) {
+					rep := testMustFail(t, tt.title, append(args, copyDir(t, "../examples/buggy/"+tt.dir))...)
+					for _, c := range rep.Crashes {
+						if c.Type == tt.typ && c.Title == tt.title {
+							t.Logf("%s: %s (%s)", a.name, c.Title, c.Source)
+							return
+						}
+					}
+					t.Errorf("crashes = %+v, want a %s report %q", rep.Crashes, tt.typ, tt.title)
+				})
+			}
+		})
 	}
 }

@@ -70,7 +70,16 @@ type result struct {
 // rko runs the binary with args; a timeout kills it.
 func rko(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
+	return rkoStdin(t, timeout, "", args...)
+}
+
+// rkoStdin is rko with stdin as the standard input (not a terminal).
+func rkoStdin(t *testing.T, timeout time.Duration, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(rkoBin, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()

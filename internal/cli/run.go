@@ -155,6 +155,9 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 		} else {
 			p.Warnf("stdin is not a terminal: a line-mode shell reads its commands from stdin")
 			step.Env = append(step.Env, "RKO_NOECHO=1")
+			// The end of stdin is the shell's: a console has no end of
+			// input, so it gets the terminal's ^D.
+			gate.r = io.MultiReader(stdin, bytes.NewReader([]byte{4}))
 		}
 	} else {
 		to.OnFrame = func(f guest.Frame) {

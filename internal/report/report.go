@@ -420,6 +420,16 @@ func ParseString(s string) []*Report {
 				cur.lines = append(cur.lines, rl)
 				continue
 			}
+		case kHeader:
+			// asm-generic's BUG(), on architectures without their own
+			// (UML), prints "BUG: failure at FILE:LINE/FUNC()!" where
+			// x86_64 prints "kernel BUG at FILE:LINE!": the BUG() a Rust
+			// panic ends in is part of the panic's report
+			// (testdata/um/oob_rust).
+			if cur != nil && cur.typ() == RustPanic && !cur.inTrace && strings.HasPrefix(hl, "BUG: failure at ") {
+				cur.lines = append(cur.lines, rl)
+				continue
+			}
 		case kNone:
 			if cur == nil && strings.HasPrefix(l, umlRIPPrefix) {
 				umlRIP = &rawLine{num, l}

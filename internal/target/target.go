@@ -41,6 +41,10 @@ type Target struct {
 	CPU, KVMCPU string
 	// Console is the kernel's console device.
 	Console string
+	// ConsoleLine is the longest line rko writes to the guest's console
+	// input at once, 0 for no limit: rko watch's commands are split to
+	// fit (a put in parts).
+	ConsoleLine int
 	// ConsoleConfig are the options the console needs (checked on every
 	// kernel rko boots, kernel.BootNeedsFor).
 	ConsoleConfig []string
@@ -168,6 +172,13 @@ var table = map[string]*Target{
 	"um": {
 		Name: "um", KernelArch: "um", Image: "linux", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64", Console: "tty0",
+		// UML's line driver stops reading its input for good once the
+		// tty throttles it: line_throttle deactivates the channel's IRQ
+		// and line_unthrottle (arch/um/drivers/line.c, 7.3) reads what is
+		// there but never activates it again. N_TTY throttles when more
+		// than 4096-128 bytes wait unread, so no write may be bigger:
+		// a 27 KB put stalled the console for good (seen on 7.3.4).
+		ConsoleLine: 2048,
 		// UML on the x86 subarchitecture (SUBARCH=x86, as scripts/Makefile.clang
 		// spells it); a 64-bit kernel is what Rust needs
 		// (tinyconfig for ARCH=um is 32-bit otherwise: base sets 64BIT).

@@ -118,6 +118,9 @@ func Boot(ctx context.Context, c Config, want string) (*Result, error) {
 // watch) starts with it too.
 func FirstAccel(ctx context.Context, c Config, want string) (string, string) {
 	t := c.target()
+	if t.UML() {
+		return UML, ""
+	}
 	switch want {
 	case TCG, KVM:
 		return want, ""

@@ -285,8 +285,11 @@ func Start(ctx context.Context, c Config) (*Instance, error) {
 		}
 		stdin = r
 		go func() {
-			io.Copy(w, c.Stdin)
-			w.Close()
+			// The pipe stays open at the end of the input, until the
+			// guest is gone: UML hangs its console up when its input
+			// ends (chan_interrupt on -EIO), and a serial port has no
+			// end of input anyway.
+			copyPaced(w, c.Stdin, c.target().ConsoleLine)
 		}()
 		defer func() {
 			go func() { <-in.done; w.Close(); r.Close() }()
@@ -491,4 +494,28 @@ func (w *lineWriter) bytes() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]byte(nil), w.all.Bytes()...)
+}
+
+// copyPaced copies src to dst; with a line limit (target.ConsoleLine) it
+// writes at most half of it at a time, a few milliseconds apart, so that
+// a console whose driver stops reading once throttled (UML's) is never
+// sent more than it can take in one go.
+func copyPaced(dst io.Writer, src io.Reader, limit int) {
+	if limit <= 0 {
+		io.Copy(dst, src)
+		return
+	}
+	buf := make([]byte, limit/2)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err != nil {
+			return
+		}
+	}
 }

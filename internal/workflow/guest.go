@@ -38,6 +38,8 @@ type Guest struct {
 	RunDir string
 	// Booted is how long the boot took.
 	Booted time.Duration
+	// lineMax bounds a command line on the console (target.ConsoleLine).
+	lineMax int
 }
 
 // ErrGuestGone means the guest ended (it crashed, panicked or was
@@ -71,7 +73,7 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 	if err != nil {
 		return nil, err
 	}
-	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: filepath.Join(dir, "console.log")}
+	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: filepath.Join(dir, "console.log"), lineMax: k.Target().ConsoleLine}
 	ready := make(chan proto.Frame, 1)
 	onLine := func(line string) {
 		fr, ok := guest.ParseFrame(line)
@@ -207,8 +209,34 @@ func (g *Guest) do(ctx context.Context, c proto.Command, timeout time.Duration) 
 func (g *Guest) Put(ctx context.Context, path string, data []byte, mode os.FileMode) error {
 	// A MiB over the serial console takes about a second under TCG.
 	timeout := 10*time.Second + time.Duration(len(data)>>20)*5*time.Second
-	_, err := g.do(ctx, proto.Command{Cmd: proto.CmdPut, Path: path, Data: data, Mode: uint32(mode.Perm())}, timeout)
-	return err
+	for _, c := range putParts(path, data, mode, g.lineMax) {
+		if _, err := g.do(ctx, c, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putParts splits a put into commands whose JSON lines fit in lineMax
+// bytes (0: one command): base64 makes 3 bytes 4, and the rest of the
+// line (id, path, mode, offset) is given 256 bytes beside the path.
+func putParts(path string, data []byte, mode os.FileMode, lineMax int) []proto.Command {
+	one := proto.Command{Cmd: proto.CmdPut, Path: path, Data: data, Mode: uint32(mode.Perm())}
+	chunk := (lineMax - 256 - len(path)) / 4 * 3
+	if lineMax == 0 || len(data) <= chunk {
+		return []proto.Command{one}
+	}
+	if chunk < 3 {
+		chunk = 3
+	}
+	var parts []proto.Command
+	for off := 0; off < len(data); off += chunk {
+		end := min(off+chunk, len(data))
+		c := one
+		c.Data, c.Offset, c.More = data[off:end], int64(off), end < len(data)
+		parts = append(parts, c)
+	}
+	return parts
 }
 
 // Step runs st in the guest and waits for it to end.

@@ -139,7 +139,25 @@ func put(c proto.Command) error {
 		mode = 0o644
 	}
 	tmp := c.Path + ".rko-tmp"
-	if err := os.WriteFile(tmp, c.Data, mode); err != nil {
+	flags := os.O_WRONLY | os.O_CREATE
+	if c.Offset == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(tmp, flags, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(c.Data, c.Offset); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if c.More {
+		return nil
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp, c.Path)
@@ -205,6 +223,15 @@ func readPlan(path string) (*Plan, error) {
 
 // runStep runs one step in a child process and frames its outcome.
 func runStep(st Step) bool {
+	if st.Kind == proto.KindShell {
+		for _, e := range st.Env {
+			if e == "RKO_NOECHO=1" {
+				// The host feeds a script, not a person, and starts
+				// once it sees the start frame: no echo from then on.
+				noEcho(0)
+			}
+		}
+	}
 	frame(proto.Frame{Ev: proto.EvStart, Step: st.Name, Kind: st.Kind})
 	if st.Kind == proto.KindShell {
 		return runShell(st)
@@ -361,11 +388,6 @@ func runShell(st Step) bool {
 	cmd.Dir = st.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	for _, e := range st.Env {
-		if e == "RKO_NOECHO=1" { // the host feeds a script, not a person
-			noEcho(0)
-		}
-	}
 	err := cmd.Run()
 	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
 	var xe *exec.ExitError

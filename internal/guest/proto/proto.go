@@ -75,6 +75,12 @@ type Command struct {
 	Path string `json:"path,omitempty"`
 	Data []byte `json:"data,omitempty"` // base64 in JSON
 	Mode uint32 `json:"mode,omitempty"`
+	// Offset and More split a put into parts, for a console that takes
+	// lines of a few KiB only (package target, ConsoleLine): each part
+	// writes Data at Offset of the file (the first, at 0, creates it), and
+	// the part without More puts the file in place.
+	Offset int64 `json:"offset,omitempty"`
+	More   bool  `json:"more,omitempty"`
 	Step *Step  `json:"step,omitempty"`
 }
 
