@@ -122,7 +122,7 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
 		Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB, NoTests: true,
 		ExtraFiles: workflow.SourceFiles(mods)}
-	to.ProfileDefaults(k.Profile, false)
+	to.ProfileDefaults(k, false)
 	where := "/rko/src/" + filepath.Base(mods[0].Dir)
 	stepName := "run " + strings.Join(argv, " ")
 	step := guest.Step{Name: stepName, Kind: proto.KindExec, Argv: argv, Dir: where, TimeoutSec: int(o.timeout.Seconds())}

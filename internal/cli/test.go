@@ -174,7 +174,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	buildTime := done()
 	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
 		Kmemleak: o.kmemleak == "on", Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB}
-	to.ProfileDefaults(k.Profile, o.kmemleak == "auto")
+	to.ProfileDefaults(k, o.kmemleak == "auto")
 	plan := workflow.MakePlan(mods, to)
 	done = p.Phase(fmt.Sprintf("test (%d steps)", len(plan.Steps)))
 	tr, err := env.Boot(ctx, k, mods, plan, to, mods[0].Modules[0])

@@ -134,7 +134,7 @@ func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader,
 	done()
 	to := workflow.TestOpts{Accel: o.accel, MemoryMB: o.memory, CPUs: o.cpus, Kmemleak: o.kmemleak == "on",
 		Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB}
-	to.ProfileDefaults(k.Profile, o.kmemleak == "auto")
+	to.ProfileDefaults(k, o.kmemleak == "auto")
 
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {

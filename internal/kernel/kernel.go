@@ -94,6 +94,13 @@ func TargetFragments(profile string, t *target.Target) ([]Fragment, error) {
 		out = append(out, f)
 		if f.Name == "base" {
 			out = append(out, Fragment{Name: t.Fragment, Data: data})
+			continue
+		}
+		// The architecture's amendments to a fragment (arch-um-debug
+		// after debug) come right after it.
+		name := t.Fragment + "-" + f.Name
+		if more, err := rko.Configs.ReadFile("configs/" + name + ".config"); err == nil {
+			out = append(out, Fragment{Name: name, Data: more})
 		}
 	}
 	return out, nil

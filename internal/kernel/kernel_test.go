@@ -107,16 +107,7 @@ func TestTargetFragments(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		var names []string
-		merged := kconfig.Config{}
-		for _, f := range fs {
-			names = append(names, f.Name)
-			c, err := kconfig.Parse(strings.NewReader(string(f.Data)))
-			if err != nil {
-				t.Fatalf("%s/%s: %v", name, f.Name, err)
-			}
-			merged.Merge(c)
-		}
+		names, merged := mergeFragments(t, fs)
 		if want := "base arch-" + name + " rust kunit"; strings.Join(names, " ") != want {
 			t.Errorf("%s: fragments %v, want %s", name, names, want)
 		}
@@ -220,3 +211,41 @@ func TestDroppedErrorNamesEveryOption(t *testing.T) {
 }
 
 type int64Counter struct{ v atomic.Int64 }
+
+// TestTargetFragmentAmendments: an architecture's amendments to a
+// profile fragment (arch-um-debug) come right after it and win.
+func TestTargetFragmentAmendments(t *testing.T) {
+	um, _ := target.Lookup("um")
+	fs, err := TargetFragments("debug", um)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, merged := mergeFragments(t, fs)
+	if want := "base arch-um rust kunit debug arch-um-debug"; strings.Join(names, " ") != want {
+		t.Errorf("fragments %v, want %s", names, want)
+	}
+	if merged.Get("DEBUG_KMEMLEAK") == "y" || merged.Get("KASAN") != "y" {
+		t.Errorf("UML debug: DEBUG_KMEMLEAK=%q KASAN=%q, want kmemleak off and KASAN on", merged.Get("DEBUG_KMEMLEAK"), merged.Get("KASAN"))
+	}
+	arm64, _ := target.Lookup("arm64")
+	fs, _ = TargetFragments("debug", arm64)
+	if last := fs[len(fs)-1].Name; last != "debug" {
+		t.Errorf("arm64 debug ends with %s, want debug (it has no amendments)", last)
+	}
+}
+
+// mergeFragments returns the fragments' names and their merged options.
+func mergeFragments(t *testing.T, fs []Fragment) ([]string, kconfig.Config) {
+	t.Helper()
+	var names []string
+	merged := kconfig.Config{}
+	for _, f := range fs {
+		names = append(names, f.Name)
+		c, err := kconfig.Parse(strings.NewReader(string(f.Data)))
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		merged.Merge(c)
+	}
+	return names, merged
+}

@@ -57,12 +57,15 @@ type TestOpts struct {
 // left unset: the debug kernel (KASAN, lockdep, kmemleak) is several times
 // slower and needs more memory, so it gets 10 minutes, 1 GiB and 2 CPUs,
 // and, when kmemleakAuto, the kmemleak scan.
-func (o *TestOpts) ProfileDefaults(profile string, kmemleakAuto bool) {
-	if profile != "debug" {
+func (o *TestOpts) ProfileDefaults(k *kernel.Kernel, kmemleakAuto bool) {
+	if k.Profile != "debug" {
 		return
 	}
 	if kmemleakAuto {
-		o.Kmemleak = true
+		// A debug kernel without kmemleak (UML's: configs/arch-um-debug.config)
+		// gets no scan.
+		cfg, err := k.Config()
+		o.Kmemleak = err != nil || cfg.Get("DEBUG_KMEMLEAK") == "y"
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Minute

@@ -354,21 +354,28 @@ func TestKmemleakCmdline(t *testing.T) {
 }
 
 func TestProfileDefaults(t *testing.T) {
+	const withLeak, noLeak = "CONFIG_DEBUG_KMEMLEAK=y\n", "# CONFIG_DEBUG_KMEMLEAK is not set\n"
 	tests := []struct {
 		name    string
 		profile string
+		config  string
 		auto    bool
 		in      TestOpts
 		want    TestOpts
 	}{
-		{"default profile untouched", "default", true, TestOpts{}, TestOpts{}},
-		{"debug fills the unset", "debug", true, TestOpts{}, TestOpts{Kmemleak: true, Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
-		{"debug keeps what the user set", "debug", false, TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1},
+		{"default profile untouched", "default", withLeak, true, TestOpts{}, TestOpts{}},
+		{"debug fills the unset", "debug", withLeak, true, TestOpts{}, TestOpts{Kmemleak: true, Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
+		{"debug without kmemleak (UML's) gets no scan", "debug", noLeak, true, TestOpts{}, TestOpts{Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
+		{"debug keeps what the user set", "debug", withLeak, false, TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1},
 			TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1}},
 	}
 	for _, tt := range tests {
 		got := tt.in
-		got.ProfileDefaults(tt.profile, tt.auto)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, ".config"), []byte(tt.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got.ProfileDefaults(&kernel.Kernel{Profile: tt.profile, BuildDir: dir}, tt.auto)
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
