@@ -305,3 +305,67 @@ func median(v []float64) float64 {
 	sort.Float64s(s)
 	return s[len(s)/2]
 }
+
+// TestWatchRenameAndDelete: an edit that renames the module (a new
+// Kbuild object and source) gives a verdict on the new module, on the
+// same kernel; deleting the module directory gives a failed cycle and
+// keeps watching; making it again gives a pass.
+func TestWatchRenameAndDelete(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "../examples/hello/c")
+	w := startWatch(t, dir)
+	if l := w.next(t, coldTimeout); !l.Verdict.Passed || !hasStep(l, "insmod hello_c") {
+		t.Fatalf("first cycle: %+v %+v\n%s", l.Verdict, l.Steps, w.errs.String())
+	}
+	// Until a cycle passes with the state the test wants (an editor's
+	// save can be seen as more than one burst of events).
+	until := func(what string, ok func(watchLine) bool) watchLine {
+		t.Helper()
+		for i := 0; i < 5; i++ {
+			if l := w.next(t, 5*time.Minute); ok(l) {
+				return l
+			}
+		}
+		t.Fatalf("no cycle %s in five\n%s", what, w.errs.String())
+		return watchLine{}
+	}
+	src, _ := os.ReadFile(filepath.Join(dir, "hello_c.c"))
+	smoke := strings.ReplaceAll(readFile(t, filepath.Join(dir, "tests/smoke.sh")), "hello_c", "greet")
+	os.WriteFile(filepath.Join(dir, "greet.c"), src, 0o644)
+	os.WriteFile(filepath.Join(dir, "tests/smoke.sh"), []byte(smoke), 0o755)
+	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m := greet.o\n"), 0o644)
+	os.Remove(filepath.Join(dir, "hello_c.c"))
+	l := until("passing on the renamed module", func(l watchLine) bool { return l.Verdict.Passed && hasStep(l, "insmod greet") })
+	if hasStep(l, "insmod hello_c") {
+		t.Errorf("the renamed module's cycle still loads hello_c: %+v", l.Steps)
+	}
+	saved := t.TempDir()
+	if err := os.Rename(dir, filepath.Join(saved, "c")); err != nil {
+		t.Fatal(err)
+	}
+	until("failing on the deleted directory", func(l watchLine) bool { return !l.Verdict.Passed })
+	if err := os.Rename(filepath.Join(saved, "c"), dir); err != nil {
+		t.Fatal(err)
+	}
+	until("passing once the directory is back", func(l watchLine) bool { return l.Verdict.Passed && hasStep(l, "insmod greet") })
+	w.stop(t)
+	assertNoLeftovers(t)
+}
+
+func hasStep(l watchLine, name string) bool {
+	for _, s := range l.Steps {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

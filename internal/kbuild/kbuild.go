@@ -194,7 +194,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if err != nil {
 		return nil, &Error{Dir: abs, Diagnostics: diags, Output: out, Err: err}
 	}
-	mods, err := filepath.Glob(filepath.Join(abs, "*.ko"))
+	mods, err := builtModules(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +260,29 @@ func (m *memo) wrap(vars []string) []string {
 		return vars
 	}
 	return append(out, "CC="+m.prog+" "+cc)
+}
+
+// builtModules lists the .ko files the build made: those Kbuild's
+// modules.order names ("NAME.o" for NAME.ko, relative to the module
+// directory), so that a .ko left from before a rename is not loaded; all
+// *.ko when there is no modules.order.
+func builtModules(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "modules.order"))
+	if errors.Is(err, os.ErrNotExist) {
+		return filepath.Glob(filepath.Join(dir, "*.ko"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var mods []string
+	for _, line := range strings.Fields(string(data)) {
+		ko := filepath.Join(dir, strings.TrimSuffix(line, filepath.Ext(line))+".ko")
+		if _, err := os.Stat(ko); err != nil {
+			return nil, fmt.Errorf("modules.order names %s, which the build did not make: %w", line, err)
+		}
+		mods = append(mods, ko)
+	}
+	return mods, nil
 }
 
 // makeSafe reports whether make can take path as M=: no white space and

@@ -198,3 +198,26 @@ func TestCheckDir(t *testing.T) {
 		t.Errorf("CheckDir(.) on a dir without Kbuild = %q, want an error", got)
 	}
 }
+
+// TestBuiltModules: the modules are the ones modules.order names, not
+// every .ko in the directory (one left from before a rename stays out).
+func TestBuiltModules(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"greet.ko", "hello_c.ko", "modules.order"} {
+		data := ""
+		if f == "modules.order" {
+			data = "greet.o\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := builtModules(dir)
+	if err != nil || len(got) != 1 || filepath.Base(got[0]) != "greet.ko" {
+		t.Errorf("builtModules = %v, %v; want only greet.ko", got, err)
+	}
+	os.Remove(filepath.Join(dir, "modules.order"))
+	if got, _ := builtModules(dir); len(got) != 2 {
+		t.Errorf("without modules.order: %v, want both .ko files", got)
+	}
+}
