@@ -81,7 +81,7 @@ type Command struct {
 	// the part without More puts the file in place.
 	Offset int64 `json:"offset,omitempty"`
 	More   bool  `json:"more,omitempty"`
-	Step *Step  `json:"step,omitempty"`
+	Step   *Step `json:"step,omitempty"`
 }
 
 // Frame events.
