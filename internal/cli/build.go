@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newBuildCmd) }
@@ -29,12 +27,8 @@ kept in a log file.`,
 			if len(args) == 0 {
 				args = []string{"."}
 			}
-			ko, err := f.kernelOpts()
-			if err != nil {
-				return err
-			}
 			p := printer(f.quiet)
-			env, err := workflow.PrepareFor(c.Context(), f.toolchain, f.source, f.kernel, true, p)
+			env, ko, err := f.prepare(c.Context(), p, true)
 			if err != nil {
 				return err
 			}

@@ -85,15 +85,23 @@ func isTerminal(w io.Writer) bool {
 	return ok && ui.IsTerminal(f) && os.Getenv("NO_COLOR") == ""
 }
 
-// cachedKernel is the toolchain and the kernel the flags name, built
-// already (rko's own) or resolved from --kernel: what rko doc and rko
-// rust-analyzer work against, never starting a kernel build.
-func (f *envFlags) cachedKernel(ctx context.Context, p printerT) (*workflow.Env, *kernel.Kernel, error) {
-	env, err := workflow.PrepareFor(ctx, f.toolchain, f.source, f.kernel, false, p)
-	if err != nil {
-		return nil, nil, err
-	}
+// prepare checks the kernel flags (a bad --arch is refused before
+// anything is installed), then selects the toolchain and finds the
+// source for them, installing the toolchain when install is set.
+func (f *envFlags) prepare(ctx context.Context, p printerT, install bool) (*workflow.Env, workflow.KernelOpts, error) {
 	ko, err := f.kernelOpts()
+	if err != nil {
+		return nil, ko, err
+	}
+	env, err := workflow.PrepareFor(ctx, f.toolchain, f.source, f.kernel, install, p)
+	return env, ko, err
+}
+
+// cachedKernel is the toolchain and the kernel the flags name, built
+// already (rko's own) or resolved from --kernel: what rko doc, rko
+// rust-analyzer and rko new work against, never starting a kernel build.
+func (f *envFlags) cachedKernel(ctx context.Context, p printerT) (*workflow.Env, *kernel.Kernel, error) {
+	env, ko, err := f.prepare(ctx, p, false)
 	if err != nil {
 		return nil, nil, err
 	}

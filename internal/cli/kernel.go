@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newKernelCmd) }
@@ -25,12 +23,8 @@ names the unmet dependency of any that did not, and builds bzImage and
 modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ko, err := f.kernelOpts()
-			if err != nil {
-				return err
-			}
 			p := printer(f.quiet)
-			env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, true, p)
+			env, ko, err := f.prepare(c.Context(), p, true)
 			if err != nil {
 				return err
 			}

@@ -5,9 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/scaffold"
-	"github.com/rkodev/rko/internal/workflow"
 )
 
 func init() { register(newNewCmd) }
@@ -50,16 +48,9 @@ the kernel of --profile is built already (else rko build writes it).`,
 // is made.
 func newRustProject(c *cobra.Command, f *envFlags, dir string) {
 	p := printer(f.quiet)
-	env, err := workflow.Prepare(c.Context(), f.toolchain, f.source, false, p)
+	env, k, err := f.cachedKernel(c.Context(), p)
 	if err == nil {
-		var k *kernel.Kernel
-		var ko workflow.KernelOpts
-		if ko, err = f.kernelOpts(); err == nil {
-			k, err = env.CachedKernel(c.Context(), ko)
-		}
-		if err == nil {
-			_, err = env.RustProjects(c.Context(), k, []string{dir}, false)
-		}
+		_, err = env.RustProjects(c.Context(), k, []string{dir}, false)
 	}
 	if err != nil {
 		p.Logf("no rust-project.json yet (%v); rko build %s writes it", err, dir)

@@ -103,11 +103,7 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 		return err
 	}
 	p := printer(o.env.quiet)
-	env, err := workflow.PrepareFor(ctx, o.env.toolchain, o.env.source, o.env.kernel, true, p)
-	if err != nil {
-		return err
-	}
-	ko, err := o.env.kernelOpts()
+	env, ko, err := o.env.prepare(ctx, p, true)
 	if err != nil {
 		return err
 	}

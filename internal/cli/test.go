@@ -148,11 +148,7 @@ func RunTest(ctx context.Context, o *testOpts, dirs []string, p printerT) (*Test
 	if err != nil {
 		return nil, err
 	}
-	ko, err := o.env.kernelOpts()
-	if err != nil {
-		return nil, err
-	}
-	env, err := workflow.PrepareFor(ctx, o.env.toolchain, o.env.source, o.env.kernel, true, p)
+	env, ko, err := o.env.prepare(ctx, p, true)
 	if err != nil {
 		return nil, err
 	}

@@ -118,15 +118,11 @@ func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader,
 		defer unlock()
 	}
 	params, _ := moduleParams(o.params)
-	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
+	env, ko, err := o.env.prepare(ctx, p, true)
 	if err != nil {
 		return err
 	}
 	done := p.Phase("kernel (" + o.env.profile + ")")
-	ko, err := o.env.kernelOpts()
-	if err != nil {
-		return err
-	}
 	k, err := env.Kernel(ctx, ko)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/ui"
 )
 
 // Docs is the rustdoc output of one kernel.
@@ -114,20 +115,9 @@ func Build(ctx context.Context, p Params) (*Docs, error) {
 		"rustdoc_output=" + out, "rustdoc"}
 	var crates atomic.Int64
 	log := io.MultiWriter(p.Log, lineCounter{prefix: []byte("  RUSTDOC"), n: &crates})
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				p.Progress("rustdoc: %d crates documented, %s elapsed", crates.Load(), time.Since(start).Round(time.Second))
-			}
-		}
-	}()
+	defer ui.Every(10*time.Second, func() {
+		p.Progress("rustdoc: %d crates documented, %s elapsed", crates.Load(), time.Since(start).Round(time.Second))
+	})()
 	if _, err := p.Toolchain.Run(ctx, run.Opts{Stdout: log, Stderr: log}, []string{k.Source.Dir, k.Dir, tmp}, argv...); err != nil {
 		return nil, fmt.Errorf("make rustdoc for kernel %s: %w", k.Key, err)
 	}

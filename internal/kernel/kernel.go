@@ -28,6 +28,7 @@ import (
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/ui"
 )
 
 // Profiles name the shipped fragment lists; fragments are applied on top of
@@ -456,29 +457,19 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 	total := estimateObjects(root, p.Profile, p.Target.Name)
 	var objects atomic.Int64
 	pw := &progressWriter{count: &objects}
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				n := objects.Load()
-				if total > 0 {
-					p.Progress("building: %d/~%d objects, %s elapsed", n, total, time.Since(start).Round(time.Second))
-				} else {
-					p.Progress("building: %d objects, %s elapsed", n, time.Since(start).Round(time.Second))
-				}
-			}
+	stop := ui.Every(5*time.Second, func() {
+		n := objects.Load()
+		if total > 0 {
+			p.Progress("building: %d/~%d objects, %s elapsed", n, total, time.Since(start).Round(time.Second))
+		} else {
+			p.Progress("building: %d objects, %s elapsed", n, time.Since(start).Round(time.Second))
 		}
-	}()
+	})
 	image := filepath.Base(p.Target.Image)
 	p.Progress("building %s and modules for %s with make -j%d", image, p.Target.Name, p.Jobs)
 	log := io.MultiWriter(p.Log, pw)
 	_, err = runMake(run.Opts{Stdout: log, Stderr: log}, fmt.Sprintf("-j%d", p.Jobs), image, "modules")
-	close(stop)
+	stop()
 	if err != nil {
 		return nil, &BuildError{Phase: image + " modules", Err: cache.NoSpace(err, runOutput(err), dir)}
 	}

@@ -23,13 +23,9 @@ func (e *Env) CachedKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, e
 		// build and the boot take (Debian's is fetched and prepared once).
 		return e.Kernel(ctx, o)
 	}
-	var extra []kernel.Fragment
-	for _, path := range o.Fragments {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config fragment: %w", err)
-		}
-		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
+	extra, err := readFragments(o.Fragments)
+	if err != nil {
+		return nil, err
 	}
 	k, err := kernel.Lookup(kernel.Params{Target: o.Target, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
 	if errors.Is(err, kernel.ErrNotBuilt) {

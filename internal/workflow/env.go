@@ -183,15 +183,24 @@ func (e *Env) debianKernel(ctx context.Context, release string) (*kernel.Kernel,
 	return k, nil
 }
 
-// ownKernel builds (or loads from the cache) rko's kernel for o.
-func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
-	var extra []kernel.Fragment
-	for _, path := range o.Fragments {
+// readFragments reads the --fragment files.
+func readFragments(paths []string) ([]kernel.Fragment, error) {
+	var out []kernel.Fragment
+	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config fragment: %w", err)
 		}
-		extra = append(extra, kernel.Fragment{Name: filepath.Base(path), Data: data})
+		out = append(out, kernel.Fragment{Name: filepath.Base(path), Data: data})
+	}
+	return out, nil
+}
+
+// ownKernel builds (or loads from the cache) rko's kernel for o.
+func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
+	extra, err := readFragments(o.Fragments)
+	if err != nil {
+		return nil, err
 	}
 	if o.Target == nil {
 		o.Target = target.Host()
