@@ -1,7 +1,6 @@
 package report
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -18,25 +17,7 @@ func TestGoldenArches(t *testing.T) {
 			t.Errorf("no golden consoles in %s", dir)
 		}
 		for _, path := range files {
-			t.Run(path, func(t *testing.T) {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, console := splitGolden(data)
-				got := goldenHeader(Parse(console))
-				if *update {
-					if got != want {
-						if err := os.WriteFile(path, append([]byte(got+"\n"), console...), 0o644); err != nil {
-							t.Fatal(err)
-						}
-					}
-					return
-				}
-				if got != want {
-					t.Errorf("reports differ (run with -update if on purpose):\n--- got\n%s--- want\n%s", got, want)
-				}
-			})
+			t.Run(path, func(t *testing.T) { checkGolden(t, path) })
 		}
 	}
 }

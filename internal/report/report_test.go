@@ -82,27 +82,31 @@ func goldenFiles(t *testing.T, dir string) []string {
 func TestGolden(t *testing.T) {
 	for _, dir := range []string{"testdata/report", "testdata/syzkaller", "testdata/real"} {
 		for _, path := range goldenFiles(t, dir) {
-			t.Run(path, func(t *testing.T) {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, console := splitGolden(data)
-				got := goldenHeader(Parse(console))
-				if *update {
-					if got != want {
-						out := append([]byte(got+"\n"), console...)
-						if err := os.WriteFile(path, out, 0o644); err != nil {
-							t.Fatal(err)
-						}
-					}
-					return
-				}
-				if got != want {
-					t.Errorf("reports differ (run with -update if on purpose):\n--- got\n%s--- want\n%s", got, want)
-				}
-			})
+			t.Run(path, func(t *testing.T) { checkGolden(t, path) })
 		}
+	}
+}
+
+// checkGolden parses the console of the golden file at path and compares
+// the reports with its header; -update rewrites the header instead.
+func checkGolden(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, console := splitGolden(data)
+	got := goldenHeader(Parse(console))
+	if *update {
+		if got != want {
+			if err := os.WriteFile(path, append([]byte(got+"\n"), console...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	if got != want {
+		t.Errorf("reports differ (run with -update if on purpose):\n--- got\n%s--- want\n%s", got, want)
 	}
 }
 
