@@ -159,7 +159,7 @@ func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader,
 
 	s := &watchSession{env: env, k: k, dirs: abs, opts: to, p: p, w: w, json: o.json}
 	defer s.stop()
-	go s.bootAhead(ctx)
+	s.bootAhead(ctx)
 	trigger(time.Now())
 	for n := 1; o.cycles == 0 || n <= o.cycles; n++ {
 		var at time.Time
@@ -291,13 +291,16 @@ type bootResult struct {
 	err error
 }
 
-// bootAhead boots the next guest while the user edits (or the first
-// cycle's module builds), so a cycle seldom waits for a boot.
+// bootAhead starts booting the next guest, in the background, while the
+// user edits (or the first cycle's module builds), so a cycle seldom
+// waits for a boot. Only the cycle loop calls it: s.boot is its own.
 func (s *watchSession) bootAhead(ctx context.Context) {
 	ch := make(chan bootResult, 1)
 	s.boot = ch
-	g, err := s.env.StartGuest(ctx, s.k, s.opts, "watch")
-	ch <- bootResult{g, err}
+	go func() {
+		g, err := s.env.StartGuest(ctx, s.k, s.opts, "watch")
+		ch <- bootResult{g, err}
+	}()
 }
 
 // take returns a running guest, waiting for the one booting ahead.
@@ -306,10 +309,7 @@ func (s *watchSession) take(ctx context.Context) (*workflow.Guest, error) {
 		return s.guest, nil
 	}
 	if s.boot == nil {
-		go s.bootAhead(ctx)
-		for s.boot == nil {
-			time.Sleep(time.Millisecond)
-		}
+		s.bootAhead(ctx)
 	}
 	r := <-s.boot
 	s.boot = nil
@@ -394,7 +394,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 	if out.RebootReason != "" {
 		s.guest.Stop()
 		s.guest = nil
-		go s.bootAhead(ctx)
+		s.bootAhead(ctx)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
@@ -218,13 +219,26 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 // and the directory of remembered answers.
 type memo struct {
 	prog, progDir, dir string
+	cache              string // the cache root it is in
 }
 
 // probeMemo returns the memo, building ccmemo on first use; nil when
-// RKO_CCMEMO=0 turns it off.
+// RKO_CCMEMO=0 turns it off. It is found (and its checksum checked) once
+// per process: rko watch builds on every save.
 func probeMemo(ctx context.Context) (*memo, error) {
 	if os.Getenv("RKO_CCMEMO") == "0" {
 		return nil, nil
+	}
+	root, err := cache.Dir()
+	if err != nil {
+		return nil, err
+	}
+	probeMemoFound.Lock()
+	defer probeMemoFound.Unlock()
+	if m := probeMemoFound.m; m != nil && m.cache == root {
+		if _, err := os.Stat(m.prog); err == nil {
+			return m, nil
+		}
 	}
 	prog, err := guest.BuildStatic(ctx, target.Host(), "ccmemo", ccmemoSource, "ccmemo")
 	if err != nil {
@@ -234,7 +248,15 @@ func probeMemo(ctx context.Context) (*memo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &memo{prog: prog, progDir: filepath.Dir(prog), dir: dir}, nil
+	probeMemoFound.m = &memo{prog: prog, progDir: filepath.Dir(prog), dir: dir, cache: root}
+	return probeMemoFound.m, nil
+}
+
+// probeMemoFound is the memo probeMemo found, for the cache root it was
+// found in (tests change RKO_CACHE).
+var probeMemoFound struct {
+	sync.Mutex
+	m *memo
 }
 
 // wrap puts the C compiler that vars select (MakeVars: LLVM=1 means
