@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -115,12 +116,28 @@ var rkoClass = map[Type]string{
 }
 
 // corpusDir finds the corpus: $RKO_CORPUS, else
-// <repo>/../shared/corpora/syzkaller-linux-report.
+// <repo>/../shared/corpora/syzkaller-linux-report, else the same beside
+// the repository this one was cloned from when that is a directory on
+// this machine (git clone . /tmp/fresh keeps finding it; the corpus is
+// never copied into the project).
 func corpusDir() string {
 	if d := os.Getenv("RKO_CORPUS"); d != "" {
 		return d
 	}
-	return filepath.Join("..", "..", "..", "shared", "corpora", "syzkaller-linux-report")
+	rel := filepath.Join("shared", "corpora", "syzkaller-linux-report")
+	dir := filepath.Join("..", "..", "..", rel)
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
+	out, err := exec.Command("git", "config", "--get", "remote.origin.url").Output()
+	if origin := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(origin) {
+		if d := filepath.Join(filepath.Dir(origin), rel); d != dir {
+			if _, err := os.Stat(d); err == nil {
+				return d
+			}
+		}
+	}
+	return dir
 }
 
 // corpusVerdict is what a golden of testdata/corpus holds: rko's verdict
