@@ -50,6 +50,11 @@ type Plan struct {
 	// that skips its own built-in suites (the doctests), and the module
 	// suites loaded later run.
 	KUnitFilter string `json:"kunit_filter,omitempty"`
+	// Token is the boot's secret, chosen by the host: the init puts it in
+	// every frame it writes, so a frame the code under test prints (a
+	// module's printk, a test script's echo to /dev/kmsg) is told from the
+	// init's own. Empty: frames are not authenticated (old plans).
+	Token string `json:"token,omitempty"`
 }
 
 // JSON encodes the plan for /rko/plan.json.
@@ -120,6 +125,8 @@ type Frame struct {
 	PID      int               `json:"pid,omitempty"`
 	// ID is the command an "ack" answers.
 	ID int `json:"id,omitempty"`
+	// Token is the plan's Token: only the init knows it.
+	Token string `json:"tok,omitempty"`
 }
 
 // Encode encodes the frame as a console line (without the newline).
