@@ -1,0 +1,129 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/target"
+)
+
+// entry returns the cache key, the cache directory and the fragments of
+// the kernel p describes (filling in the default profile).
+func entry(p *Params) (key, dir string, frags []Fragment, err error) {
+	if p.Profile == "" {
+		p.Profile = "default"
+	}
+	if p.Target == nil {
+		p.Target = target.Host()
+	}
+	frags, err = TargetFragments(p.Profile, p.Target)
+	if err != nil {
+		return "", "", nil, err
+	}
+	frags = append(frags, p.Extra...)
+	key = Key(*p, frags)
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return "", "", nil, err
+	}
+	return key, filepath.Join(root, key), frags, nil
+}
+
+// ErrNotBuilt means the kernel asked of Lookup is not in the cache.
+var ErrNotBuilt = errors.New("kernel not built yet")
+
+// Lookup returns the kernel Build would return for p if it is already
+// built, and ErrNotBuilt (wrapped, with the key) if it is not; it never
+// builds.
+func Lookup(p Params) (*Kernel, error) {
+	key, dir, _, err := entry(&p)
+	if err != nil {
+		return nil, err
+	}
+	k, err := Load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (profile %s, key %s)", ErrNotBuilt, p.Profile, key)
+	}
+	return k, err
+}
+
+// Lock takes the kernel's cache entry lock, the one Build holds, for work
+// that writes into a built kernel's entry (rko doc's rustdoc).
+func (k *Kernel) Lock(ctx context.Context, waiting func()) (func(), error) {
+	return cache.Lock(ctx, k.Dir, waiting)
+}
+
+// Load reads a finished kernel from its cache directory.
+func Load(dir string) (*Kernel, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	if err != nil {
+		return nil, err
+	}
+	var k Kernel
+	if err := json.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("cached kernel %s: kernel.json is damaged: %w", dir, err)
+	}
+	if _, err := os.Stat(k.Image); err != nil {
+		return nil, fmt.Errorf("cached kernel %s lost its image: %w", dir, err)
+	}
+	// vmlinux is what a PVH boot loads and what symbolization reads, in
+	// the kernels rko builds; a distro's entry boots its own image.
+	own := k.Origin == "" || k.Origin == "rko"
+	if _, err := os.Stat(filepath.Join(k.BuildDir, "vmlinux")); err != nil && k.Key != "dir" && own {
+		return nil, fmt.Errorf("cached kernel %s lost its vmlinux: %w", dir, err)
+	}
+	return &k, nil
+}
+
+// Cached returns the finished kernels in the cache built for the target
+// called arch, newest first. Entries that do not load (an interrupted
+// build, a lost image) are left out.
+func Cached(arch string) []*Kernel {
+	root, err := cache.Sub("kernels")
+	if err != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir(root)
+	var ks []*Kernel
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		k, err := Load(filepath.Join(root, e.Name()))
+		if err != nil || k.Target().Name != arch {
+			continue
+		}
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].Built.After(ks[j].Built) })
+	return ks
+}
+
+// markConfigured records that the build tree's .config is the finished
+// configuration of this cache entry (its hash, in configured.sha256).
+func markConfigured(dir, cfgPath string) error {
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(filepath.Join(dir, "configured.sha256"), []byte(cache.Key(data)+"\n"), 0o644)
+}
+
+// configured reports whether the .config is still the one markConfigured
+// recorded.
+func configured(dir, cfgPath string) bool {
+	want, err := os.ReadFile(filepath.Join(dir, "configured.sha256"))
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile(cfgPath)
+	return err == nil && cache.Key(data) == strings.TrimSpace(string(want))
+}
