@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/rkodev/rko/internal/console"
-	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/guest/proto"
 )
 
 // Type names the kind of a report. The values are stable: they appear in
@@ -342,8 +342,8 @@ func ParseString(s string) []*Report {
 			kernelSeen = true
 		}
 		fromFrame := false
-		if strings.HasPrefix(l, guest.FramePrefix) {
-			f, ok := guest.ParseFrame(l)
+		if strings.HasPrefix(l, proto.FramePrefix) {
+			f, ok := proto.ParseFrame(l)
 			text, isOut := strings.TrimRight(f.Line, "\r\n"), ok && f.Ev == "out"
 			if !isOut {
 				// A step ended or the guest moved on: the reports are over.
