@@ -18,12 +18,10 @@ import (
 // entry returns the cache key, the cache directory and the fragments of
 // the kernel p describes (filling in the default profile).
 func entry(p *Params) (key, dir string, frags []Fragment, err error) {
-	if p.Profile == "" {
-		p.Profile = "default"
-	}
 	if p.Target == nil {
 		p.Target = target.Host()
 	}
+	p.Profile = Canonical(p.Profile, p.Target)
 	frags, err = TargetFragments(p.Profile, p.Target)
 	if err != nil {
 		return "", "", nil, err

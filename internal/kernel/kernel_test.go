@@ -108,7 +108,12 @@ func TestTargetFragments(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		names, merged := mergeFragments(t, fs)
-		if want := "base arch-" + name + " rust kunit"; strings.Join(names, " ") != want {
+		want := "base arch-" + name + " rust kunit"
+		if name == "x86_64" {
+			// The default kernel is the bench kernel where bench is offered.
+			want += " bench"
+		}
+		if strings.Join(names, " ") != want {
 			t.Errorf("%s: fragments %v, want %s", name, names, want)
 		}
 		for _, sym := range console[name] {
@@ -124,6 +129,49 @@ func TestTargetFragments(t *testing.T) {
 	arm64, _ := target.Lookup("arm64")
 	if _, err := TargetFragments("bench", arm64); err == nil || !strings.Contains(err.Error(), "--profile bench is not available on --arch arm64") {
 		t.Errorf("bench on arm64: %v, want a refusal naming profile and arch", err)
+	}
+}
+
+// --profile bench names the default kernel where bench is offered (the
+// same fragments, so the same cache key) and is refused elsewhere; the
+// default carries no bench option where bench is not offered.
+func TestCanonicalProfile(t *testing.T) {
+	src := &Source{ID: "s1", Version: "7.3.4"}
+	tc := &toolchain.Toolchain{ID: "t1"}
+	tests := []struct {
+		arch, profile, want string
+		same                bool // bench is offered: it is the default kernel
+	}{
+		{"x86_64", "", "default", true},
+		{"x86_64", "bench", "default", true},
+		{"x86_64", "debug", "debug", true},
+		{"arm64", "bench", "bench", false},
+		{"riscv64", "default", "default", false},
+		{"um", "bench", "bench", false},
+	}
+	for _, tt := range tests {
+		tg, _ := target.Lookup(tt.arch)
+		if got := Canonical(tt.profile, tg); got != tt.want {
+			t.Errorf("Canonical(%q, %s) = %q, want %q", tt.profile, tt.arch, got, tt.want)
+		}
+		def, err := TargetFragments("default", tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bench, err := TargetFragments("bench", tg)
+		if tt.same != (err == nil) {
+			t.Errorf("%s: --profile bench: %v", tt.arch, err)
+		}
+		if err == nil {
+			p := Params{Target: tg, Source: src, Toolchain: tc}
+			if Key(p, def) != Key(p, bench) {
+				t.Errorf("%s: bench and default have different kernels", tt.arch)
+			}
+		}
+		_, merged := mergeFragments(t, def)
+		if got := merged.Get("BLK_DEV_RUST_NULL"); (got == "m") != tt.same {
+			t.Errorf("%s: default kernel CONFIG_BLK_DEV_RUST_NULL=%q", tt.arch, got)
+		}
 	}
 }
 
