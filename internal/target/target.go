@@ -1,6 +1,6 @@
 // Package target is rko's table of guest architectures: for each one, what
-// the kernel build, the guest init, the initramfs, QEMU (or UML) and the
-// crash parser need to know. Every other package asks this table instead
+// the kernel build, the guest init, the initramfs and QEMU (or UML) need
+// to know. Every other package asks this table instead
 // of spelling out x86_64 (the shape of syzkaller's sys/targets and the
 // archConfigs of its vm/qemu).
 package target
@@ -19,6 +19,12 @@ type Target struct {
 	Name string
 	// KernelArch is the kernel's ARCH= (x86, arm64, riscv, um).
 	KernelArch string
+	// Kconfig is the symbol (without CONFIG_) that every kernel config of
+	// this architecture sets and no other's does: the top option of its
+	// arch/*/Kconfig (X86, ARM64, RISCV, UML). Not X86_64: a UML kernel on
+	// the x86 subarchitecture sets X86_64 too, and X86 only in a real x86
+	// kernel. Every target is 64-bit, so its kernels set 64BIT as well.
+	Kconfig string
 	// Image is the boot image in the build tree, relative to it; the
 	// image make builds (the make target is its base name).
 	Image string
@@ -80,30 +86,12 @@ type Target struct {
 	// needs on this target beyond the kernel's own (Kbuild's KRUSTFLAGS).
 	ModuleRustFlags []string
 
-	// Crash describes the architecture's oops format for the crash parser.
-	Crash CrashFormat
 	// ELFMachine is the e_machine of the architecture's kernel objects.
 	ELFMachine elf.Machine
 	// Binutils is the GNU triplet prefix of the binutils that read its
 	// objects (aarch64-linux-gnu-addr2line); BinutilsPackage, the Debian
 	// package that ships them on an x86_64 host.
 	Binutils, BinutilsPackage string
-}
-
-// CrashFormat is what the crash parser needs to know of an
-// architecture's register dump: the line prefixes that name the faulting
-// instruction and the return address (x86_64 "RIP: 0010:", arm64
-// "pc : ", riscv64 "epc : "), and the header lines its page faults and
-// illegal instructions start with.
-type CrashFormat struct {
-	// PC is the prefix of the line naming the faulting function.
-	PC string
-	// LR is the prefix of the line naming the caller (link register);
-	// "" when the architecture prints none.
-	LR string
-	// Headers are prefixes (after the printk timestamp) of the first line
-	// of a report that this architecture prints and x86_64 does not.
-	Headers []string
 }
 
 // MakeArgs are the make variables that select this target in a kernel or
@@ -133,7 +121,7 @@ func (t *Target) String() string { return t.Name }
 
 var table = map[string]*Target{
 	"x86_64": {
-		Name: "x86_64", KernelArch: "x86", Image: "arch/x86/boot/bzImage", GOARCH: "amd64",
+		Name: "x86_64", KernelArch: "x86", Kconfig: "X86", Image: "arch/x86/boot/bzImage", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", CPU: "max", KVMCPU: "host",
 		Console: "ttyS0", ConsoleConfig: []string{"SERIAL_8250", "SERIAL_8250_CONSOLE"},
@@ -142,21 +130,18 @@ var table = map[string]*Target{
 		Firmware: []string{"/usr/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"},
 		HostArch: "amd64", Fragment: "arch-x86_64",
 		ELFMachine: elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
-		Crash: CrashFormat{PC: "RIP: "},
 	},
 	"arm64": {
-		Name: "arm64", KernelArch: "arm64", Image: "arch/arm64/boot/Image", GOARCH: "arm64",
+		Name: "arm64", KernelArch: "arm64", Kconfig: "ARM64", Image: "arch/arm64/boot/Image", GOARCH: "arm64",
 		LibDir: "aarch64-linux-gnu", DebianArch: "arm64",
 		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", CPU: "max", KVMCPU: "host",
 		Console: "ttyAMA0", HostArch: "arm64", Fragment: "arch-arm64",
 		ConsoleConfig: []string{"SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE"}, VermagicArch: "aarch64",
 		ELFMachine: elf.EM_AARCH64, Binutils: "aarch64-linux-gnu-", BinutilsPackage: "binutils-aarch64-linux-gnu",
 		Profiles: map[string]string{"bench": benchX86Only},
-		Crash: CrashFormat{PC: "pc : ", LR: "lr : ",
-			Headers: []string{"Unable to handle kernel ", "Internal error: "}},
 	},
 	"riscv64": {
-		Name: "riscv64", KernelArch: "riscv", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
+		Name: "riscv64", KernelArch: "riscv", Kconfig: "RISCV", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
 		LibDir: "riscv64-linux-gnu", DebianArch: "riscv64",
 		QEMU: "qemu-system-riscv64", QEMUPackage: "qemu-system-misc", Machine: "virt", CPU: "rv64", KVMCPU: "host",
 		Console: "ttyS0", ConsoleConfig: []string{"SERIAL_8250", "SERIAL_8250_CONSOLE"}, VermagicArch: "riscv",
@@ -166,11 +151,9 @@ var table = map[string]*Target{
 		HostArch: "riscv64", Fragment: "arch-riscv64",
 		ELFMachine: elf.EM_RISCV, Binutils: "riscv64-linux-gnu-", BinutilsPackage: "binutils-riscv64-linux-gnu",
 		Profiles: map[string]string{"bench": benchX86Only},
-		Crash: CrashFormat{PC: "epc : ", LR: " ra : ",
-			Headers: []string{"Unable to handle kernel ", "Oops - "}},
 	},
 	"um": {
-		Name: "um", KernelArch: "um", Image: "linux", GOARCH: "amd64",
+		Name: "um", KernelArch: "um", Kconfig: "UML", Image: "linux", GOARCH: "amd64",
 		LibDir: "x86_64-linux-gnu", DebianArch: "amd64", Console: "tty0",
 		// UML's line driver stops reading its input for good once the
 		// tty throttles it: line_throttle deactivates the channel's IRQ
@@ -194,9 +177,6 @@ var table = map[string]*Target{
 		ModuleRustFlags: []string{"-Crelocation-model=static", "-Ccode-model=large"},
 		ELFMachine:      elf.EM_X86_64, Binutils: "x86_64-linux-gnu-", BinutilsPackage: "binutils-x86-64-linux-gnu",
 		Profiles: map[string]string{"bench": "rko bench's profile and rounds (null_blk and rnull, ACPI/HPET clocks, fio) are made for QEMU guests and were never measured on UML; benchmark under --arch x86_64"},
-		// UML prints x86_64's register dump (arch/x86/um/sysrq_64.c): "RIP:
-		// 0033:func+0x0/0x10 [mod]"; a fault in kernel mode panics.
-		Crash: CrashFormat{PC: "RIP: ", Headers: []string{"Kernel panic - not syncing: Kernel mode fault"}},
 	},
 }
 
@@ -246,6 +226,37 @@ func Lookup(name string) (*Target, error) {
 		return nil, fmt.Errorf("--arch %s: %s; supported: %s", name, why, strings.Join(Names(), ", "))
 	}
 	return nil, fmt.Errorf("unknown --arch %q, want one of %s", name, strings.Join(Names(), ", "))
+}
+
+// Known returns the target called name or one of its aliases, whatever
+// the host, or nil: for names rko itself recorded (a cached kernel's
+// architecture), where Lookup's checks of a user's choice do not apply.
+func Known(name string) *Target {
+	n := strings.ToLower(name)
+	if a, ok := aliases[n]; ok {
+		n = a
+	}
+	return table[n]
+}
+
+// ForConfig returns the target of the kernel whose .config sets the
+// symbols isSet reports true for (names without CONFIG_): the one whose
+// Kconfig symbol is set. The error says what the config is when it is no
+// kernel rko boots: of another architecture, or 32-bit.
+func ForConfig(isSet func(symbol string) bool) (*Target, error) {
+	var syms []string
+	for _, n := range Names() {
+		t := table[n]
+		syms = append(syms, "CONFIG_"+t.Kconfig)
+		if !isSet(t.Kconfig) {
+			continue
+		}
+		if !isSet("64BIT") {
+			return nil, fmt.Errorf("the config is of a 32-bit %s kernel (CONFIG_%s without CONFIG_64BIT); rko boots 64-bit kernels only: rebuild it with CONFIG_64BIT=y", t.KernelArch, t.Kconfig)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("the config sets none of %s: it is of an architecture rko does not boot (rko boots %s)", strings.Join(syms, ", "), strings.Join(Names(), ", "))
 }
 
 // ForELFMachine returns the first target (by name) whose objects have
