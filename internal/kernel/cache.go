@@ -69,6 +69,9 @@ func Load(dir string) (*Kernel, error) {
 	if err := json.Unmarshal(data, &k); err != nil {
 		return nil, fmt.Errorf("cached kernel %s: kernel.json is damaged: %w", dir, err)
 	}
+	if _, err := archTarget(k.Arch); err != nil {
+		return nil, fmt.Errorf("cached kernel %s: %w (written by another rko: rebuild it, or use that rko)", dir, err)
+	}
 	if _, err := os.Stat(k.Image); err != nil {
 		return nil, fmt.Errorf("cached kernel %s lost its image: %w", dir, err)
 	}

@@ -14,10 +14,14 @@ import (
 	"github.com/rkodev/rko/internal/kconfig"
 )
 
-// ImageRelease reads the kernel release (uname -r) from an x86 bzImage:
-// the boot protocol's setup header (magic "HdrS" at 0x202) points, at
-// 0x20e, to the version string "7.3.4+deb13-amd64 (builder) #1 SMP ...",
-// whose first word is the release (Documentation/arch/x86/boot.rst).
+// ImageRelease reads the kernel release (uname -r) from a boot image,
+// whatever its architecture. An x86 bzImage is compressed, but its boot
+// protocol setup header (magic "HdrS" at 0x202) points, at 0x20e, to the
+// version string "7.3.4+deb13-amd64 (builder) #1 SMP ...", whose first
+// word is the release (Documentation/arch/x86/boot.rst). The uncompressed
+// images (arm64's and riscv's Image, UML's linux, a vmlinux) hold the
+// kernel's banner, "Linux version 7.3.4 (builder) ..." (linux_banner,
+// init/version-timestamp.c), whose third word is the release.
 func ImageRelease(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -25,13 +29,25 @@ func ImageRelease(path string) (string, error) {
 	}
 	defer f.Close()
 	hdr := make([]byte, 0x210)
-	if _, err := io.ReadFull(f, hdr); err != nil {
-		return "", fmt.Errorf("%s is too short to be a bzImage: %w", path, err)
+	if n, _ := io.ReadFull(f, hdr); n == len(hdr) && string(hdr[0x202:0x206]) == "HdrS" {
+		return setupRelease(f, path, int64(binary.LittleEndian.Uint16(hdr[0x20e:]))+0x200)
 	}
-	if string(hdr[0x202:0x206]) != "HdrS" {
-		return "", fmt.Errorf("%s is not a bzImage (no HdrS setup header)", path)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
 	}
-	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
+	rel, err := bannerRelease(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if rel == "" {
+		return "", fmt.Errorf("%s is not a kernel image: it has neither a bzImage setup header (HdrS) nor a %q banner", path, banner)
+	}
+	return rel, nil
+}
+
+// setupRelease reads the release from the version string at off in a
+// bzImage.
+func setupRelease(f *os.File, path string, off int64) (string, error) {
 	buf := make([]byte, 256)
 	n, err := f.ReadAt(buf, off)
 	if n == 0 {
@@ -43,6 +59,52 @@ func ImageRelease(path string) (string, error) {
 		return "", fmt.Errorf("%s has an empty version string", path)
 	}
 	return rel, nil
+}
+
+// banner starts the kernel's linux_banner.
+const banner = "Linux version "
+
+// bannerRelease finds the first banner followed by a release (a digit:
+// not a format string) in r and returns the release, or "" if there is
+// none.
+func bannerRelease(r io.Reader) (string, error) {
+	const chunk = 1 << 20
+	// keep is the tail carried to the next chunk: a banner and a release
+	// cut at the chunk's end are found whole in the next.
+	const keep = len(banner) + 256
+	buf := make([]byte, 0, chunk+keep)
+	for {
+		n, err := io.ReadFull(r, buf[len(buf):len(buf)+chunk])
+		buf = buf[:len(buf)+n]
+		eof := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !eof {
+			return "", err
+		}
+		for rest := buf; ; {
+			i := bytes.Index(rest, []byte(banner))
+			if i < 0 {
+				break
+			}
+			after := rest[i+len(banner):]
+			if len(after) < 256 && !eof {
+				break // the release may be cut: look again with more
+			}
+			if len(after) > 0 && after[0] >= '0' && after[0] <= '9' {
+				end := bytes.IndexAny(after, " \x00\n")
+				if end < 0 {
+					end = len(after)
+				}
+				return string(after[:end]), nil
+			}
+			rest = after
+		}
+		if eof {
+			return "", nil
+		}
+		if len(buf) > keep {
+			buf = append(buf[:0], buf[len(buf)-keep:]...)
+		}
+	}
 }
 
 // xenPhys32Entry is XEN_ELFNOTE_PHYS32_ENTRY, the ELF note that marks a

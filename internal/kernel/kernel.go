@@ -31,7 +31,8 @@ type Kernel struct {
 	BuildDir string `json:"build_dir"` // the O= tree; KDIR for modules
 	Image    string `json:"image"`     // bzImage, Image, or UML's linux
 	// Arch is the target's name (package target); "" in entries written
-	// before rko knew other architectures means x86_64.
+	// before rko knew other architectures means x86_64. Load refuses a
+	// name the table does not know.
 	Arch      string    `json:"arch,omitempty"`
 	Source    *Source   `json:"source"`
 	Release   string    `json:"release"`
@@ -49,19 +50,43 @@ type Kernel struct {
 	}
 }
 
-// Target is the architecture the kernel was built for.
+// Target is the architecture the kernel was built for. Load, FromDir and
+// FromBuildDir refuse a kernel whose Arch the target table does not know,
+// so Target does not fail for the kernels they return; a Kernel made by
+// hand with an unknown Arch is a programming error, and panics.
 func (k *Kernel) Target() *target.Target {
-	t, err := target.Lookup(k.Arch)
-	if err != nil || k.Arch == "" {
-		t, _ = target.Lookup("x86_64")
+	t, err := archTarget(k.Arch)
+	if err != nil {
+		panic(err)
 	}
 	return t
+}
+
+// archTarget returns the target called arch, a Kernel's Arch: "" means
+// x86_64, in cache entries written before rko knew other architectures.
+func archTarget(arch string) (*target.Target, error) {
+	if arch == "" {
+		arch = "x86_64"
+	}
+	if t := target.Known(arch); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("unknown architecture %q, want one of %s", arch, strings.Join(target.Names(), ", "))
+}
+
+// configTarget returns the target the kernel's .config was made for.
+func (k *Kernel) configTarget() (*target.Target, error) {
+	cfg, err := k.Config()
+	if err != nil {
+		return nil, err
+	}
+	return target.ForConfig(func(sym string) bool { return cfg.Get(sym) == "y" })
 }
 
 // BootImage is what QEMU's -kernel should load: vmlinux itself when the
 // kernel has the PVH entry point (CONFIG_PVH; QEMU then skips the
 // decompressor and real-mode setup, which under TCG saves about half a
-// second), else the bzImage.
+// second), else its Image (the bzImage, on x86_64).
 //
 // The vmlinux must carry the PVH note itself: a distro's build tree may
 // hold a BTF-only vmlinux (for module BTF) that cannot boot.
@@ -130,25 +155,27 @@ func (k *Kernel) SourceDir() string {
 }
 
 // FromBuildDir describes a kernel built elsewhere, by hand or by another
-// tool, from its O= build tree dir (with the image of its architecture:
-// arch/x86/boot/bzImage, arch/arm64/boot/Image, ...) and the source it was
-// built from.
+// tool, from its O= build tree dir and the source it was built from. The
+// tree's .config says its architecture (target.ForConfig), whose image
+// (arch/x86/boot/bzImage, arch/arm64/boot/Image, ...) must be built.
 func FromBuildDir(dir string, src *Source) (*Kernel, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
-	var tried []string
-	for _, n := range target.Names() {
-		t, _ := target.Lookup(n)
-		img := filepath.Join(abs, t.Image)
-		if st, err := os.Stat(img); err == nil && st.Mode().IsRegular() {
-			return &Kernel{Key: "dir", Origin: "dir:" + abs, Dir: abs, BuildDir: abs, Image: img, Arch: t.Name, Source: src, Release: strings.TrimSpace(string(rel))}, nil
-		}
-		tried = append(tried, t.Image)
+	k := &Kernel{Key: "dir", Origin: "dir:" + abs, Dir: abs, BuildDir: abs, Source: src}
+	t, err := k.configTarget()
+	if err != nil {
+		return nil, fmt.Errorf("kernel build tree %s: %w", abs, err)
 	}
-	return nil, fmt.Errorf("no kernel image in %s (looked for %s)", abs, strings.Join(tried, ", "))
+	k.Arch = t.Name
+	k.Image = filepath.Join(abs, t.Image)
+	if st, err := os.Stat(k.Image); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("kernel build tree %s is configured for %s but has no %s: build it (make LLVM=1 %s %s)", abs, t.Name, t.Image, strings.Join(t.MakeArgs(), " "), filepath.Base(t.Image))
+	}
+	rel, _ := os.ReadFile(filepath.Join(abs, "include/config/kernel.release"))
+	k.Release = strings.TrimSpace(string(rel))
+	return k, nil
 }
 
 // Config reads the kernel's final .config (once: a test run and every

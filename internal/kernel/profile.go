@@ -79,7 +79,7 @@ func TargetFragments(profile string, t *target.Target) ([]Fragment, error) {
 	var arch []byte
 	if t.Fragment != "" {
 		if arch, err = rko.Configs.ReadFile("configs/" + t.Fragment + ".config"); err != nil {
-			return nil, fmt.Errorf("--arch %s: fragment %s is missing from this rko build", t.Name, t.Fragment)
+			return nil, fmt.Errorf("target %s: fragment %s is missing from this rko build", t.Name, t.Fragment)
 		}
 	}
 	var out []Fragment

@@ -147,6 +147,7 @@ func TestCheckNeedsExplains(t *testing.T) {
 
 func TestFromDirBadInput(t *testing.T) {
 	src := kconfigTree
+	const x86 = "CONFIG_RUST=y\nCONFIG_X86=y\nCONFIG_X86_64=y\nCONFIG_64BIT=y\n"
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -156,12 +157,18 @@ func TestFromDirBadInput(t *testing.T) {
 		{"never built", map[string]string{".config": "CONFIG_RUST=y\n"}, "was never built"},
 		{"built without Rust", map[string]string{".config": "CONFIG_HAVE_RUST=y\n", "include/config/kernel.release": "7.3.4\n"},
 			"was built without Rust: CONFIG_RUST=y is needed (Rust modules are built against the kernel's Rust metadata), but is not set: it depends on HAVE_RUST && RUST_IS_AVAILABLE, and RUST_IS_AVAILABLE"},
-		{"no image", map[string]string{".config": "CONFIG_RUST=y\n", "include/config/kernel.release": "7.3.4\n"}, "has no arch/x86/boot/bzImage"},
-		{"stale image", map[string]string{".config": "CONFIG_RUST=y\n", "include/config/kernel.release": "7.3.4\n",
+		{"no architecture", map[string]string{".config": "CONFIG_RUST=y\nCONFIG_PPC64=y\nCONFIG_64BIT=y\n", "include/config/kernel.release": "7.3.4\n"},
+			"the config sets none of CONFIG_ARM64, CONFIG_RISCV, CONFIG_UML, CONFIG_X86"},
+		{"32-bit", map[string]string{".config": "CONFIG_RUST=y\nCONFIG_X86=y\nCONFIG_X86_32=y\n", "include/config/kernel.release": "7.3.4\n"},
+			"32-bit x86 kernel"},
+		{"no arm64 image", map[string]string{".config": "CONFIG_RUST=y\nCONFIG_ARM64=y\nCONFIG_64BIT=y\n", "include/config/kernel.release": "7.3.4\n",
+			"arch/x86/boot/bzImage": fakeBzImage("7.3.4 (me@host) #1")}, "(arm64) has no arch/arm64/boot/Image"},
+		{"no image", map[string]string{".config": x86, "include/config/kernel.release": "7.3.4\n"}, "(x86_64) has no arch/x86/boot/bzImage: build the image too (make LLVM=1 ARCH=x86 bzImage)"},
+		{"stale image", map[string]string{".config": x86, "include/config/kernel.release": "7.3.4\n",
 			"arch/x86/boot/bzImage": fakeBzImage("7.3.3 (me@host) #1")}, "its bzImage is release 7.3.3 but the tree says 7.3.4"},
-		{"no Module.symvers", map[string]string{".config": "CONFIG_RUST=y\n", "include/config/kernel.release": "7.3.4\n",
+		{"no Module.symvers", map[string]string{".config": x86, "include/config/kernel.release": "7.3.4\n",
 			"arch/x86/boot/bzImage": fakeBzImage("7.3.4 (me@host) #1")}, "has no Module.symvers"},
-		{"no Rust metadata", map[string]string{".config": "CONFIG_RUST=y\n", "include/config/kernel.release": "7.3.4\n",
+		{"no Rust metadata", map[string]string{".config": x86, "include/config/kernel.release": "7.3.4\n",
 			"arch/x86/boot/bzImage": fakeBzImage("7.3.4 (me@host) #1"), "Module.symvers": ""}, "has CONFIG_RUST but no rust/libkernel.rmeta"},
 	}
 	for _, tt := range tests {
@@ -186,7 +193,7 @@ func TestFromDirBadInput(t *testing.T) {
 }
 
 func TestFromDirInPlace(t *testing.T) {
-	files := map[string]string{".config": "CONFIG_RUST=y\nCONFIG_CC_IS_CLANG=y\nCONFIG_LD_IS_LLD=y\n", "include/config/kernel.release": "7.3.4\n",
+	files := map[string]string{".config": "CONFIG_RUST=y\nCONFIG_X86=y\nCONFIG_64BIT=y\nCONFIG_CC_IS_CLANG=y\nCONFIG_LD_IS_LLD=y\n", "include/config/kernel.release": "7.3.4\n",
 		"arch/x86/boot/bzImage": fakeBzImage("7.3.4 (me@host) #1"), "Module.symvers": "", "rust/libkernel.rmeta": "", "rust/libmacros.so": ""}
 	for k, v := range kconfigTree {
 		files[k] = v
@@ -196,7 +203,7 @@ func TestFromDirInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Source == nil || k.Source.Dir != dir || k.Release != "7.3.4" || k.Origin != "dir:"+dir || !strings.HasPrefix(k.Key, "dir-") {
+	if k.Source == nil || k.Source.Dir != dir || k.Release != "7.3.4" || k.Origin != "dir:"+dir || !strings.HasPrefix(k.Key, "dir-") || k.Arch != "x86_64" {
 		t.Errorf("FromDir = %+v", k)
 	}
 	if vars, _ := k.MakeVars(); strings.Join(vars, " ") != "LLVM=1" {
