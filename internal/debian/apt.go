@@ -45,7 +45,7 @@ func (a *apt) options() []string {
 		// As root, apt drops to the _apt user for downloads, who cannot
 		// write rko's cache; as anyone else it runs as that user anyway.
 		"-o", "APT::Sandbox::User=root",
-		"-o", "APT::Architecture=amd64",
+		"-o", "APT::Architecture=" + arch.DebianArch,
 		"-o", "Acquire::Languages=none",
 		"-o", "Acquire::GzipIndexes=false",
 		"-o", "Acquire::Retries=1",

@@ -29,13 +29,21 @@ import (
 	"github.com/rkodev/rko/internal/kconfig"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
-// Spec parses a --kernel value: "debian" or "debian:RELEASE" give ok and
-// the release ("" for the newest Rust-enabled one). RELEASE is a kernel
-// release as uname -r prints it ("7.3.4+deb13-amd64"); without a flavour
-// ("7.3.4+deb13") it means the amd64 one.
+// arch is the architecture of the Debian kernels rko uses: rko boots
+// Debian's vmlinuz as an x86 bzImage (kernel.ImageRelease reads its setup
+// header), and the flavour of a release is named after the Debian
+// architecture (7.3.4+deb13-amd64).
+var arch = target.Known("x86_64")
+
+// Spec parses a kernel spec (rko's --kernel value): "debian" or
+// "debian:RELEASE" give ok and the release ("" for the newest Rust-enabled
+// one). RELEASE is a kernel release as uname -r prints it
+// ("7.3.4+deb13-amd64"); without a flavour ("7.3.4+deb13") it means the
+// one of arch (amd64).
 func Spec(s string) (release string, ok bool) {
 	if s == "debian" {
 		return "", true
@@ -45,7 +53,7 @@ func Spec(s string) (release string, ok bool) {
 		return "", false
 	}
 	if rel != "" && !strings.Contains(rel, "-") {
-		rel += "-amd64"
+		rel += "-" + arch.DebianArch
 	}
 	return rel, true
 }
@@ -53,7 +61,7 @@ func Spec(s string) (release string, ok bool) {
 // Params configures Kernel.
 type Params struct {
 	// Release is the kernel release; "" picks the newest Rust-enabled
-	// amd64 release the mirror has.
+	// release of arch (amd64) the mirror has.
 	Release   string
 	Toolchain *toolchain.Toolchain
 	// Mirror defaults to $RKO_DEBIAN_MIRROR, then the toolchain rootfs's
@@ -135,12 +143,12 @@ func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 // only on Debian and its derivatives).
 func canApt(tc *toolchain.Toolchain) error {
 	if tc == nil {
-		return errors.New("--kernel debian needs a toolchain")
+		return errors.New("Debian's kernel needs a toolchain: apt and make run in it")
 	}
 	if tc.Kind == toolchain.Host {
 		for _, tool := range []string{"apt-get", "dpkg-deb"} {
 			if _, err := run.LookPath(tool); err != nil {
-				return fmt.Errorf("--kernel debian fetches Debian's packages with %s, which this host lacks: use --toolchain rootfs (rko's Debian rootfs has it)", tool)
+				return fmt.Errorf("Debian's kernel packages are fetched with %s, which this host lacks: use --toolchain rootfs (rko's Debian rootfs has it)", tool)
 			}
 		}
 	}
@@ -160,7 +168,7 @@ func entryDir(root, release string, tc *toolchain.Toolchain) string {
 }
 
 // choose reads the index and picks the release: p.Release, checked, or
-// the newest amd64 one that is Rust-enabled and has its source.
+// the newest one of arch (amd64) that is Rust-enabled and has its source.
 func choose(ctx context.Context, p Params, a *apt, root string) (Release, error) {
 	p.Progress("reading the Debian index of %s (%s)", a.mirror, strings.Join(a.suites, ", "))
 	if err := a.update(ctx, false, p.Warn); err != nil {
@@ -179,7 +187,7 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 			if first && len(out) > 0 {
 				break
 			}
-			if r.Source == "" || r.Flavour() != "amd64" {
+			if r.Source == "" || r.Flavour() != arch.DebianArch {
 				continue
 			}
 			cfg, err := releaseConfig(ctx, a, root, r)
@@ -198,7 +206,7 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 			return Release{}, err
 		}
 		if len(ok) == 0 {
-			return Release{}, fmt.Errorf("the Debian mirror %s (%s) has no Rust-enabled amd64 kernel whose linux-source is also on it; releases there: %s", a.mirror, strings.Join(a.suites, ", "), names(all, 12))
+			return Release{}, fmt.Errorf("the Debian mirror %s (%s) has no Rust-enabled %s kernel whose linux-source is also on it; releases there: %s", a.mirror, strings.Join(a.suites, ", "), arch.DebianArch, names(all, 12))
 		}
 		return ok[0], nil
 	}
@@ -224,7 +232,7 @@ func choose(ctx context.Context, p Params, a *apt, root string) (Release, error)
 	if err != nil {
 		return Release{}, err
 	}
-	return Release{}, fmt.Errorf("no Debian kernel %q on %s (%s); Rust-enabled releases rko can use: %s (give one as --kernel debian:RELEASE, or --kernel debian for the newest)", p.Release, a.mirror, strings.Join(a.suites, ", "), orNone(ok))
+	return Release{}, fmt.Errorf("no Debian kernel %q on %s (%s); Rust-enabled releases rko can use: %s (give one as debian:RELEASE, or debian for the newest)", p.Release, a.mirror, strings.Join(a.suites, ", "), orNone(ok))
 }
 
 func orNone(rs []Release) string {

@@ -61,7 +61,7 @@ func ParsePackages(r io.Reader) ([]Package, error) {
 }
 
 // Release is one Debian kernel build rko can consider: the packages of
-// one kernel release (uname -r) of the amd64 architecture.
+// one kernel release (uname -r) of Debian's architecture arch (amd64).
 type Release struct {
 	// Name is the kernel release, e.g. "7.3.4+deb13-amd64".
 	Name string `json:"release"`

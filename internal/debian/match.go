@@ -49,7 +49,7 @@ func (e *ToolchainError) Error() string {
 	return b.String()
 }
 
-// Probe is what CheckToolchain compares: for each tool, the config option
+// probe is what CheckToolchain compares: for each tool, the config option
 // that records the kernel's version of it and how to ask the toolchain.
 type probe struct {
 	tool, option string

@@ -110,7 +110,7 @@ func prepare(ctx context.Context, p Params, a *apt, root string, r Release) (*ke
 	}
 	start := time.Now()
 	k := &kernel.Kernel{Key: filepath.Base(dir), Origin: fmt.Sprintf("debian:%s (Debian %s)", r.Name, r.Version),
-		Dir: dir, BuildDir: filepath.Join(dir, "build"), Image: image, Source: src, Release: r.Name, Toolchain: p.Toolchain.ID}
+		Dir: dir, BuildDir: filepath.Join(dir, "build"), Image: image, Arch: arch.Name, Source: src, Release: r.Name, Toolchain: p.Toolchain.ID}
 	if err := os.MkdirAll(k.BuildDir, 0o755); err != nil {
 		return nil, err
 	}
