@@ -48,16 +48,16 @@ func Boot(ctx context.Context, c Config, want string) (*Result, error) {
 		return startWait(ctx, c)
 	case KVM:
 		if !t.KVMEligible() {
-			return nil, &BootError{Kind: KVMUnavailable, Accel: KVM, Msg: fmt.Sprintf("--accel kvm: KVM cannot run %s guests on this %s host (fix: --accel tcg)", t.Name, target.Host().Name)}
+			return nil, &BootError{Kind: KVMUnavailable, Accel: KVM, Msg: fmt.Sprintf("KVM cannot run %s guests on this %s host (fix: --accel tcg)", t.Name, target.Host().Name)}
 		}
-		if err := kvmProbe(); err != nil {
-			return nil, &BootError{Kind: KVMUnavailable, Accel: KVM, Msg: "--accel kvm: " + err.Error()}
+		if err := c.kvmWorks(); err != nil {
+			return nil, &BootError{Kind: KVMUnavailable, Accel: KVM, Msg: "KVM is not available: " + err.Error() + " (fix: --accel tcg)"}
 		}
 		c.Accel = KVM
 		res, err := startWait(ctx, c)
 		var be *BootError
 		if errors.As(err, &be) && be.KVMBroken() {
-			be.Msg = "--accel kvm: " + be.Msg + " (fix: --accel tcg, or --accel auto, which falls back to TCG)"
+			be.Msg += " (fix: --accel tcg, or --accel auto, which falls back to TCG)"
 		}
 		if err == nil && res.Ready {
 			SaveKVMVerdict(ctx, t, c.QEMU, KVMVerdict{Works: true})
@@ -125,21 +125,17 @@ func FirstAccel(ctx context.Context, c Config, want string) (string, string) {
 	case TCG, KVM:
 		return want, ""
 	}
-	v, ok := LoadKVMVerdict(ctx, t, c.QEMU)
-	switch {
-	case !t.KVMEligible():
+	if !t.KVMEligible() {
 		return TCG, fmt.Sprintf("KVM cannot run %s guests on this %s host", t.Name, target.Host().Name)
-	case kvmProbe() != nil:
-		return TCG, kvmProbe().Error()
-	case ok && !v.Works:
+	}
+	if err := c.kvmWorks(); err != nil {
+		return TCG, err.Error()
+	}
+	if v, ok := LoadKVMVerdict(ctx, t, c.QEMU); ok && !v.Works {
 		return TCG, fmt.Sprintf("KVM was found broken on this host earlier (%s; remembered in %s, delete it to try KVM again)", v.Reason, v.path)
 	}
 	return KVM, ""
 }
-
-// kvmProbe is ProbeKVM; tests replace it to run the KVM paths of Boot
-// with a fake QEMU on hosts without /dev/kvm.
-var kvmProbe = ProbeKVM
 
 func startWait(ctx context.Context, c Config) (*Result, error) {
 	in, err := Start(ctx, c)

@@ -41,14 +41,14 @@ const (
 	msrAbort       = `echo 'qemu-system-x86_64: error: failed to set MSR 0x48f to 0x7fefff00036dfb' >&2; echo 'qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3225: kvm_buf_set_msrs: Assertion failed.' >&2; kill -ABRT $$`
 )
 
-// withCache points the cache at a fresh directory and makes KVM look
-// available to Boot, whatever the host has.
+// withCache points the cache at a fresh directory.
 func withCache(t *testing.T) {
 	t.Setenv("RKO_CACHE", t.TempDir())
-	saved := kvmProbe
-	kvmProbe = func() error { return nil }
-	t.Cleanup(func() { kvmProbe = saved })
 }
+
+// kvmOK is a Config.ProbeKVM that makes KVM look available to Boot,
+// whatever the host has.
+func kvmOK() error { return nil }
 
 func isFrame(l string) bool { return strings.Contains(l, "@@rko ") }
 
@@ -69,7 +69,7 @@ func TestBootFallsBackFromBrokenKVM(t *testing.T) {
 			defer func() { KVMStall = saved }()
 			qemu := fakeQEMU(t, tc.kvm, guestOK)
 			log := filepath.Join(t.TempDir(), "console.log")
-			c := Config{QEMU: qemu, Kernel: "/k", ConsoleLog: log, Timeout: time.Minute, Ready: isFrame}
+			c := Config{QEMU: qemu, Kernel: "/k", ConsoleLog: log, Timeout: time.Minute, Ready: isFrame, ProbeKVM: kvmOK}
 			res, err := Boot(context.Background(), c, "auto")
 			if err != nil {
 				t.Fatalf("Boot auto: %v", err)
@@ -112,7 +112,7 @@ func TestBootFallsBackFromBrokenKVM(t *testing.T) {
 func TestBootKVMWorks(t *testing.T) {
 	withCache(t)
 	qemu := fakeQEMU(t, guestOK, `echo 'tcg must not run' >&2; exit 3`)
-	c := Config{QEMU: qemu, Kernel: "/k", ConsoleLog: filepath.Join(t.TempDir(), "console.log"), Ready: isFrame}
+	c := Config{QEMU: qemu, Kernel: "/k", ConsoleLog: filepath.Join(t.TempDir(), "console.log"), Ready: isFrame, ProbeKVM: kvmOK}
 	res, err := Boot(context.Background(), c, "auto")
 	if err != nil || res.Accel != KVM || len(res.Attempts) != 0 || res.AccelNote != "" {
 		t.Fatalf("Boot = %+v, %v", res, err)
@@ -130,7 +130,7 @@ func TestBootKVMWorks(t *testing.T) {
 func TestBootGuestFailureIsNotKVMs(t *testing.T) {
 	withCache(t)
 	qemu := fakeQEMU(t, `printf 'Linux version 7.3\r\nKernel panic - not syncing: VFS\r\n'; exit 0`, guestOK)
-	c := Config{QEMU: qemu, Kernel: "/k", Ready: isFrame}
+	c := Config{QEMU: qemu, Kernel: "/k", Ready: isFrame, ProbeKVM: kvmOK}
 	res, err := Boot(context.Background(), c, "auto")
 	if err != nil || res.Accel != KVM || res.Ready || len(res.Attempts) != 0 {
 		t.Fatalf("Boot = %+v, %v", res, err)

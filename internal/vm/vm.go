@@ -77,6 +77,11 @@ type Config struct {
 	// Wrap, if set, turns the guest's argv into the one to run: a UML
 	// kernel links against the toolchain's C library and runs inside it.
 	Wrap func(argv []string) []string
+	// ProbeKVM says whether KVM runs a guest on this host, as the
+	// package's ProbeKVM does (the default when nil): Boot and FirstAccel
+	// ask it before they try KVM. Tests give a fake to run the KVM paths
+	// with a fake QEMU on hosts without /dev/kvm.
+	ProbeKVM func() error
 }
 
 func (c *Config) target() *target.Target {
@@ -84,6 +89,14 @@ func (c *Config) target() *target.Target {
 		return target.Host()
 	}
 	return c.Target
+}
+
+// kvmWorks is c.ProbeKVM's answer, else ProbeKVM's.
+func (c *Config) kvmWorks() error {
+	if c.ProbeKVM != nil {
+		return c.ProbeKVM()
+	}
+	return ProbeKVM()
 }
 
 // DefaultMaxConsole is the console a guest may print before it is
