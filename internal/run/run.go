@@ -85,20 +85,39 @@ func (e *Error) Format(s fmt.State, verb rune) {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Runner runs commands. Tests replace Default with a stub that matches argv.
+// Runner runs commands. Code that runs programs takes one where it can (a
+// field of its options or of the value that runs them, such as
+// toolchain.Toolchain.Runner; nil means Default), so that a test gives its
+// own stub, matching argv, to the code under test alone.
 type Runner interface {
 	Run(ctx context.Context, opts Opts, argv ...string) (*Result, error)
 }
 
-// Default is the runner used by Cmd.
-var Default Runner = execRunner{}
+// OS runs commands as processes of this host: the real Runner.
+type OS struct{}
 
-// Cmd runs argv with opts through Default.
+// Default is the Runner of Cmd and of a nil Runner (Or): OS.
+//
+// Deprecated: give a stub to the code under test (toolchain.Toolchain.Runner,
+// toolchain.InstallOpts.Runner) instead of replacing Default, which every
+// test of the process shares; Default stays until no test replaces it
+// (internal/rustproject's TestWrite still does).
+var Default Runner = OS{}
+
+// Or returns r, or Default when r is nil: the Runner of a value whose
+// Runner field was left unset.
+func Or(r Runner) Runner {
+	if r == nil {
+		return Default
+	}
+	return r
+}
+
+// Cmd runs argv with opts through Default: for callers that take no
+// Runner of their own.
 func Cmd(ctx context.Context, opts Opts, argv ...string) (*Result, error) {
 	return Default.Run(ctx, opts, argv...)
 }
-
-type execRunner struct{}
 
 // tailBuffer keeps the last max bytes written to it. Stdout and stderr
 // are copied by two goroutines, so writes are serialised.
@@ -130,7 +149,9 @@ func (t *tailBuffer) tail() []byte {
 	return t.buf
 }
 
-func (execRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Result, error) {
+// Run runs argv as a process of its own group, stopped with its context
+// (SIGTERM, then SIGKILL after five seconds) or its timeout.
+func (OS) Run(ctx context.Context, opts Opts, argv ...string) (*Result, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("run: empty argv")
 	}
@@ -199,9 +220,8 @@ func LookPath(name string) (string, error) { return exec.LookPath(name) }
 
 // Exec replaces rko with argv, found on PATH, with the environment env:
 // for a program whose stdin, stdout and signals must be its own, such as a
-// language server an editor talks to. It returns only on failure. Tests
-// replace it.
-var Exec = func(argv []string, env []string) error {
+// language server an editor talks to. It returns only on failure.
+func Exec(argv []string, env []string) error {
 	if len(argv) == 0 {
 		return errors.New("run: empty argv")
 	}

@@ -265,17 +265,18 @@ func (s *stubRunner) Run(ctx context.Context, opts Opts, argv ...string) (*Resul
 	return &Result{Stdout: []byte("stub")}, nil
 }
 
-func TestDefaultIsTheSeam(t *testing.T) {
-	old := Default
-	defer func() { Default = old }()
+// A Runner given to the code is the seam; none given means the real one.
+func TestOr(t *testing.T) {
 	stub := &stubRunner{}
-	Default = stub
-	res, err := Cmd(context.Background(), Opts{}, "make", "-j2")
+	res, err := Or(stub).Run(context.Background(), Opts{}, "make", "-j2")
 	if err != nil || string(res.Stdout) != "stub" {
-		t.Fatalf("Cmd = %v, %v; want the stub's result", res, err)
+		t.Fatalf("Or(stub).Run = %v, %v; want the stub's result", res, err)
 	}
 	if strings.Join(stub.argv, " ") != "make -j2" {
 		t.Errorf("stub got argv %q", stub.argv)
+	}
+	if _, ok := Or(nil).(OS); !ok {
+		t.Errorf("Or(nil) = %T, want OS", Or(nil))
 	}
 }
 

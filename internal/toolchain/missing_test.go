@@ -70,14 +70,10 @@ func TestInstallCompletesOldRootfs(t *testing.T) {
 		data, _ := json.Marshal(Lock{Suite: "trixie", Requested: requested, Packages: pk})
 		os.WriteFile(filepath.Join(base, "lock.json"), data, 0o644)
 	}
-	old := run.Default
-	defer func() { run.Default = old }()
-
 	complete := t.TempDir()
 	writeLock(complete, DefaultPackages)
 	rec := &recordRunner{}
-	run.Default = rec
-	if _, err := Install(context.Background(), InstallOpts{Dir: complete}); err != nil {
+	if _, err := Install(context.Background(), InstallOpts{Dir: complete, Runner: rec}); err != nil {
 		t.Fatalf("Install of a complete rootfs: %v", err)
 	}
 	if len(rec.argvs) != 0 {
@@ -87,9 +83,8 @@ func TestInstallCompletesOldRootfs(t *testing.T) {
 	stale := t.TempDir()
 	writeLock(stale, slices.DeleteFunc(slices.Clone(DefaultPackages), func(p string) bool { return p == "rust-analyzer" }))
 	rec = &recordRunner{}
-	run.Default = rec
 	var said []string
-	_, err := Install(context.Background(), InstallOpts{Dir: stale, Progress: func(f string, a ...any) { said = append(said, f) }})
+	_, err := Install(context.Background(), InstallOpts{Dir: stale, Runner: rec, Progress: func(f string, a ...any) { said = append(said, f) }})
 	if err == nil {
 		t.Fatal("Install of a stale rootfs returned it (the stub fails every command, so a rebuild must fail)")
 	}

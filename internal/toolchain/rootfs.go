@@ -104,6 +104,9 @@ type InstallOpts struct {
 	// Log receives mmdebstrap's output; Progress gets one-line phases.
 	Log      io.Writer
 	Progress func(format string, args ...any)
+	// Runner runs mmdebstrap, tar and the rootfs's commands, and becomes
+	// the Runner of the toolchain returned; nil means run.Default.
+	Runner run.Runner
 }
 
 func (o *InstallOpts) defaults() error {
@@ -216,6 +219,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 			missing := tc.Lock.Missing(pkgs)
 			if len(missing) == 0 {
 				o.Progress("toolchain already installed at %s", final)
+				tc.Runner = o.Runner
 				return tc, nil
 			}
 			// A rootfs from an older rko lacks packages added since
@@ -271,7 +275,8 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		"--include=" + strings.Join(include, ","), o.Suite, target}
 	argv = append(argv, sources...)
 	o.Progress("building Debian %s rootfs with %d packages from %s (about a minute)", o.Suite, len(include), o.Mirror)
-	if _, err := run.Cmd(ctx, run.Opts{Stdout: o.Log, Stderr: o.Log, Timeout: 30 * time.Minute}, argv...); err != nil {
+	runner := run.Or(o.Runner)
+	if _, err := runner.Run(ctx, run.Opts{Stdout: o.Log, Stderr: o.Log, Timeout: 30 * time.Minute}, argv...); err != nil {
 		var re *run.Error
 		if errors.As(err, &re) {
 			if ns := cache.NoSpace(err, re.Output, o.Dir); ns != err {
@@ -284,12 +289,12 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return nil, err
 		}
-		if _, err := run.Cmd(ctx, run.Opts{}, "tar", "-x", "-f", target, "-C", root, "--no-same-owner", "--exclude=./dev/*"); err != nil {
+		if _, err := runner.Run(ctx, run.Opts{}, "tar", "-x", "-f", target, "-C", root, "--no-same-owner", "--exclude=./dev/*"); err != nil {
 			return nil, fmt.Errorf("unpacking the toolchain rootfs: %w", err)
 		}
 		os.Remove(target)
 	}
-	tc := &Toolchain{Kind: Rootfs, Root: filepath.Join(tmp, "rootfs")}
+	tc := &Toolchain{Kind: Rootfs, Root: filepath.Join(tmp, "rootfs"), Runner: o.Runner}
 	res, err := tc.Run(ctx, run.Opts{}, nil, "dpkg-query", "-W", "-f", "${Package}\t${Version}\n")
 	if err != nil {
 		return nil, fmt.Errorf("reading the rootfs package list: %w", err)
@@ -310,7 +315,11 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		return nil, err
 	}
 	o.Progress("toolchain installed at %s (lock: %s)", final, filepath.Join(final, "lock.json"))
-	return Load(o.Dir, o.Suite)
+	tc, err = Load(o.Dir, o.Suite)
+	if tc != nil {
+		tc.Runner = o.Runner
+	}
+	return tc, err
 }
 
 func parseDpkg(s string) map[string]string {

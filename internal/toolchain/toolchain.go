@@ -40,6 +40,9 @@ type Toolchain struct {
 	// ID identifies the toolchain in cache keys: the hash of the lock file
 	// for a rootfs, the tool versions for the host.
 	ID string
+	// Runner runs its commands; nil means run.Default (the host's
+	// processes). Tests give a stub that matches argv.
+	Runner run.Runner
 }
 
 // rootfsPath is the PATH inside the rootfs.
@@ -98,7 +101,7 @@ func (t *Toolchain) RunMounted(ctx context.Context, opts run.Opts, binds []strin
 	}
 	i := indexOf(full, "--")
 	full = append(append(append([]string(nil), full[:i]...), extra...), full[i:]...)
-	return run.Cmd(ctx, opts, full...)
+	return run.Or(t.Runner).Run(ctx, opts, full...)
 }
 
 func indexOf(argv []string, s string) int {
@@ -117,7 +120,7 @@ func (t *Toolchain) Run(ctx context.Context, opts run.Opts, binds []string, argv
 	if t.Kind == Rootfs {
 		opts.Dir = ""
 	}
-	return run.Cmd(ctx, opts, full...)
+	return run.Or(t.Runner).Run(ctx, opts, full...)
 }
 
 // Describe is a short human description, e.g. "rootfs (trixie, rustc 1.85.1)".
