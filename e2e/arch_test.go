@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 // foreignArches are the guest architectures besides the host's x86_64
@@ -51,7 +53,7 @@ func TestArches(t *testing.T) {
 			if a.qemu != "" {
 				if _, err := exec.LookPath(a.qemu); err != nil {
 					msg := a.qemu + " is not installed (run scripts/setup, or apt-get install " + a.pkg + ")"
-					if os.Getenv("CI") != "" {
+					if testutil.InCI() {
 						t.Fatal(msg)
 					}
 					t.Skip(msg)

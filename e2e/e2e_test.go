@@ -4,8 +4,9 @@
 // and the kernel (minutes); later runs use the cache (seconds).
 //
 // Where the host lacks what the real path needs (QEMU, bubblewrap,
-// mmdebstrap), the tests skip with the reason, except in CI (CI=true),
-// where they fail: an end-to-end test that skips in CI tests nothing.
+// mmdebstrap), the tests skip with the reason, except in CI
+// (testutil.InCI: $CI set, and not to 0 or false), where they fail: an
+// end-to-end test that skips in CI tests nothing.
 package e2e
 
 import (
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 var rkoBin string
@@ -52,7 +55,7 @@ func requireRealPath(t *testing.T) {
 	for _, tool := range []string{"qemu-system-x86_64", "bwrap", "mmdebstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			msg := tool + " is not installed (run .ci/setup, or apt-get install qemu-system-x86 bubblewrap mmdebstrap)"
-			if os.Getenv("CI") != "" {
+			if testutil.InCI() {
 				t.Fatal(msg)
 			}
 			t.Skip(msg)

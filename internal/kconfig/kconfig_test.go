@@ -378,13 +378,10 @@ func TestCompareWithoutIndex(t *testing.T) {
 	}
 }
 
-// TestIndexRealTree reads a real kernel tree, when one is unpacked at
-// /tmp/linux-source-7.3 (linux-source-7.3 from trixie-backports).
+// TestIndexRealTree reads a real 7.3 kernel tree (testutil.KernelSource:
+// the linux-source rko extracted into its cache, or $RKO_LINUX_SRC).
 func TestIndexRealTree(t *testing.T) {
-	const tree = "/tmp/linux-source-7.3"
-	if _, err := os.Stat(filepath.Join(tree, "lib/Kconfig.kasan")); err != nil {
-		t.Skipf("no kernel tree at %s: %v", tree, err)
-	}
+	tree := testutil.KernelSource(t)
 	idx, err := IndexTree(tree)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rkodev/rko/internal/kconfig"
 	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/testutil"
 	"github.com/rkodev/rko/internal/toolchain"
 )
 
@@ -186,12 +187,16 @@ func TestMakefileVersion(t *testing.T) {
 	if _, err := MakefileVersion(mk); err == nil {
 		t.Error("a Makefile without VERSION was accepted")
 	}
-	if src := os.Getenv("RKO_LINUX_SRC"); src == "" {
-		if _, err := os.Stat("/tmp/linux-source-7.3/Makefile"); err == nil {
-			if v, err := MakefileVersion("/tmp/linux-source-7.3/Makefile"); err != nil || !strings.HasPrefix(v, "7.3.") {
-				t.Errorf("real 7.3 tree: %q, %v", v, err)
-			}
-		}
+}
+
+// The real 7.3 tree's version, and its acceptance as a Rust kernel source.
+func TestRealSourceTree(t *testing.T) {
+	tree := testutil.KernelSource(t)
+	if v, err := MakefileVersion(filepath.Join(tree, "Makefile")); err != nil || !strings.HasPrefix(v, testutil.KernelSeries+".") {
+		t.Errorf("real %s tree %s: %q, %v", testutil.KernelSeries, tree, v, err)
+	}
+	if src, err := sourceFromDir(tree, "x"); err != nil || src.Dir != tree {
+		t.Errorf("sourceFromDir(%s) = %+v, %v", tree, src, err)
 	}
 }
 

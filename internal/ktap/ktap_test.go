@@ -11,17 +11,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
-
-// linuxSrc is the kernel source whose kunit.py the agreement test runs.
-func linuxSrc() string {
-	if s := os.Getenv("RKO_LINUX_SRC"); s != "" {
-		return s
-	}
-	return "/tmp/linux-source-7.3"
-}
 
 // agreeDirs hold logs with the counts kunit.py gives on them
 // (counts.golden): kunit's own test_data, and consoles that interleave
@@ -90,13 +84,13 @@ func testKunitGolden(t *testing.T, dir string) {
 // TestKunitAgreement runs kunit.py itself on every log and compares its
 // counts with ours. With -update it rewrites counts.golden from kunit.py.
 func TestKunitAgreement(t *testing.T) {
-	kunit := filepath.Join(linuxSrc(), "tools/testing/kunit/kunit.py")
+	kunit := filepath.Join(testutil.KernelSource(t), "tools/testing/kunit/kunit.py")
 	if _, err := os.Stat(kunit); err != nil {
-		t.Skipf("kunit.py not found at %s (set RKO_LINUX_SRC to a kernel source tree); counts.golden is still checked by TestKunitGolden", kunit)
+		t.Fatalf("the kernel tree has no kunit.py: %v", err)
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found; counts.golden is still checked by TestKunitGolden")
+		testutil.SkipOrFail(t, "python3 not found; counts.golden is still checked by TestKunitGolden")
 	}
 	for _, dir := range agreeDirs {
 		testKunitAgreement(t, py, kunit, dir)

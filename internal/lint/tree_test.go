@@ -8,21 +8,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
-// linuxSrc returns the Linux 7.3 source tree to test on: $RKO_LINUX_SRC,
-// else /tmp/linux-source-7.3. It skips the test, saying why, when neither
-// exists.
+// linuxSrc returns the Linux 7.3 source tree to test on
+// (testutil.KernelSource: $RKO_LINUX_SRC, rko's cache, /usr/src); it
+// skips the test when there is none, or fails it in CI.
 func linuxSrc(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("RKO_LINUX_SRC")
-	if dir == "" {
-		dir = "/tmp/linux-source-7.3"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "rust", "kernel", "lib.rs")); err != nil {
-		tb.Skipf("no Linux source tree with Rust at %s (set RKO_LINUX_SRC to one): %v", dir, err)
-	}
-	return dir
+	return testutil.KernelSource(tb)
 }
 
 // TestParseEveryKernelFile parses every .rs file of the tree on its own

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 // The scored benchmark: rko's verdicts on the consoles of syzkaller's own
@@ -184,11 +186,7 @@ func TestCorpus(t *testing.T) {
 	dir := corpusDir()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		msg := fmt.Sprintf("corpus not found at %s (%v): put syzkaller's report corpus at <repo>/../shared/corpora or set RKO_CORPUS", dir, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testutil.SkipOrFail(t, "corpus not found at %s (%v): put syzkaller's report corpus at <repo>/../shared/corpora or set RKO_CORPUS", dir, err)
 	}
 	var detect, falseAlarm, class, frame, title tally
 	type classRow struct{ detect, class, frame, title tally }
@@ -257,6 +255,23 @@ func TestCorpus(t *testing.T) {
 			if b := filepath.Base(p); !seen[b] && b != "README.md" {
 				os.Remove(p)
 			}
+		}
+	}
+	// An empty or partial corpus scores nothing, or only what is left:
+	// every golden verdict must have its console.
+	if detect.n+falseAlarm.n == 0 {
+		t.Fatalf("corpus %s holds no console files: nothing was scored", dir)
+	}
+	if !*update {
+		goldens, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*"))
+		var gone []string
+		for _, p := range goldens {
+			if b := filepath.Base(p); !seen[b] && b != "README.md" {
+				gone = append(gone, b)
+			}
+		}
+		if len(gone) > 0 {
+			t.Errorf("%d golden verdicts have no console in %s (a partial corpus, or files that left it: -update drops their goldens): %s", len(gone), dir, strings.Join(gone[:min(len(gone), 10)], ", "))
 		}
 	}
 	falseAlarms := falseAlarm.ok

@@ -3,10 +3,11 @@ package symbolize
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 // testdata/buggy_null.ko is examples/buggy/null_c built with ccflags-y=-g
@@ -121,7 +122,7 @@ func TestResolveArches(t *testing.T) {
 		{"riscv64", "riscv64-linux-gnu-addr2line", "testdata/buggy_null_riscv64.ko"},
 	} {
 		if _, err := exec.LookPath(tt.tool); err != nil {
-			if os.Getenv("CI") != "" {
+			if testutil.InCI() {
 				t.Fatalf("%s: %s is not installed (scripts/setup installs it)", tt.arch, tt.tool)
 			}
 			t.Logf("%s: %s not installed: checking only that the error names the package", tt.arch, tt.tool)
