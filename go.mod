@@ -17,8 +17,9 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/tree-sitter/go-tree-sitter v0.25.0
 	github.com/tree-sitter/tree-sitter-rust v0.24.0
-	// gonum/plot draws rko bench's ratio chart: pure Go (no cgo, so rko stays
-	// a static binary), SVG and PNG from one API, error bars built in.
+	// gonum/plot draws rko bench's ratio chart: pure Go (it adds no cgo; rko
+	// links libc anyway, through tree-sitter's cgo), SVG and PNG from one
+	// API, error bars built in.
 	gonum.org/v1/plot v0.17.0
 )
 

@@ -54,7 +54,7 @@ func requireRealPath(t *testing.T) {
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "bwrap", "mmdebstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " is not installed (run .ci/setup, or apt-get install qemu-system-x86 bubblewrap mmdebstrap)"
+			msg := tool + " is not installed (run scripts/setup, or apt-get install qemu-system-x86 bubblewrap mmdebstrap)"
 			if testutil.InCI() {
 				t.Fatal(msg)
 			}
