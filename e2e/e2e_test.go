@@ -27,6 +27,9 @@ import (
 var rkoBin string
 
 func TestMain(m *testing.M) {
+	if code, reaper := runUnderReaper(); reaper {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "rko-e2e-bin-")
 	if err != nil {
 		panic(err)

@@ -31,42 +31,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() {
-	// Orphans of the rko processes these tests start (a QEMU or make that
-	// rko failed to stop) become children of the test process, where
-	// leftovers finds them.
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-}
-
-// leftovers lists the processes that were reparented to the test
-// process: everything an rko run left behind.
+// leftovers lists the live processes that were reparented to the reaper
+// (reaper_test.go): everything an rko run left behind.
 func leftovers(t *testing.T) []string {
 	t.Helper()
-	me := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
 	var left []string
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, c := range children(reaperPID) {
+		if c.pid == os.Getpid() {
+			continue // the tests' own process, the reaper's child
+		}
+		if c.zombie {
+			// Exited: the reaper reaps it. Without one, this process
+			// is the subreaper and reaps it here.
+			if reaperPID == os.Getpid() {
+				var ws syscall.WaitStatus
+				syscall.Wait4(c.pid, &ws, syscall.WNOHANG, nil)
+			}
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		rest := stat[bytes.LastIndexByte(stat, ')')+2:]
-		f := strings.Fields(string(rest))
-		if len(f) < 2 || f[1] != strconv.Itoa(me) {
-			continue
-		}
-		if f[0] == "Z" {
-			var ws syscall.WaitStatus
-			syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		left = append(left, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
+		left = append(left, fmt.Sprintf("%d %s", c.pid, c.cmdline))
 	}
 	return left
 }
