@@ -8,35 +8,33 @@ import (
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
-	"github.com/rkodev/rko/internal/initramfs"
 	"github.com/rkodev/rko/internal/run"
 )
 
-// addFio puts Debian's fio, its ELF interpreter and every shared library it
-// needs into the archive. fio comes from the toolchain rootfs when it is
-// installed there; otherwise its packages (and the libraries the rootfs
-// lacks) are downloaded with the rootfs's own apt, without changing the
-// rootfs, and unpacked into rko's cache.
-func addFio(ctx context.Context, p QEMUParams, a *initramfs.Archive) error {
+// fioRoots are the file systems Debian's fio, its ELF interpreter and its
+// shared libraries are copied from into the guest. fio comes from the
+// toolchain rootfs when it is installed there; otherwise its packages
+// (and the libraries the rootfs lacks) are downloaded with the rootfs's
+// own apt, without changing the rootfs, and unpacked into rko's cache.
+func fioRoots(ctx context.Context, p GuestParams) ([]string, error) {
 	tc := p.Toolchain
 	if tc == nil || tc.Root == "" {
-		return fmt.Errorf("the blk workload needs fio from a Debian toolchain rootfs (rko toolchain install)")
+		return nil, fmt.Errorf("the blk workload needs fio from a Debian toolchain rootfs (rko toolchain install)")
 	}
-	roots := []string{tc.Root}
 	if _, err := os.Stat(filepath.Join(tc.Root, "usr/bin/fio")); err != nil {
 		extra, err := downloadFio(ctx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		roots = []string{extra, tc.Root}
+		return []string{extra}, nil
 	}
-	return a.AddBinary(roots, "/usr/bin/fio")
+	return nil, nil
 }
 
 // downloadFio fetches fio's packages with apt-get inside the toolchain
 // (lists and caches on the sandbox's tmpfs, so the rootfs is not touched)
 // and unpacks them into a cache directory keyed by the toolchain.
-func downloadFio(ctx context.Context, p QEMUParams) (string, error) {
+func downloadFio(ctx context.Context, p GuestParams) (string, error) {
 	dir, err := cache.Sub("bench", "fio-"+p.Toolchain.ID)
 	if err != nil {
 		return "", err

@@ -14,7 +14,8 @@ import (
 
 // Booter runs one round: it boots the bench kernel with an initramfs
 // holding plan, the twins and the driver, and returns the console. The
-// QEMU implementation is made by NewQEMUBooter; tests use a fake.
+// QEMU implementation is workflow.BenchBooter (rko's one boot path);
+// tests use a fake.
 type Booter interface {
 	Boot(ctx context.Context, plan *guest.Plan) (console []byte, vmTime time.Duration, err error)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,29 +10,30 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkodev/rko/internal/bench"
-	"github.com/rkodev/rko/internal/kernel"
-	"github.com/rkodev/rko/internal/target"
-	"github.com/rkodev/rko/internal/vm"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newBenchCmd) }
-
-type benchOpts struct {
-	env       envFlags
-	workloads []string
-	target    float64
-	budget    time.Duration
-	accel     string
-	json      bool
-	chart     string
-	markdown  string
-	seed      uint64
-	kernelDir string
+// BenchOptions are rko bench's options.
+type BenchOptions struct {
+	IO        *IOStreams
+	Job       *job.Job
+	PrintJob  bool
+	Quiet     bool
+	Workloads []string
+	Target    float64
+	Budget    time.Duration
+	JSON      bool
+	Chart     string
+	Markdown  string
+	Seed      uint64
 }
 
-func newBenchCmd() *cobra.Command {
-	o := &benchOpts{}
+// NewCmdBench makes rko bench; runF, when not nil, runs instead of
+// runBench.
+func NewCmdBench(f *Factory, runF func(context.Context, *BenchOptions) error) *cobra.Command {
+	o := &BenchOptions{IO: f.IO}
+	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure Rust against C: twin modules, one kernel, one VM, interleaved",
@@ -44,82 +46,87 @@ time is spent. A ratio above 1 means Rust is slower. Workloads:
   kvi  the same, the C device on read_iter/write_iter like Rust's (ops/s)
   rbt  rbtree inserts, lookups and removals timed in the kernel (ns/op)
   blk  null_blk against rnull under fio, 4 KiB random reads (IOPS)
-See docs/bench.md for the method and the JSON schema.`,
+The kernel is chosen like rko test's (--kernel, --arch, --profile, default
+bench); --timeout bounds each round. See docs/bench.md for the method and
+the JSON schema.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, o) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("cpus") && fl.cpus != 1 {
+				return &job.Error{Field: "--cpus (boot.cpus)", Msg: "rko bench runs both twins on one vCPU: drop --cpus"}
+			}
+			if len(fl.params) > 0 || fl.kmemleak == "on" {
+				return &job.Error{Field: "--param/--kmemleak", Msg: "rko bench loads its own twins with their own parameters and scans no leaks: drop them"}
+			}
+			ws, err := bench.SelectWorkloads(o.Workloads)
+			if err != nil {
+				return &job.Error{Field: "--workload (plan.bench)", Msg: err.Error()}
+			}
+			if fl.jobFile == "" {
+				for _, w := range ws {
+					fl.bench = append(fl.bench, w.Name)
+				}
+			}
+			j, err := fl.toJob(c, nil, o.IO.In)
+			if err != nil {
+				return err
+			}
+			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			if o.Target <= 0 || o.Target >= 1 {
+				return &job.Error{Field: "--target", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.03", o.Target)}
+			}
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runBench(c.Context(), o)
+		},
 	}
-	o.env.add(c, false)
-	addArchFlag(c, &o.env.arch)
-	c.Flags().StringSliceVarP(&o.workloads, "workload", "w", nil, "workloads to run (kv, kvi, rbt, blk; default all)")
-	c.Flags().Float64Var(&o.target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")
-	c.Flags().DurationVar(&o.budget, "budget", 5*time.Minute, "VM-time budget of all rounds")
-	c.Flags().StringVar(&o.accel, "accel", "auto", "accelerator: auto, kvm or tcg")
-	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
-	c.Flags().StringVar(&o.chart, "chart", "bench-ratio.svg", "write the ratio chart here (.svg or .png; empty for none)")
-	c.Flags().StringVar(&o.markdown, "markdown", "", "also write the table as Markdown here")
-	c.Flags().Uint64Var(&o.seed, "seed", 1, "bootstrap seed")
-	c.Flags().StringVar(&o.kernelDir, "kernel-dir", "", "use this already built kernel tree (O= dir with arch/x86/boot/bzImage) instead of building the bench profile")
+	fl.kernelFlags.add(c, "bench")
+	fl.bootFlags.add(c, bootDefaults{timeoutHelp: "stop a round that has not finished after this long (default 20m)", kmemleak: "off"})
+	c.Flags().StringVar(&fl.jobFile, "job", "", "take the kernel and boot options from this job file (docs/schemas.md#job)")
+	c.Flags().BoolVar(&fl.printJob, "print-job", false, "print the job as JSON and run nothing")
+	c.Flags().StringSliceVarP(&o.Workloads, "workload", "w", nil, "workloads to run (kv, kvi, rbt, blk; default all)")
+	c.Flags().Float64Var(&o.Target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")
+	c.Flags().DurationVar(&o.Budget, "budget", 5*time.Minute, "VM-time budget of all rounds")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	c.Flags().StringVar(&o.Chart, "chart", "", "write the ratio chart here (.svg or .png)")
+	c.Flags().StringVar(&o.Markdown, "markdown", "", "also write the table as Markdown here")
+	c.Flags().Uint64Var(&o.Seed, "seed", 1, "bootstrap seed")
 	return c
 }
 
-func runBench(cmd *cobra.Command, o *benchOpts) error {
-	ctx := cmd.Context()
-	p := printer(o.env.quiet)
-	ws, err := bench.SelectWorkloads(o.workloads)
+func runBench(ctx context.Context, o *BenchOptions) error {
+	p := o.IO.Printer(o.Quiet)
+	ws, err := bench.SelectWorkloads(o.Job.Plan.Bench)
 	if err != nil {
 		return err
 	}
-	if o.target <= 0 || o.target >= 1 {
-		return fmt.Errorf("invalid --target %v, want (0, 1)", o.target)
-	}
-	t, err := target.Lookup(o.env.arch)
-	if err != nil {
+	r, done, err := resolve(ctx, o.IO, o.Job, o.PrintJob, p)
+	if done || err != nil {
 		return err
 	}
-	if err := t.ProfileError("bench"); err != nil {
-		return err
-	}
-	env, err := workflow.Prepare(ctx, o.env.toolchain, o.env.source, true, p)
-	if err != nil {
-		return err
-	}
-	var k *kernel.Kernel
-	if o.kernelDir != "" {
-		k, err = kernelFromDir(o.kernelDir, env.Source)
-	} else {
-		done := p.Phase("kernel (bench)")
-		k, err = env.Kernel(ctx, workflow.KernelOpts{Target: t, Profile: "bench"})
-		done()
-	}
-	if err != nil {
-		return err
-	}
-	switch o.accel {
-	case "auto", vm.KVM, vm.TCG:
-	default:
-		return fmt.Errorf("unknown --accel %q, want auto, kvm or tcg", o.accel)
-	}
+	k, env := r.Kernel, r.Env
 	runDir, err := workflow.NewRunDir("bench")
 	if err != nil {
 		return err
 	}
-	done := p.Phase("build twins")
-	booter, mods, blk, err := bench.PrepareQEMU(ctx, bench.QEMUParams{
-		Kernel: k, Toolchain: env.Toolchain, Workloads: ws, Accel: o.accel, WorkDir: runDir, Progress: p.Logf,
+	phase := p.Phase("build twins")
+	g, err := bench.Prepare(ctx, bench.GuestParams{
+		Kernel: k, Toolchain: env.Toolchain, Workloads: ws, WorkDir: runDir, Progress: p.Logf,
 	})
 	if err != nil {
 		return err
 	}
-	done()
-	done = p.Phase("bench")
+	phase()
+	booter := r.BenchBooter(g, runDir)
+	phase = p.Phase("bench")
 	rep, err := bench.Run(ctx, bench.Options{
-		Workloads: ws, Target: o.target, Budget: o.budget, Seed: o.seed,
-		Booter: booter, Modules: mods, BlkModules: blk, Progress: p.Logf,
+		Workloads: ws, Target: o.Target, Budget: o.Budget, Seed: o.Seed,
+		Booter: booter, Modules: g.Modules, BlkModules: g.Blk, Progress: p.Logf,
 	})
 	if err != nil {
 		return fmt.Errorf("%w (run directory: %s)", err, runDir)
 	}
-	done()
+	phase()
 	rep.Kernel = k.Release
 	if rep.Kernel == "" {
 		rep.Kernel = k.BuildDir
@@ -141,14 +148,14 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 		rep.WriteJSON(f)
 		f.Close()
 	}
-	if o.chart != "" {
-		if err := bench.WriteChart(rep, o.chart); err != nil {
+	if o.Chart != "" {
+		if err := bench.WriteChart(rep, o.Chart); err != nil {
 			return err
 		}
-		p.Logf("chart: %s", o.chart)
+		p.Logf("chart: %s", o.Chart)
 	}
-	if o.markdown != "" {
-		f, err := os.Create(o.markdown)
+	if o.Markdown != "" {
+		f, err := os.Create(o.Markdown)
 		if err != nil {
 			return err
 		}
@@ -156,21 +163,8 @@ func runBench(cmd *cobra.Command, o *benchOpts) error {
 		f.Close()
 	}
 	p.Logf("run directory: %s", runDir)
-	if o.json {
-		return rep.WriteJSON(cmd.OutOrStdout())
+	if o.JSON {
+		return rep.WriteJSON(o.IO.Out)
 	}
-	return rep.WriteTable(cmd.OutOrStdout())
-}
-
-// kernelFromDir describes an already built O= tree as a kernel.
-func kernelFromDir(dir string, src *kernel.Source) (*kernel.Kernel, error) {
-	if src == nil {
-		return nil, fmt.Errorf("--kernel-dir needs the kernel source (--source)")
-	}
-	k, err := kernel.FromBuildDir(dir, src)
-	if err != nil {
-		return nil, fmt.Errorf("--kernel-dir %s: %w", dir, err)
-	}
-	k.Profile = "bench"
-	return k, nil
+	return rep.WriteTable(o.IO.Out)
 }

@@ -6,10 +6,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newBuildCmd) }
-
-func newBuildCmd() *cobra.Command {
-	var f envFlags
+func newBuildCmd(fa *Factory) *cobra.Command {
+	var f kernelFlags
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "build [DIR...]",
@@ -27,7 +25,7 @@ kept in a log file.`,
 			if len(args) == 0 {
 				args = []string{"."}
 			}
-			p := printer(f.quiet)
+			p := fa.IO.Printer(f.quiet)
 			env, ko, err := f.prepare(c.Context(), p, true)
 			if err != nil {
 				return err
@@ -48,18 +46,17 @@ kept in a log file.`,
 			}
 			done()
 			if asJSON {
-				return writeJSON(c.OutOrStdout(), mods)
+				return writeJSON(fa.IO.Out, mods)
 			}
 			for _, m := range mods {
 				for _, ko := range m.KoPaths {
-					fmt.Fprintln(c.OutOrStdout(), ko)
+					fmt.Fprintln(fa.IO.Out, ko)
 				}
 			}
 			return nil
 		},
 	}
-	f.add(c, true)
-	addKernelFlag(c, &f.kernel)
+	f.add(c, "default")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the built modules as JSON")
 	return c
 }

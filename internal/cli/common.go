@@ -3,71 +3,269 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"github.com/rkodev/rko/internal/kernel"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/rkodev/rko/internal/job"
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-// envFlags are the flags shared by the commands that need a toolchain and
-// a kernel.
-type envFlags struct {
+// IOStreams are a command's input, output and diagnostics (gh's
+// iostreams): results go to Out, progress and warnings to ErrOut. Tests
+// replace them with buffers.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// Printer is the progress printer on ErrOut (silent when quiet).
+func (s *IOStreams) Printer(quiet bool) *ui.Printer { return ui.New(s.ErrOut, quiet) }
+
+// Factory is what every command is made with: its streams. Commands are
+// made by NewCmdX(f, runF): runF, when not nil, replaces the command's
+// work, so that a test checks the flags-to-options path alone.
+type Factory struct {
+	IO *IOStreams
+}
+
+// NewFactory is the Factory of the rko process: the standard streams.
+func NewFactory() *Factory {
+	return &Factory{IO: &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}}
+}
+
+// kernelFlags are the flags that choose the toolchain and the kernel,
+// declared once (add) for every command that builds or boots: --kernel,
+// --arch, --profile, --fragment, --source, --toolchain, --quiet.
+type kernelFlags struct {
 	toolchain string
 	source    string
 	profile   string
 	fragments []string
 	quiet     bool
-	// kernel is --kernel (addKernelFlag): "" for rko's own kernel.
-	kernel string
-	arch   string
+	kernel    string
+	arch      string
+	// defaultProfile is --profile's default on this command; a kernel not
+	// of rko's own takes no profile unless one was asked for.
+	defaultProfile string
 }
 
-func (f *envFlags) add(c *cobra.Command, withKernel bool) {
-	c.Flags().StringVar(&f.toolchain, "toolchain", "auto", "toolchain: auto (host if rko doctor passes, else the pinned rootfs), host or rootfs")
-	c.Flags().StringVar(&f.source, "source", "", "kernel source: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
-	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
-	if withKernel {
-		addArchFlag(c, &f.arch)
-		c.Flags().StringVar(&f.profile, "profile", "default", "kernel profile: default, debug (KASAN, lockdep, kmemleak...) or bench")
-		c.Flags().StringArrayVar(&f.fragments, "fragment", nil, "extra kernel config fragment file (repeatable), applied after the profile's")
-	}
-}
-
-// kernelOpts turns the flags into the kernel to use; a bad --arch is
-// the error.
-func (f *envFlags) kernelOpts() (workflow.KernelOpts, error) {
-	t, err := target.Lookup(f.arch)
-	if err != nil {
-		return workflow.KernelOpts{}, err
-	}
-	return workflow.KernelOpts{Spec: f.kernel, Target: t, Profile: f.profile, Fragments: f.fragments}, nil
-}
-
-// kernelFlagUsage is --kernel's help, the same on every command.
+// kernelFlagUsage is --kernel's help.
 const kernelFlagUsage = "kernel to build against and boot: rko's own (default, see --profile), debian[:RELEASE] for Debian's own Rust-enabled kernel (default release: the newest on the mirror; docs/kernels.md), or the DIR of a kernel you built (an O= tree or a source tree built in place)"
 
-// addKernelFlag adds --kernel to a command that builds modules or boots a
-// kernel (build, test, doctor; run and shell take it the same way).
-func addKernelFlag(c *cobra.Command, into *string) {
-	c.Flags().StringVar(into, "kernel", "", kernelFlagUsage)
+// add declares the kernel flags on c; profile is --profile's default.
+func (f *kernelFlags) add(c *cobra.Command, profile string) {
+	fl := c.Flags()
+	f.defaultProfile = profile
+	fl.StringVar(&f.kernel, "kernel", "", kernelFlagUsage)
+	fl.StringVar(&f.arch, "arch", "", "guest architecture: "+strings.Join(target.Names(), ", ")+" (default: the host's, "+target.Host().Name+", or the --kernel's own)")
+	fl.StringVar(&f.profile, "profile", profile, "rko's kernel profile: "+strings.Join(kernel.ProfileNames(), ", ")+" (debug: KASAN, lockdep, kmemleak...)")
+	fl.StringArrayVar(&f.fragments, "fragment", nil, "extra kernel config fragment file (repeatable), applied after the profile's")
+	fl.StringVar(&f.source, "source", "", "kernel source for rko's kernel: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
+	fl.StringVar(&f.toolchain, "toolchain", "auto", "toolchain: auto (host if rko doctor passes, else the pinned rootfs), host or rootfs")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
 }
 
-// addArchFlag adds --arch, the guest architecture, to c (kernel build,
-// build, test, quickstart, doctor, bench).
-func addArchFlag(c *cobra.Command, arch *string) {
-	c.Flags().StringVar(arch, "arch", "", "guest architecture: "+strings.Join(target.Names(), ", ")+" (default: the host's, "+target.Host().Name+")")
+// kernelRequest is the job's kernel the flags name (unchecked).
+func (f *kernelFlags) kernelRequest() job.Kernel {
+	jk := job.KernelSpec(f.kernel)
+	jk.Arch = f.arch
+	jk.Profile = f.profile
+	if jk.Kind == job.KindRko {
+		if jk.Arch == "" {
+			jk.Arch = target.Host().Name
+		}
+		for _, fr := range f.fragments {
+			jk.Fragments = append(jk.Fragments, absPath(fr))
+		}
+	} else if jk.Profile == f.defaultProfile {
+		jk.Profile = ""
+	}
+	if f.source != "" {
+		jk.Source = absPath(f.source)
+	}
+	return jk
 }
 
-type printerT = *ui.Printer
+// prepare checks the kernel flags, then selects the toolchain and finds
+// the source for them (installing the toolchain when install is set).
+func (f *kernelFlags) prepare(ctx context.Context, p *ui.Printer, install bool) (*workflow.Env, job.Kernel, error) {
+	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain, Modules: []string{"."}}
+	j.Defaults()
+	if err := j.Check(); err != nil {
+		return nil, j.Kernel, err
+	}
+	env, err := workflow.PrepareFor(ctx, f.toolchain, j.Kernel.Source, j.Kernel.Spec(), install, p)
+	return env, j.Kernel, err
+}
 
-func printer(quiet bool) *ui.Printer { return ui.New(os.Stderr, quiet) }
+// cachedKernel is the toolchain and the kernel the flags name, built
+// already (rko's own) or resolved from --kernel: what rko doc, rko
+// rust-analyzer and rko new work against, never starting a kernel build.
+func (f *kernelFlags) cachedKernel(ctx context.Context, p *ui.Printer) (*workflow.Env, *kernel.Kernel, error) {
+	env, jk, err := f.prepare(ctx, p, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := env.CachedKernel(ctx, jk)
+	return env, k, err
+}
+
+// bootFlags are the guest's boot options, declared once (add) for every
+// command that boots: --accel, --timeout, --memory, --cpus, --append,
+// --param, --kmemleak, --console-limit.
+type bootFlags struct {
+	accel     string
+	timeout   time.Duration
+	memory    int
+	cpus      int
+	cmdline   []string
+	params    []string
+	kmemleak  string
+	consoleMB int
+}
+
+// bootDefaults are the defaults of the boot flags that differ by command.
+type bootDefaults struct {
+	timeout     time.Duration
+	timeoutHelp string
+	kmemleak    string
+}
+
+func (b *bootFlags) add(c *cobra.Command, d bootDefaults) {
+	fl := c.Flags()
+	if d.timeoutHelp == "" {
+		d.timeoutHelp = "stop a guest that has not finished after this long (default 3m, 10m for the debug profile)"
+	}
+	if d.kmemleak == "" {
+		d.kmemleak = "auto"
+	}
+	fl.StringVar(&b.accel, "accel", job.AccelAuto, "accelerator: auto (KVM if it really works, else TCG), kvm or tcg")
+	fl.DurationVar(&b.timeout, "timeout", d.timeout, d.timeoutHelp)
+	fl.IntVar(&b.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
+	fl.IntVar(&b.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
+	fl.StringArrayVar(&b.cmdline, "append", nil, "extra kernel command-line argument, e.g. dyndbg=+p (repeatable; each value is one argument)")
+	fl.StringArrayVar(&b.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE as on the kernel command line (repeatable), e.g. --param hello.count=3")
+	fl.StringVar(&b.kmemleak, "kmemleak", d.kmemleak, "scan for leaks after unloading: auto (on with the debug profile), on, off")
+	fl.IntVar(&b.consoleMB, "console-limit", 256, "stop a guest that prints more than this many MiB on its console")
+}
+
+// jobFlags are the flags of a command that runs a job: the kernel and
+// boot flags, and --job/--print-job.
+type jobFlags struct {
+	kernelFlags
+	bootFlags
+	jobFile  string
+	printJob bool
+	// bench are the workloads of a bench job (plan.bench).
+	bench []string
+}
+
+func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
+	f.kernelFlags.add(c, "default")
+	f.bootFlags.add(c, d)
+	c.Flags().StringVar(&f.jobFile, "job", "", "run the job in this JSON file (- for stdin; docs/schemas.md#job) instead of one made from flags and arguments")
+	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#job) and run nothing")
+}
+
+// jobOnly are the flags that may go with --job: they change how the
+// result is shown, not what runs.
+var jobOnly = map[string]bool{"job": true, "print-job": true, "quiet": true, "json": true, "junit": true}
+
+// toJob is the one place flags and arguments become a job: from --job's
+// file (no flag that changes the job may go with it) or from the flags,
+// with rko's defaults filled in and checked (job.Check), so that a bad
+// combination is refused before anything is built.
+func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Job, error) {
+	if f.jobFile != "" {
+		var set []string
+		c.Flags().Visit(func(fl *pflag.Flag) {
+			if !jobOnly[fl.Name] {
+				set = append(set, "--"+fl.Name)
+			}
+		})
+		if len(set) > 0 || len(dirs) > 0 {
+			what := strings.Join(set, ", ")
+			if len(dirs) > 0 {
+				what = strings.TrimPrefix(what+", module directories", ", ")
+			}
+			return nil, &job.Error{Field: "--job", Msg: fmt.Sprintf("the job file holds the whole job: drop %s, or edit the file (rko test --print-job ... writes one)", what)}
+		}
+		j, err := job.ReadFile(f.jobFile, in)
+		if err != nil {
+			return nil, err
+		}
+		j.Defaults()
+		return j, j.Check()
+	}
+	params, err := moduleParams(f.params)
+	if err != nil {
+		return nil, err
+	}
+	if f.consoleMB < 1 {
+		return nil, &job.Error{Field: "--console-limit (boot.console_limit_mb)", Msg: fmt.Sprintf("invalid limit %d, want at least 1 (MiB)", f.consoleMB)}
+	}
+	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain,
+		Boot: job.Boot{Accel: f.accel, Timeout: job.Duration(f.timeout), MemoryMB: f.memory, CPUs: f.cpus,
+			Append: f.cmdline, ConsoleLimitMB: f.consoleMB, Kmemleak: f.kmemleak},
+		Plan: job.Plan{Params: params, Bench: f.bench}}
+	for _, d := range dirs {
+		j.Modules = append(j.Modules, absPath(d))
+	}
+	j.Defaults()
+	return j, j.Check()
+}
+
+// absPath is p made absolute (a job names directories wherever it runs).
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+// moduleParams reads --param MODULE.NAME=VALUE flags into the insmod
+// parameters of each module ("NAME=VALUE NAME2=VALUE2").
+func moduleParams(flags []string) (map[string]string, error) {
+	params := map[string]string{}
+	for _, f := range flags {
+		mod, nv, ok := strings.Cut(f, ".")
+		name, _, hasValue := strings.Cut(nv, "=")
+		if !ok || mod == "" || name == "" || !hasValue || strings.ContainsAny(f, " \t\n") {
+			return nil, &job.Error{Field: "--param (plan.params)", Msg: fmt.Sprintf("invalid %q, want MODULE.NAME=VALUE with no spaces (e.g. --param hello.count=3)", f)}
+		}
+		mod = strings.ReplaceAll(mod, "-", "_")
+		if params[mod] != "" {
+			params[mod] += " "
+		}
+		params[mod] += nv
+	}
+	if len(params) == 0 {
+		return nil, nil
+	}
+	return params, nil
+}
+
+// resolve prints the job (--print-job) and reports done, or resolves it.
+func resolve(ctx context.Context, io *IOStreams, j *job.Job, printJob bool, p *ui.Printer) (*workflow.Resolved, bool, error) {
+	if printJob {
+		_, err := io.Out.Write(j.JSON())
+		return nil, true, err
+	}
+	r, err := workflow.Resolve(ctx, j, p, true)
+	return r, false, err
+}
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -75,36 +273,8 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func seconds(d time.Duration) float64 {
-	return float64(d.Round(time.Millisecond)) / float64(time.Second)
-}
-
 // isTerminal reports whether w is a terminal (for colour).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && ui.IsTerminal(f) && os.Getenv("NO_COLOR") == ""
-}
-
-// prepare checks the kernel flags (a bad --arch is refused before
-// anything is installed), then selects the toolchain and finds the
-// source for them, installing the toolchain when install is set.
-func (f *envFlags) prepare(ctx context.Context, p printerT, install bool) (*workflow.Env, workflow.KernelOpts, error) {
-	ko, err := f.kernelOpts()
-	if err != nil {
-		return nil, ko, err
-	}
-	env, err := workflow.PrepareFor(ctx, f.toolchain, f.source, f.kernel, install, p)
-	return env, ko, err
-}
-
-// cachedKernel is the toolchain and the kernel the flags name, built
-// already (rko's own) or resolved from --kernel: what rko doc, rko
-// rust-analyzer and rko new work against, never starting a kernel build.
-func (f *envFlags) cachedKernel(ctx context.Context, p printerT) (*workflow.Env, *kernel.Kernel, error) {
-	env, ko, err := f.prepare(ctx, p, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, err := env.CachedKernel(ctx, ko)
-	return env, k, err
 }

@@ -14,10 +14,8 @@ import (
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newDocCmd) }
-
-func newDocCmd() *cobra.Command {
-	var f envFlags
+func newDocCmd(fa *Factory) *cobra.Command {
+	var f kernelFlags
 	var (
 		asJSON, serve, rebuild bool
 		crates                 []string
@@ -36,7 +34,7 @@ in), else the closest names; exit 1. Without QUERY it prints where the docs
 are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) until Ctrl-C.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p := printer(f.quiet || (asJSON && !serve))
+			p := fa.IO.Printer(f.quiet || (asJSON && !serve))
 			env, k, err := f.cachedKernel(c.Context(), p)
 			if err != nil {
 				return err
@@ -94,8 +92,7 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 			return nil
 		},
 	}
-	f.add(c, true)
-	addKernelFlag(c, &f.kernel)
+	f.add(c, "default")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON (docs/schemas.md)")
 	c.Flags().BoolVar(&serve, "serve", false, "serve the HTML docs on ADDR (default "+kdoc.DefaultAddr+")")
 	c.Flags().BoolVar(&rebuild, "rebuild", false, "build the docs again")

@@ -6,15 +6,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newKernelCmd) }
-
-func newKernelCmd() *cobra.Command {
+func newKernelCmd(fa *Factory) *cobra.Command {
 	c := &cobra.Command{Use: "kernel", Short: "Build Rust-enabled kernels for QEMU"}
-	var f envFlags
+	var f kernelFlags
 	var asJSON bool
 	b := &cobra.Command{
 		Use:   "build",
-		Short: "Build (or fetch from the cache) a small Rust-enabled x86_64 kernel",
+		Short: "Build (or fetch from the cache) a small Rust-enabled kernel for --arch",
 		Long: `build makes tinyconfig plus the profile's fragments (configs/*.config;
 default = base + rust + kunit, debug adds KASAN, lockdep, kmemleak and
 debug info, bench adds the block layer for null_blk/rnull) plus any
@@ -23,7 +21,7 @@ names the unmet dependency of any that did not, and builds bzImage and
 modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			p := printer(f.quiet)
+			p := fa.IO.Printer(f.quiet)
 			env, ko, err := f.prepare(c.Context(), p, true)
 			if err != nil {
 				return err
@@ -35,13 +33,13 @@ modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
 			}
 			done()
 			if asJSON {
-				return writeJSON(c.OutOrStdout(), k)
+				return writeJSON(fa.IO.Out, k)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "kernel %s (profile %s)\n  image: %s\n  KDIR:  %s\n", k.Release, k.Profile, k.Image, k.BuildDir)
+			fmt.Fprintf(fa.IO.Out, "kernel %s (profile %s)\n  image: %s\n  KDIR:  %s\n", k.Release, k.Profile, k.Image, k.BuildDir)
 			return nil
 		},
 	}
-	f.add(b, true)
+	f.add(b, "default")
 	b.Flags().BoolVar(&asJSON, "json", false, "print the kernel as JSON")
 	c.AddCommand(b)
 	return c

@@ -10,8 +10,6 @@ import (
 	"github.com/rkodev/rko/internal/lint"
 )
 
-func init() { register(newLintCmd) }
-
 // lintOptions are the inputs of rko lint.
 type lintOptions struct {
 	paths  []string
@@ -20,7 +18,7 @@ type lintOptions struct {
 	config string
 }
 
-func newLintCmd() *cobra.Command {
+func newLintCmd(fa *Factory) *cobra.Command {
 	o := &lintOptions{}
 	cmd := &cobra.Command{
 		Use:   "lint [PATH...]",

@@ -15,7 +15,7 @@ import (
 // runLintCmd runs `rko lint args...` and returns its exit code and output.
 func runLintCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	root := newRoot()
+	root := NewRoot(NewFactory())
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -8,11 +8,9 @@ import (
 	"github.com/rkodev/rko/internal/scaffold"
 )
 
-func init() { register(newNewCmd) }
-
-func newNewCmd() *cobra.Command {
+func newNewCmd(fa *Factory) *cobra.Command {
 	o := scaffold.Opts{}
-	var f envFlags
+	var f kernelFlags
 	c := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Create a module directory: Rust by default, --lang c for its C twin",
@@ -28,15 +26,15 @@ the kernel of --profile is built already (else rko build writes it).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "created %s (%s)\n", dir, o.Lang)
+			fmt.Fprintf(fa.IO.Out, "created %s (%s)\n", dir, o.Lang)
 			if o.Lang == "rust" {
-				newRustProject(c, &f, dir)
+				newRustProject(c, fa, &f, dir)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "next: rko test %s\n", dir)
+			fmt.Fprintf(fa.IO.Out, "next: rko test %s\n", dir)
 			return nil
 		},
 	}
-	f.add(c, true)
+	f.add(c, "default")
 	c.Flags().StringVar(&o.Lang, "lang", "rust", "language: rust or c")
 	c.Flags().StringVar(&o.Parent, "dir", ".", "directory to create the module in")
 	c.Flags().StringVar(&o.Author, "author", "", "MODULE_AUTHOR / authors (default \"rko\")")
@@ -46,8 +44,8 @@ the kernel of --profile is built already (else rko build writes it).`,
 // newRustProject writes the new module's rust-project.json if the kernel
 // is built; it never builds one, and a failure is only a note: the module
 // is made.
-func newRustProject(c *cobra.Command, f *envFlags, dir string) {
-	p := printer(f.quiet)
+func newRustProject(c *cobra.Command, fa *Factory, f *kernelFlags, dir string) {
+	p := fa.IO.Printer(f.quiet)
 	env, k, err := f.cachedKernel(c.Context(), p)
 	if err == nil {
 		_, err = env.RustProjects(c.Context(), k, []string{dir}, false)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,14 +13,26 @@ import (
 
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newQuickstartCmd) }
+// QuickstartOptions are rko quickstart's options: the job of examples/hello
+// (the directories are filled in when the examples are extracted).
+type QuickstartOptions struct {
+	IO       *IOStreams
+	Job      *job.Job
+	PrintJob bool
+	Quiet    bool
+}
 
-func newQuickstartCmd() *cobra.Command {
-	o := &testOpts{}
+// NewCmdQuickstart makes rko quickstart; runF, when not nil, runs
+// instead of runQuickstart.
+func NewCmdQuickstart(f *Factory, runF func(context.Context, *QuickstartOptions) error) *cobra.Command {
+	o := &QuickstartOptions{IO: f.IO}
+	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "quickstart",
 		Short: "From nothing to the bundled Rust module and its C twin, built, booted and tested",
@@ -31,25 +42,39 @@ fails doctor, the kernel, then rko test on both modules. It prints each
 phase with its time. Exit status: 0 when both modules passed.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runQuickstart(c.Context(), o, c.OutOrStdout())
+			dir, err := extractExamples()
+			if err != nil {
+				return err
+			}
+			j, err := fl.toJob(c, []string{filepath.Join(dir, "rust"), filepath.Join(dir, "c")}, o.IO.In)
+			if err != nil {
+				return err
+			}
+			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runQuickstart(c.Context(), o)
 		},
 	}
-	o.env.add(c, true)
-	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
-	c.Flags().DurationVar(&o.timeout, "timeout", 0, "guest timeout (default 3m)")
-	o.kmemleak, o.consoleMB = "auto", 256
+	fl.add(c, bootDefaults{})
 	return c
 }
 
-func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
-	p := printer(o.env.quiet)
+func runQuickstart(ctx context.Context, o *QuickstartOptions) error {
+	if o.PrintJob {
+		_, err := o.IO.Out.Write(o.Job.JSON())
+		return err
+	}
+	p := o.IO.Printer(o.Quiet)
+	w := o.IO.Out
 	start := time.Now()
-	t, err := target.Lookup(o.env.arch)
+	t, err := target.Lookup(o.Job.Kernel.Arch)
 	if err != nil {
 		return err
 	}
 	done := p.Phase("doctor (host)")
-	rep, err := Doctor(ctx, t, "host", "")
+	rep, err := workflow.Doctor(ctx, workflow.DoctorParams{Target: t, Toolchain: "host"})
 	if err != nil {
 		return err
 	}
@@ -72,12 +97,11 @@ func runQuickstart(ctx context.Context, o *testOpts, w io.Writer) error {
 		p.Logf("guests will run under %s", rep.Accel)
 	}
 	done()
-	dir, err := extractExamples()
+	r, err := workflow.Resolve(ctx, o.Job, p, true)
 	if err != nil {
 		return err
 	}
-	dirs := []string{filepath.Join(dir, "rust"), filepath.Join(dir, "c")}
-	tr, err := RunTest(ctx, o, dirs, p)
+	tr, err := workflow.Test(ctx, r)
 	if err != nil {
 		return err
 	}

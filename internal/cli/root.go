@@ -1,12 +1,16 @@
 // Package cli wires rko's subcommands to the packages that do the work.
-// Each subcommand lives in its own file, registers itself with register and
-// holds only flag parsing, option structs and output; no business logic.
+// Each subcommand lives in its own file as NewCmdX(f, runF) (gh's shape):
+// flags parsed into an options struct (for the commands that build or
+// boot, a job.Job, made in one place: jobFlags.toJob), then runF, or the
+// command's own run function, which calls internal/workflow and renders
+// the result on the Factory's streams. No business logic lives here.
 package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -29,7 +33,7 @@ const (
 	ExitError = 2
 )
 
-// ExitError is returned by a subcommand to choose its exit code; its
+// exitError is returned by a subcommand to choose its exit code; its
 // message, if any, has already been printed.
 type exitError struct{ code int }
 
@@ -38,12 +42,8 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 // exitCode makes an error that ends rko with code and prints nothing more.
 func exitCode(code int) error { return exitError{code} }
 
-var constructors []func() *cobra.Command
-
-// register adds a subcommand constructor; each subcommand file calls it from init.
-func register(c func() *cobra.Command) { constructors = append(constructors, c) }
-
-func newRoot() *cobra.Command {
+// NewRoot makes the rko command and its subcommands on f's streams.
+func NewRoot(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rko",
 		Short: "A workbench for Linux kernel modules written in Rust",
@@ -54,9 +54,13 @@ Rust-for-Linux rules and benchmarks Rust against C.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	var cmds []*cobra.Command
-	for _, c := range constructors {
-		cmds = append(cmds, c())
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	cmds := []*cobra.Command{
+		NewCmdBench(f, nil), newBuildCmd(f), newDocCmd(f), NewCmdDoctor(f, nil), newKernelCmd(f),
+		newLintCmd(f), newNewCmd(f), NewCmdQuickstart(f, nil), NewCmdRun(f, nil), newRustAnalyzerCmd(f),
+		NewCmdShell(f, nil), NewCmdTest(f, nil), newToolchainCmd(f), newTriageCmd(f), NewCmdWatch(f, nil),
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
@@ -88,7 +92,8 @@ func Main(args []string) int {
 			os.Exit(128 + int(s2.(syscall.Signal)))
 		}
 	}()
-	root := newRoot()
+	f := NewFactory()
+	root := NewRoot(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if s, ok := got.Load().(os.Signal); ok {
@@ -102,6 +107,14 @@ func Main(args []string) int {
 		}
 		return 128 + int(s.(syscall.Signal))
 	}
+	return exitStatus(err, os.Stderr)
+}
+
+// exitStatus is the exit status of a command that returned err, whose
+// message it prints on w: ExitOK, the code an exitError chose, ExitFail
+// for a module that does not compile (a finding about the user's code),
+// else ExitError (rko could not run: bad input, a missing tool).
+func exitStatus(err error, w io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
@@ -109,7 +122,7 @@ func Main(args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(os.Stderr, "rko: %v\n", err)
+	fmt.Fprintf(w, "rko: %v\n", err)
 	// A module that does not compile is a finding about the user's code,
 	// not a failure of rko to run.
 	var be *kbuild.Error

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,32 +15,23 @@ import (
 
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/guest/proto"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() {
-	register(newRunCmd)
-	register(newShellCmd)
+// RunOptions are rko run's and rko shell's options: the job (its plan
+// holds the command, or the shell).
+type RunOptions struct {
+	IO       *IOStreams
+	Job      *job.Job
+	PrintJob bool
+	Quiet    bool
 }
 
-// guestCmdOpts are the options of rko run and rko shell.
-type guestCmdOpts struct {
-	testOpts
-}
-
-func (o *guestCmdOpts) flags(c *cobra.Command) {
-	o.env.add(c, true)
-	addKernelFlag(c, &o.env.kernel)
-	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
-	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
-	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
-	c.Flags().StringArrayVar(&o.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE (repeatable)")
-	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument (repeatable)")
-	o.kmemleak, o.consoleMB = "off", 256
-}
-
-func newRunCmd() *cobra.Command {
-	o := &guestCmdOpts{}
+// NewCmdRun makes rko run; runF, when not nil, runs instead of runInGuest.
+func NewCmdRun(f *Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
+	o := &RunOptions{IO: f.IO}
+	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "run [DIR...] -- CMD [ARGS...]",
 		Short: "Run one command in a guest with the modules loaded, and exit with its status",
@@ -52,29 +42,44 @@ commands), streams its output, unloads the modules and exits with CMD's
 exit status (127 when CMD is not in the guest). A crash, a hang (stopped
 after --timeout) or a module that does not unload is reported as rko test
 reports it, with exit status 1.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			dash := c.ArgsLenAtDash()
-			if dash < 0 {
-				return fmt.Errorf("rko run needs the command after --: rko run [DIR...] -- CMD [ARGS...]")
+			var dirs, argv []string
+			if dash := c.ArgsLenAtDash(); dash >= 0 {
+				dirs, argv = args[:dash], args[dash:]
+			} else if fl.jobFile == "" {
+				return &job.Error{Field: "command", Msg: "rko run needs the command after --: rko run [DIR...] -- CMD [ARGS...]"}
 			}
-			dirs, argv := args[:dash], args[dash:]
-			if len(argv) == 0 {
-				return fmt.Errorf("nothing to run after --: rko run [DIR...] -- CMD [ARGS...]")
+			if fl.jobFile == "" && len(argv) == 0 {
+				return &job.Error{Field: "command", Msg: "nothing to run after --: rko run [DIR...] -- CMD [ARGS...]"}
 			}
-			if len(dirs) == 0 {
+			if len(dirs) == 0 && fl.jobFile == "" {
 				dirs = []string{"."}
 			}
-			return runInGuest(c.Context(), o, dirs, argv, false, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
+			j, err := fl.toJob(c, dirs, o.IO.In)
+			if err != nil {
+				return err
+			}
+			if fl.jobFile == "" {
+				j.Plan.Run = argv
+			} else if len(argv) > 0 || len(j.Plan.Run) == 0 {
+				return &job.Error{Field: "--job", Msg: "rko run --job FILE runs the file's plan.run: put the command there, not after --"}
+			}
+			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runInGuest(c.Context(), o)
 		},
 	}
-	o.flags(c)
-	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the command (and the guest) after this long")
+	fl.add(c, bootDefaults{timeout: 10 * time.Minute, timeoutHelp: "stop the command (and the guest) after this long", kmemleak: "off"})
 	return c
 }
 
-func newShellCmd() *cobra.Command {
-	o := &guestCmdOpts{}
+// NewCmdShell makes rko shell; runF, when not nil, runs instead of
+// runInGuest.
+func NewCmdShell(f *Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
+	o := &RunOptions{IO: f.IO}
+	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "shell [DIR...]",
 		Short: "A shell in a guest with the modules loaded",
@@ -86,51 +91,42 @@ or Ctrl-D: the modules are unloaded, the guest stops, and rko exits with
 the shell's exit status. Without a terminal on stdin the shell reads its
 commands from stdin, line by line.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && fl.jobFile == "" {
 				args = []string{"."}
 			}
-			return runInGuest(c.Context(), o, args, nil, true, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
+			j, err := fl.toJob(c, args, o.IO.In)
+			if err != nil {
+				return err
+			}
+			j.Plan.Shell, j.Plan.Run = true, nil
+			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runInGuest(c.Context(), o)
 		},
 	}
-	o.flags(c)
+	fl.add(c, bootDefaults{timeoutHelp: "stop the shell (and the guest) after this long (default: no limit)", kmemleak: "off"})
 	return c
 }
 
-// runInGuest is rko run (argv) and rko shell (shell set).
-func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell bool, stdin io.Reader, stdout, stderr io.Writer) error {
-	params, err := moduleParams(o.params)
-	if err != nil {
+// runInGuest is rko run (the job's plan.run) and rko shell (plan.shell).
+func runInGuest(ctx context.Context, o *RunOptions) error {
+	p := o.IO.Printer(o.Quiet)
+	r, done, err := resolve(ctx, o.IO, o.Job, o.PrintJob, p)
+	if done || err != nil {
 		return err
 	}
-	p := printer(o.env.quiet)
-	env, ko, err := o.env.prepare(ctx, p, true)
-	if err != nil {
-		return err
-	}
-	k, err := env.Kernel(ctx, ko)
-	if err != nil {
-		return err
-	}
-	mods, err := env.BuildModules(ctx, k, dirs)
-	if err != nil {
-		return err
-	}
-	to := workflow.TestOpts{Accel: o.accel, Timeout: o.timeout, MemoryMB: o.memory, CPUs: o.cpus,
-		Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB, NoTests: true,
-		ExtraFiles: workflow.SourceFiles(mods)}
-	to.ProfileDefaults(k, false)
-	where := "/rko/src/" + filepath.Base(mods[0].Dir)
-	stepName := "run " + strings.Join(argv, " ")
-	step := guest.Step{Name: stepName, Kind: proto.KindExec, Argv: argv, Dir: where, TimeoutSec: int(o.timeout.Seconds())}
+	stdout, stderr := o.IO.Out, o.IO.ErrOut
+	shell := o.Job.Plan.Shell
+	stepName := workflow.RunStepName(o.Job.Plan.Run, shell)
+	var ro workflow.RunOptions
 	var restore func()
 	if shell {
-		stepName = "shell"
-		step = guest.Step{Name: stepName, Kind: proto.KindShell, Argv: []string{"/bin/sh"}, Dir: where}
-		to.Timeout = 24 * time.Hour // the user ends it
 		tap := &shellTap{out: stdout}
-		gate := &gatedReader{r: stdin, open: make(chan struct{})}
-		to.Tap = tap
-		to.OnFrame = func(f guest.Frame) {
+		gate := &gatedReader{r: o.IO.In, open: make(chan struct{})}
+		ro.Tap = tap
+		ro.OnFrame = func(f guest.Frame) {
 			if f.Step == stepName {
 				tap.show(f.Ev == proto.EvStart)
 				if f.Ev == proto.EvStart {
@@ -140,23 +136,23 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 		}
 		// What the user types before the shell runs waits for it: the
 		// serial port drops input that comes before it is opened.
-		to.Stdin = gate
-		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ro.Stdin = gate
+		if f, ok := o.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			st, err := term.MakeRaw(int(f.Fd()))
 			if err == nil {
 				restore = func() { term.Restore(int(f.Fd()), st) }
 				defer restore()
 			}
-			p.Logf("booting %s with %s loaded: leave the shell with exit or Ctrl-D", k.Release, strings.Join(mods[0].Modules, ", "))
+			p.Logf("booting %s with the modules loaded: leave the shell with exit or Ctrl-D", r.Kernel.Release)
 		} else {
 			p.Warnf("stdin is not a terminal: a line-mode shell reads its commands from stdin")
-			step.Env = append(step.Env, "RKO_NOECHO=1")
+			ro.NoEcho = true
 			// The end of stdin is the shell's: a console has no end of
 			// input, so it gets the terminal's ^D.
-			gate.r = io.MultiReader(stdin, bytes.NewReader([]byte{4}))
+			gate.r = io.MultiReader(o.IO.In, bytes.NewReader([]byte{4}))
 		}
 	} else {
-		to.OnFrame = func(f guest.Frame) {
+		ro.OnFrame = func(f guest.Frame) {
 			if f.Step != stepName || f.Ev != proto.EvOut {
 				return
 			}
@@ -167,29 +163,21 @@ func runInGuest(ctx context.Context, o *guestCmdOpts, dirs, argv []string, shell
 			fmt.Fprintln(w, f.Line)
 		}
 	}
-	to.ExtraSteps = []guest.Step{step}
-	plan := workflow.MakePlan(mods, to)
-	tr, err := env.Boot(ctx, k, mods, plan, to, mods[0].Modules[0])
+	rep, ran, err := workflow.Run(ctx, r, ro)
 	if restore != nil {
 		restore()
 	}
 	if err != nil {
-		if tr != nil && tr.ConsoleLog != "" {
-			return fmt.Errorf("%w (console log: %s)", err, tr.ConsoleLog)
-		}
 		return err
 	}
-	rep := &TestReport{Accel: tr.Accel, AccelNote: tr.AccelNote, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog, Modules: mods, Steps: tr.Session.Steps}
-	judge(ctx, rep, k, mods, tr)
-	var ran *guest.StepResult
-	for i := range tr.Session.Steps {
-		if tr.Session.Steps[i].Name == stepName {
-			ran = &tr.Session.Steps[i]
-		}
-	}
-	// The command's own failure is its exit status; anything else that
-	// failed the run (a crash, a hang, a module that stayed) is rko test's
-	// verdict.
+	return runExit(rep, ran, stepName, stderr)
+}
+
+// runExit is the exit status of rko run and rko shell: the command's own
+// failure is its exit status (127 when it was not found); anything else
+// that failed the run (a crash, a hang, a module that stayed) is rko
+// test's verdict, exit status 1.
+func runExit(rep *workflow.Report, ran *guest.StepResult, stepName string, stderr io.Writer) error {
 	if ran != nil && ran.Status == proto.StatusFailed && len(rep.Crashes) == 0 && rep.Verdict.Step == stepName {
 		if ran.Error != "" {
 			fmt.Fprintf(stderr, "rko: %s\n", ran.Error)

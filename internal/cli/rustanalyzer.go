@@ -15,10 +15,8 @@ import (
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newRustAnalyzerCmd) }
-
-func newRustAnalyzerCmd() *cobra.Command {
-	var f envFlags
+func newRustAnalyzerCmd(fa *Factory) *cobra.Command {
+	var f kernelFlags
 	var asJSON, force, server, wrapper bool
 	c := &cobra.Command{
 		Use:   "rust-analyzer [DIR...] | --server [DIR] [-- ARGS] | --wrapper",
@@ -62,11 +60,8 @@ that runs rko rust-analyzer --server, for editors that want a path
 				if err != nil {
 					return err
 				}
-				ko, err := f.kernelOpts()
-				if err != nil {
-					return err
-				}
-				argv, err := workflow.ServerCommand(c.Context(), abs, f.toolchain, ko, raArgs, printer(true))
+				ko := f.kernelRequest()
+				argv, err := workflow.ServerCommand(c.Context(), abs, f.toolchain, ko, raArgs, fa.IO.Printer(true))
 				if err != nil {
 					return err
 				}
@@ -75,7 +70,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 			if len(args) == 0 {
 				args = []string{"."}
 			}
-			p := printer(f.quiet)
+			p := fa.IO.Printer(f.quiet)
 			env, k, err := f.cachedKernel(c.Context(), p)
 			if err != nil {
 				return err
@@ -110,8 +105,7 @@ that runs rko rust-analyzer --server, for editors that want a path
 			return nil
 		},
 	}
-	f.add(c, true)
-	addKernelFlag(c, &f.kernel)
+	f.add(c, "default")
 	c.Flags().BoolVar(&asJSON, "json", false, "print what was written as JSON")
 	c.Flags().BoolVar(&force, "force", false, "replace a rust-project.json rko did not write (yours is kept as rust-project.json.orig)")
 	c.Flags().BoolVar(&server, "server", false, "run the toolchain's rust-analyzer with stdio passed through (for editors)")

@@ -11,18 +11,16 @@ import (
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newToolchainCmd) }
-
-func newToolchainCmd() *cobra.Command {
+func newToolchainCmd(fa *Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "toolchain",
 		Short: "Provision and inspect the pinned Debian trixie toolchain",
 	}
-	c.AddCommand(newToolchainInstallCmd(), newToolchainShowCmd())
+	c.AddCommand(newToolchainInstallCmd(fa), newToolchainShowCmd())
 	return c
 }
 
-func newToolchainInstallCmd() *cobra.Command {
+func newToolchainInstallCmd(fa *Factory) *cobra.Command {
 	var (
 		extra    []string
 		force    bool
@@ -40,7 +38,7 @@ built aside and moved into place only when complete; a second call does
 nothing. --from-lock rebuilds exactly the versions of a lock file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			p := printer(quiet)
+			p := fa.IO.Printer(quiet)
 			o := toolchain.InstallOpts{Extra: extra, Force: force, Mirror: mirror, Progress: p.Logf}
 			if fromLock != "" {
 				data, err := os.ReadFile(fromLock)

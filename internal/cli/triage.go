@@ -13,8 +13,6 @@ import (
 	"github.com/rkodev/rko/internal/symbolize"
 )
 
-func init() { register(newTriageCmd) }
-
 // triageOptions are the inputs of rko triage.
 type triageOptions struct {
 	file    string
@@ -25,7 +23,7 @@ type triageOptions struct {
 	modules []string // NAME=KO[:SRCDIR]
 }
 
-func newTriageCmd() *cobra.Command {
+func newTriageCmd(fa *Factory) *cobra.Command {
 	o := &triageOptions{}
 	cmd := &cobra.Command{
 		Use:   "triage FILE",

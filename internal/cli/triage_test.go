@@ -37,7 +37,7 @@ func TestTriage(t *testing.T) {
 	}
 	junit := filepath.Join(t.TempDir(), "out.xml")
 	for _, args := range [][]string{{"triage", "--json", "--junit", junit, "-"}, {"triage", "--color", "never", "-"}} {
-		root := newRoot()
+		root := NewRoot(NewFactory())
 		var out bytes.Buffer
 		root.SetArgs(args)
 		root.SetIn(bytes.NewReader(log))
@@ -60,7 +60,7 @@ func TestTriage(t *testing.T) {
 			t.Errorf("text = %s", out.String())
 		}
 	}
-	root := newRoot()
+	root := NewRoot(NewFactory())
 	root.SetArgs([]string{"triage", "--color", "pink", "-"})
 	root.SetIn(strings.NewReader(""))
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "pink") {
@@ -90,7 +90,7 @@ func TestTriageBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := newRoot()
+			root := NewRoot(NewFactory())
 			var out bytes.Buffer
 			root.SetArgs(tt.args)
 			root.SetIn(strings.NewReader(tt.stdin))
@@ -106,7 +106,7 @@ func TestTriageBadInput(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing without --json", out.String())
 			}
 			// With --json the same input gets a document carrying the error.
-			root = newRoot()
+			root = NewRoot(NewFactory())
 			out.Reset()
 			root.SetArgs(append([]string{tt.args[0], "--json"}, tt.args[1:]...))
 			root.SetIn(strings.NewReader(tt.stdin))

@@ -1,60 +1,36 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
 
-	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kbuild"
-	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
-func init() { register(newWatchCmd) }
-
-type watchOpts struct {
-	testOpts
-	debounce time.Duration
-	cycles   int
+// WatchOptions are rko watch's options.
+type WatchOptions struct {
+	IO       *IOStreams
+	Job      *job.Job
+	PrintJob bool
+	Quiet    bool
+	JSON     bool
+	Debounce time.Duration
+	Cycles   int
 }
 
-// BuildFailure is a module build that failed: the compiler's messages,
-// and the error when there are none.
-type BuildFailure struct {
-	Dir         string              `json:"dir,omitempty"`
-	Diagnostics []kbuild.Diagnostic `json:"diagnostics,omitempty"`
-	Error       string              `json:"error"`
-}
-
-// WatchCycle is one line of rko watch --json: the rko test report of the
-// cycle, and what rko watch adds (docs/schemas.md).
-type WatchCycle struct {
-	Cycle int `json:"cycle"`
-	// EditToVerdictS is from the save (or Enter) to this verdict.
-	EditToVerdictS float64 `json:"edit_to_verdict_s"`
-	// Rebooted: this cycle ran on a freshly booted guest (the first cycle,
-	// or one after a cycle whose kernel could not be trusted).
-	Rebooted bool `json:"rebooted"`
-	// RebootReason says why the guest is rebooted after this cycle.
-	RebootReason string `json:"reboot_reason,omitempty"`
-	// BuildError holds the compiler's diagnostics when the module did not
-	// build (the guest keeps running).
-	BuildError *BuildFailure `json:"build_error,omitempty"`
-	*TestReport
-}
-
-func newWatchCmd() *cobra.Command {
-	o := &watchOpts{}
+// NewCmdWatch makes rko watch; runF, when not nil, runs instead of
+// runWatch.
+func NewCmdWatch(f *Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
+	o := &WatchOptions{IO: f.IO}
+	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "watch [DIR...]",
 		Short: "Keep a guest up and test the modules again on every save",
@@ -71,368 +47,74 @@ compile prints the compiler's message and leaves the guest as it is.
 --json prints one JSON object per cycle, one per line. Ctrl-C ends the
 session and the guest.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && fl.jobFile == "" {
 				args = []string{"."}
 			}
-			return runWatch(c.Context(), o, args, c.InOrStdin(), c.OutOrStdout(), printer(o.env.quiet))
+			j, err := fl.toJob(c, args, o.IO.In)
+			if err != nil {
+				return err
+			}
+			if o.Debounce < 0 || o.Cycles < 0 {
+				return &job.Error{Field: "--debounce/--cycles", Msg: "want values of 0 or more"}
+			}
+			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runWatch(c.Context(), o)
 		},
 	}
-	o.env.add(c, true)
-	c.Flags().StringVar(&o.accel, "accel", "auto", "QEMU accelerator: auto (KVM if it really works), kvm or tcg")
-	c.Flags().IntVar(&o.memory, "memory", 0, "guest memory in MiB (default 512, 1024 for debug)")
-	c.Flags().IntVar(&o.cpus, "cpus", 0, "guest CPUs (default 1, 2 for debug)")
-	c.Flags().BoolVar(&o.json, "json", false, "print one JSON object per cycle, one per line (docs/schemas.md)")
-	c.Flags().StringVar(&o.kmemleak, "kmemleak", "auto", "scan for leaks after unloading: auto (on with the debug profile), on, off")
-	c.Flags().StringArrayVar(&o.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE (repeatable)")
-	c.Flags().StringArrayVar(&o.cmdline, "append", nil, "extra kernel command-line argument (repeatable)")
-	c.Flags().IntVar(&o.consoleMB, "console-limit", 256, "stop a guest that prints more than this many MiB on its console")
-	c.Flags().DurationVar(&o.debounce, "debounce", 50*time.Millisecond, "wait this long after the last file event before a cycle")
-	c.Flags().IntVar(&o.cycles, "cycles", 0, "stop after this many cycles (0: until Ctrl-C)")
+	fl.add(c, bootDefaults{timeoutHelp: "the longest the guest may take to boot (default 3m)"})
+	c.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object per cycle, one per line (docs/schemas.md)")
+	c.Flags().DurationVar(&o.Debounce, "debounce", 50*time.Millisecond, "wait this long after the last file event before a cycle")
+	c.Flags().IntVar(&o.Cycles, "cycles", 0, "stop after this many cycles (0: until Ctrl-C)")
 	return c
 }
 
-func runWatch(ctx context.Context, o *watchOpts, dirs []string, stdin io.Reader, w io.Writer, p printerT) error {
-	if _, err := moduleParams(o.params); err != nil {
+func runWatch(ctx context.Context, o *WatchOptions) error {
+	p := o.IO.Printer(o.Quiet)
+	r, done, err := resolve(ctx, o.IO, o.Job, o.PrintJob, p)
+	if done || err != nil {
 		return err
 	}
-	var abs []string
-	for _, d := range dirs {
-		a, err := kbuild.CheckDir(d)
-		if err != nil {
-			return err
-		}
-		abs = append(abs, a)
-		// Two watchers of one directory would build it under each
-		// other's feet and load it twice.
-		locks, err := cache.Sub("locks")
-		if err != nil {
-			return err
-		}
-		unlock, ok, err := cache.TryLock(filepath.Join(locks, "watch-"+cache.Key([]byte(a))))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("another rko watch is already watching %s: stop it first (Ctrl-C in its terminal)", a)
-		}
-		defer unlock()
-	}
-	params, _ := moduleParams(o.params)
-	env, ko, err := o.env.prepare(ctx, p, true)
-	if err != nil {
-		return err
-	}
-	done := p.Phase("kernel (" + o.env.profile + ")")
-	k, err := env.Kernel(ctx, ko)
-	if err != nil {
-		return err
-	}
-	done()
-	to := workflow.TestOpts{Accel: o.accel, MemoryMB: o.memory, CPUs: o.cpus, Kmemleak: o.kmemleak == "on",
-		Cmdline: o.cmdline, Params: params, ConsoleLimitMB: o.consoleMB}
-	to.ProfileDefaults(k, o.kmemleak == "auto")
-
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching files: %w", err)
-	}
-	defer fw.Close()
-	for _, d := range abs {
-		for _, sub := range []string{d, filepath.Join(d, "tests"), filepath.Dir(d)} {
-			fw.Add(sub) // tests/ may not exist; the parent tells when d is deleted or made again
-		}
-	}
-	triggers := make(chan time.Time, 1)
-	trigger := func(at time.Time) {
-		select {
-		case triggers <- at:
-		default:
-		}
-	}
-	go watchFiles(ctx, fw, abs, o.debounce, trigger)
-	go func() { // Enter runs a cycle too
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			trigger(time.Now())
-		}
-	}()
-
-	s := &watchSession{env: env, k: k, dirs: abs, opts: to, p: p, w: w, json: o.json}
-	defer s.stop()
-	s.bootAhead(ctx)
-	trigger(time.Now())
-	for n := 1; o.cycles == 0 || n <= o.cycles; n++ {
-		var at time.Time
-		select {
-		case at = <-triggers:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := s.cycle(ctx, n, at); err != nil {
-			return err
-		}
-		if n == 1 && !o.json {
-			p.Logf("watching %s: save a file or press Enter to run again; Ctrl-C to stop", strings.Join(abs, ", "))
-		}
-	}
-	return nil
+	return workflow.Watch(ctx, r, workflow.WatchOptions{Debounce: o.Debounce, Cycles: o.Cycles, Enter: o.IO.In,
+		OnCycle: func(c workflow.WatchCycle, buildErr error) { printCycle(o.IO.Out, o.JSON, c, buildErr) }})
 }
 
-// watchFiles turns file events in the module directories into cycle
-// triggers, after debounce of quiet. Build products (and editors' swap
-// files) are not edits.
-func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, debounce time.Duration, trigger func(time.Time)) {
-	// Every event restarts the quiet timer; the cycle's edit time is the
-	// first event of the burst. gen tells a stale timer from the last one.
-	fire := make(chan int, 1)
-	var first time.Time
-	var timer *time.Timer
-	gen, pending := 0, false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return
-			}
-			if !isSourceEvent(ev, dirs) {
-				continue
-			}
-			if ev.Has(fsnotify.Create) {
-				for _, d := range dirs {
-					if ev.Name == d || ev.Name == filepath.Join(d, "tests") {
-						fw.Add(ev.Name) // made again after a delete
-						fw.Add(filepath.Join(d, "tests"))
-					}
-				}
-			}
-			if !pending {
-				first, pending = time.Now(), true
-			}
-			gen++
-			if timer != nil {
-				timer.Stop()
-			}
-			g := gen
-			timer = time.AfterFunc(debounce, func() {
-				select {
-				case fire <- g:
-				default:
-				}
-			})
-		case g := <-fire:
-			if g == gen && pending {
-				pending = false
-				trigger(first)
-			}
-		case <-fw.Errors:
-		}
-	}
-}
-
-// isSourceEvent reports whether ev is an edit of a module's sources: a
-// source file (.rs, .c, .h, .S, Kbuild, Makefile) of a module directory,
-// any file of its tests/, or the directory itself deleted or made again.
-// What the build writes (objects, .mod.c, rustc's temporaries) and
-// editors' dot files and backups are not edits.
-func isSourceEvent(ev fsnotify.Event, dirs []string) bool {
-	name := filepath.Base(ev.Name)
-	parent := filepath.Dir(ev.Name)
-	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
-		return false
-	}
-	hidden := strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp")
-	for _, d := range dirs {
-		switch {
-		case ev.Name == d:
-			return true
-		case parent == filepath.Join(d, "tests"):
-			return !hidden
-		case parent == d:
-			return !hidden && isModuleSource(name)
-		}
-	}
-	return false
-}
-
-// isModuleSource reports whether name is a file a module is built from.
-func isModuleSource(name string) bool {
-	switch name {
-	case "Kbuild", "Makefile":
-		return true
-	}
-	if strings.HasSuffix(name, ".mod.c") {
-		return false // modpost writes it
-	}
-	switch filepath.Ext(name) {
-	case ".rs", ".c", ".h", ".S":
-		return true
-	}
-	return false
-}
-
-// watchSession holds the guest between cycles.
-type watchSession struct {
-	env   *workflow.Env
-	k     *kernel.Kernel
-	dirs  []string
-	opts  workflow.TestOpts
-	p     printerT
-	w     io.Writer
-	json  bool
-	guest *workflow.Guest
-	boot  chan bootResult // a guest booted ahead, or why it did not
-	fresh bool            // the guest has run no cycle yet
-}
-
-type bootResult struct {
-	g   *workflow.Guest
-	err error
-}
-
-// bootAhead starts booting the next guest, in the background, while the
-// user edits (or the first cycle's module builds), so a cycle seldom
-// waits for a boot. Only the cycle loop calls it: s.boot is its own.
-func (s *watchSession) bootAhead(ctx context.Context) {
-	ch := make(chan bootResult, 1)
-	s.boot = ch
-	go func() {
-		g, err := s.env.StartGuest(ctx, s.k, s.opts, "watch")
-		ch <- bootResult{g, err}
-	}()
-}
-
-// take returns a running guest, waiting for the one booting ahead.
-func (s *watchSession) take(ctx context.Context) (*workflow.Guest, error) {
-	if s.guest != nil && s.guest.Alive() {
-		return s.guest, nil
-	}
-	if s.boot == nil {
-		s.bootAhead(ctx)
-	}
-	r := <-s.boot
-	s.boot = nil
-	if r.err != nil {
-		return nil, r.err
-	}
-	s.guest, s.fresh = r.g, true
-	if r.g.AccelNote != "" {
-		s.p.Logf("KVM not used: %s", r.g.AccelNote)
-	}
-	s.p.Logf("guest up in %.1fs (%s)", r.g.Booted.Seconds(), r.g.Accel)
-	return s.guest, nil
-}
-
-func (s *watchSession) stop() {
-	if s.guest != nil {
-		s.guest.Stop()
-		s.guest = nil
-	}
-	if s.boot != nil {
-		if r := <-s.boot; r.g != nil {
-			r.g.Stop()
-		}
-		s.boot = nil
-	}
-}
-
-// cycle runs one edit: build, then the plan on the guest, then the
-// verdict, printed.
-func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
-	out := WatchCycle{Cycle: n}
-	buildStart := time.Now()
-	mods, err := s.env.BuildModules(ctx, s.k, s.dirs)
-	buildTime := time.Since(buildStart)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		var be *kbuild.Error
-		reason := err.Error()
-		out.BuildError = &BuildFailure{Error: err.Error()}
-		if errors.As(err, &be) {
-			out.BuildError.Dir, out.BuildError.Diagnostics = be.Dir, be.Diagnostics
-			if len(be.Diagnostics) > 0 {
-				reason = "module build failed: " + be.Diagnostics[0].String()
-			}
-		}
-		out.TestReport = &TestReport{Verdict: workflow.Verdict{Reason: reason}}
-		out.EditToVerdictS = seconds(time.Since(at))
-		s.print(out, err)
-		return nil
-	}
-	g, err := s.take(ctx)
-	if err != nil {
-		return err
-	}
-	out.Rebooted = s.fresh
-	s.fresh = false
-	runStart := time.Now()
-	c, err := s.env.RunCycle(ctx, g, mods, s.opts)
-	runTime := time.Since(runStart)
-	if err != nil {
-		return err
-	}
-	rep := &TestReport{
-		Kernel: KernelInfo{Release: s.k.Release, Profile: s.k.Profile, Key: s.k.Key, Image: s.k.Image},
-		Accel:  c.Run.Accel, AccelNote: c.Run.AccelNote, RunDir: c.Run.RunDir, ConsoleLog: c.Run.ConsoleLog,
-		Modules: mods, Steps: c.Run.Session.Steps,
-		// boot_s is the time on the guest: sending the modules and running
-		// the plan (the guest was booted before).
-		Timings: Timings{Build: seconds(buildTime), Boot: seconds(runTime)},
-	}
-	judge(ctx, rep, s.k, mods, c.Run)
-	out.TestReport = rep
-	out.RebootReason = c.Reboot
-	if out.RebootReason == "" && len(rep.Crashes) > 0 {
-		out.RebootReason = "a crash was reported: " + rep.Crashes[0].Title
-	}
-	out.EditToVerdictS = seconds(time.Since(at))
-	rep.Timings.Total = out.EditToVerdictS
-	s.print(out, nil)
-	if out.RebootReason != "" {
-		s.guest.Stop()
-		s.guest = nil
-		s.bootAhead(ctx)
-	}
-	return nil
-}
-
-func (s *watchSession) print(c WatchCycle, buildErr error) {
-	if s.json {
+func printCycle(w io.Writer, asJSON bool, c workflow.WatchCycle, buildErr error) {
+	if asJSON {
 		b, _ := json.Marshal(c)
-		fmt.Fprintf(s.w, "%s\n", b)
+		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
 	mark := "PASS"
 	if !c.Verdict.Passed {
 		mark = "FAIL"
 	}
-	fmt.Fprintf(s.w, "cycle %d: %s in %.2fs", c.Cycle, mark, c.EditToVerdictS)
+	fmt.Fprintf(w, "cycle %d: %s in %.2fs", c.Cycle, mark, c.EditToVerdictS)
 	if c.Rebooted {
-		fmt.Fprint(s.w, " (fresh guest)")
+		fmt.Fprint(w, " (fresh guest)")
 	}
-	fmt.Fprintln(s.w)
+	fmt.Fprintln(w)
 	if buildErr != nil {
 		var be *kbuild.Error
 		if errors.As(buildErr, &be) && len(be.Diagnostics) > 0 {
 			for _, d := range be.Diagnostics {
-				fmt.Fprintf(s.w, "  %s\n", d)
+				fmt.Fprintf(w, "  %s\n", d)
 			}
 		} else {
-			fmt.Fprintf(s.w, "  %v\n", buildErr)
+			fmt.Fprintf(w, "  %v\n", buildErr)
 		}
-		fmt.Fprintln(s.w, "  the guest keeps running; fix the error and save again")
+		fmt.Fprintln(w, "  the guest keeps running; fix the error and save again")
 		return
 	}
 	if !c.Verdict.Passed {
-		fmt.Fprintf(s.w, "  %s\n", c.Verdict.Reason)
+		fmt.Fprintf(w, "  %s\n", c.Verdict.Reason)
 	}
 	if c.Results != nil {
-		fmt.Fprintf(s.w, "  tests: %d passed, %d failed (module suites)\n", c.Tests.Passed, c.Tests.Failed+c.Tests.Crashed)
+		fmt.Fprintf(w, "  tests: %d passed, %d failed (module suites)\n", c.Tests.Passed, c.Tests.Failed+c.Tests.Crashed)
 	}
 	if c.RebootReason != "" {
-		fmt.Fprintf(s.w, "  rebooting the guest: %s\n", c.RebootReason)
+		fmt.Fprintf(w, "  rebooting the guest: %s\n", c.RebootReason)
 	}
 }

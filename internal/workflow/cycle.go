@@ -31,8 +31,9 @@ type Cycle struct {
 // a whole boot's. The modules and test programs are sent over the console
 // as bytes (no shared file system, so nothing stale can be served); the
 // .ko files go without their debug info, which the host keeps.
-func (e *Env) RunCycle(ctx context.Context, g *Guest, mods []ModuleRun, o TestOpts) (*Cycle, error) {
+func (e *Env) RunCycle(ctx context.Context, g *Guest, mods []ModuleRun, o BootOpts) (*Cycle, error) {
 	plan := MakePlan(mods, o)
+	plan.Token = g.token
 	for _, m := range mods {
 		for _, ko := range m.KoPaths {
 			data, err := e.strippedModule(ctx, ko, g.RunDir)

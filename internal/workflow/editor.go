@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/rustproject"
 	"github.com/rkodev/rko/internal/toolchain"
@@ -17,8 +18,8 @@ import (
 // already built; when it is not, the error says what to run. The editor
 // commands (rko rust-analyzer, rko doc, rko new) use it: they describe a
 // kernel and never start a five-minute build on their own.
-func (e *Env) CachedKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
-	if o.Spec != "" {
+func (e *Env) CachedKernel(ctx context.Context, o job.Kernel) (*kernel.Kernel, error) {
+	if o.Kind != job.KindRko && o.Kind != "" {
 		// A Debian kernel or a tree the user built: the same value the
 		// build and the boot take (Debian's is fetched and prepared once).
 		return e.Kernel(ctx, o)
@@ -27,7 +28,11 @@ func (e *Env) CachedKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, e
 	if err != nil {
 		return nil, err
 	}
-	k, err := kernel.Lookup(kernel.Params{Target: o.Target, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
+	t, err := ownTarget(o)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kernel.Lookup(kernel.Params{Target: t, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
 	if errors.Is(err, kernel.ErrNotBuilt) {
 		flags := ""
 		if o.Profile != "" && o.Profile != "default" {
@@ -81,7 +86,7 @@ func (e *Env) RustProjects(ctx context.Context, k *kernel.Kernel, dirs []string,
 // sysroot paths point there) bound at their host paths. The directories
 // come from the marker of the nearest rust-project.json rko wrote (dir or
 // a parent); without one, from the toolchain and kernel of o.
-func ServerCommand(ctx context.Context, dir string, mode string, o KernelOpts, args []string, p *ui.Printer) ([]string, error) {
+func ServerCommand(ctx context.Context, dir string, mode string, o job.Kernel, args []string, p *ui.Printer) ([]string, error) {
 	ws, m := findProject(dir)
 	binds := []string{ws}
 	var tc *toolchain.Toolchain

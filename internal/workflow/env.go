@@ -17,6 +17,7 @@ import (
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/debian"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
@@ -116,39 +117,31 @@ func PrepareFor(ctx context.Context, mode, source, kernelSpec string, install bo
 	return env, nil
 }
 
-// KernelOpts selects a kernel.
-type KernelOpts struct {
-	// Spec is --kernel: "" for rko's own kernel of Profile and
-	// Fragments, "debian" or "debian:RELEASE" for Debian's, else the
-	// directory of a kernel the user built.
-	Spec string
-	// Target is the architecture (--arch); nil means the host's.
-	Target    *target.Target
-	Profile   string
-	Fragments []string // paths of user fragments
-}
-
-// Kernel returns the kernel o selects, from whichever source, checked for
-// what rko's build and boot need (kernel.BootNeeds).
-func (e *Env) Kernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
-	if o.Spec != "" && (len(o.Fragments) > 0 || (o.Profile != "" && o.Profile != "default")) {
-		return nil, fmt.Errorf("--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", o.Spec)
-	}
+// Kernel returns the kernel jk requests, from whichever source, checked
+// for what rko's build and boot need (kernel.BootNeeds) and for the
+// architecture the job asked for: a tree built for another one is
+// refused, never booted as if it were the asked one.
+func (e *Env) Kernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, error) {
 	var k *kernel.Kernel
 	var err error
-	switch release, isDebian := debian.Spec(o.Spec); {
-	case o.Spec == "":
-		k, err = e.ownKernel(ctx, o)
-	case isDebian:
-		k, err = e.debianKernel(ctx, release)
-	default:
-		k, err = kernel.FromDir(o.Spec)
+	switch jk.Kind {
+	case job.KindRko, "":
+		k, err = e.ownKernel(ctx, jk)
+	case job.KindDebian:
+		k, err = e.debianKernel(ctx, jk.Release)
+	case job.KindDir:
+		k, err = kernel.FromDir(jk.Dir)
 		if err == nil {
 			e.UI.Logf("kernel %s", k.Describe())
 		}
+	default:
+		return nil, fmt.Errorf("unknown kernel kind %q, want rko, debian or dir", jk.Kind)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if jk.Arch != "" && k.Target().Name != jk.Arch {
+		return nil, &job.Error{Field: "--arch (kernel.arch)", Msg: fmt.Sprintf("kernel %s is built for %s, not %s: drop --arch (the kernel's own is used), or give a kernel built for %s", k.Describe(), k.Target().Name, jk.Arch, jk.Arch)}
 	}
 	unmet, err := k.CheckNeeds(kernel.BootNeedsFor(k.Target()))
 	if err != nil {
@@ -196,18 +189,27 @@ func readFragments(paths []string) ([]kernel.Fragment, error) {
 	return out, nil
 }
 
-// ownKernel builds (or loads from the cache) rko's kernel for o.
-func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, error) {
-	extra, err := readFragments(o.Fragments)
+// ownTarget is the architecture of rko's own kernel for jk.
+func ownTarget(jk job.Kernel) (*target.Target, error) {
+	if jk.Arch == "" {
+		return target.Host(), nil
+	}
+	return target.Lookup(jk.Arch)
+}
+
+// ownKernel builds (or loads from the cache) rko's kernel for jk.
+func (e *Env) ownKernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, error) {
+	extra, err := readFragments(jk.Fragments)
 	if err != nil {
 		return nil, err
 	}
-	if o.Target == nil {
-		o.Target = target.Host()
+	t, err := ownTarget(jk)
+	if err != nil {
+		return nil, err
 	}
-	if o.Profile != "" {
+	if jk.Profile != "" {
 		// A bad profile name is the user's input: no build log for it.
-		if _, err := kernel.TargetFragments(o.Profile, o.Target); err != nil {
+		if _, err := kernel.TargetFragments(jk.Profile, t); err != nil {
 			return nil, err
 		}
 	}
@@ -216,7 +218,7 @@ func (e *Env) ownKernel(ctx context.Context, o KernelOpts) (*kernel.Kernel, erro
 	start := time.Now()
 	built := false
 	k, err := kernel.Build(ctx, kernel.Params{
-		Target: o.Target, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra, Log: logf,
+		Target: t, Source: e.Source, Toolchain: e.Toolchain, Profile: jk.Profile, Extra: extra, Log: logf,
 		Progress: func(f string, a ...any) { built = true; e.UI.Logf(f, a...) },
 	})
 	if err != nil {

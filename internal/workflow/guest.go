@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,43 +39,35 @@ type Guest struct {
 	Booted time.Duration
 	// lineMax bounds a command line on the console (target.ConsoleLine).
 	lineMax int
+	// token authenticates the init's frames (proto.Plan.Token).
+	token string
 }
 
 // ErrGuestGone means the guest ended (it crashed, panicked or was
 // stopped) or stopped answering.
 var ErrGuestGone = errors.New("the guest is gone")
 
-// StartGuest boots k in command mode: the init mounts, lifts the KUnit
-// filter when the kernel's self-check is recorded, prints "ready" and
-// waits for commands. It returns once the guest is ready.
-func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name string) (*Guest, error) {
+// StartGuest boots k in command mode, through the one boot path: the
+// init mounts, lifts the KUnit filter when the kernel's self-check is
+// recorded, prints "ready" and waits for commands. It returns once the
+// guest is ready; vm decides KVM or TCG and falls back.
+func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o BootOpts, name string) (*Guest, error) {
 	dir, err := NewRunDir(name)
 	if err != nil {
 		return nil, err
 	}
 	plan := &guest.Plan{Serve: true}
-	skipArgs, filter := selfCheckBoot(k)
-	plan.KUnitFilter = filter
-	a, err := e.Initramfs(ctx, k.Target(), plan, nil, o)
+	cfg, err := e.bootConfig(ctx, k, plan, nil, o, dir)
 	if err != nil {
 		return nil, err
 	}
-	initrd := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(initrd)
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: filepath.Join(dir, "console.log"), lineMax: k.Target().ConsoleLine}
+	// A guest that stays up has no end: the timeout bounds its boot.
+	wait := cfg.Timeout
+	cfg.Timeout = 0
+	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: cfg.ConsoleLog, lineMax: k.Target().ConsoleLine, token: plan.Token}
 	ready := make(chan proto.Frame, 1)
-	onLine := func(line string) {
-		fr, ok := guest.ParseFrame(line)
+	cfg.OnLine = func(line string) {
+		fr, ok := authenticFrame(line, plan.Token)
 		if !ok {
 			return
 		}
@@ -96,46 +87,25 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o TestOpts, name
 		}
 	}
 	start := time.Now()
-	// The accelerator is proved by this boot as by any other: an
-	// auto boot that breaks under KVM is retried under TCG.
-	accel := o.Accel
-	for attempt := 0; attempt < 2; attempt++ {
-		pr, pw := io.Pipe()
-		cfg := vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
-			ConsoleLog: g.ConsoleLog, Cmdline: append(skipArgs, o.Cmdline...), Ready: guest.IsFrame, OnLine: onLine,
-			Stdin: pr, MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(k.Target()), Wrap: e.umlWrap(k, dir)}
-		cfg.Accel, g.AccelNote = vm.FirstAccel(ctx, cfg, accel)
-		in, err := vm.Start(ctx, cfg)
+	up, err := vm.StartUp(ctx, cfg, o.Accel, wait)
+	if err != nil {
+		return nil, err
+	}
+	g.in, g.stdin, g.Accel, g.AccelNote = up.Instance, up.Stdin, up.Accel, up.Note
+	select {
+	case fr := <-ready:
+		g.Booted, g.BootTaint = time.Since(start), fr.Taint
+		return g, nil
+	case <-up.Done():
+		res, err := up.Wait()
 		if err != nil {
 			return nil, err
 		}
-		g.in, g.stdin, g.Accel = in, pw, cfg.Accel
-		select {
-		case fr := <-ready:
-			g.Booted, g.BootTaint = time.Since(start), fr.Taint
-			return g, nil
-		case <-in.Done():
-			res, err := in.Wait()
-			var be *vm.BootError
-			if errors.As(err, &be) && be.KVMBroken() && accel != vm.KVM {
-				vm.SaveKVMVerdict(ctx, cfg.Target, "", vm.KVMVerdict{Works: false, Reason: be.Msg})
-				accel = vm.TCG
-				g.AccelNote = "KVM dropped: " + be.Msg + "; ran under TCG"
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			return nil, fmt.Errorf("the guest ended before its init was ready (console: %s, exit %d)", res.LogPath, res.ExitCode)
-		case <-time.After(3 * time.Minute):
-			in.Stop()
-			return nil, fmt.Errorf("the guest was not ready after 3 minutes (console: %s)", g.ConsoleLog)
-		case <-ctx.Done():
-			in.Stop()
-			return nil, ctx.Err()
-		}
+		return nil, fmt.Errorf("the guest ended before its init was ready (console: %s, exit %d)", res.LogPath, res.ExitCode)
+	case <-ctx.Done():
+		up.Stop()
+		return nil, ctx.Err()
 	}
-	return nil, fmt.Errorf("the guest did not boot (console: %s)", g.ConsoleLog)
 }
 
 // Console returns the console from byte offset from on.

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"time"
 
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/vm"
 )
 
@@ -21,7 +21,7 @@ import (
 // remembers the verdict, as a test run would); otherwise KVM is
 // "untested". A KVM that fails is a warning, not a failure: rko test
 // --accel auto falls back to TCG.
-func KVMCheck(ctx context.Context, t *target.Target) toolchain.Check {
+func KVMCheck(ctx context.Context, tc *toolchain.Toolchain, t *target.Target) toolchain.Check {
 	c := toolchain.Check{Name: "kvm", Want: "KVM boots a guest kernel (else TCG, about 10x slower)"}
 	fallback := "nothing to do: rko test --accel auto falls back to TCG (or pass --accel tcg)"
 	if !t.KVMEligible() {
@@ -42,7 +42,8 @@ func KVMCheck(ctx context.Context, t *target.Target) toolchain.Check {
 		return c
 	}
 	k := ks[0]
-	secs, err := bootToInit(ctx, k, vm.KVM)
+	e := &Env{Toolchain: tc, UI: ui.New(io.Discard, true)}
+	secs, err := e.bootToInit(ctx, k, vm.KVM)
 	var be *vm.BootError
 	switch {
 	case err == nil:
@@ -62,34 +63,21 @@ func KVMCheck(ctx context.Context, t *target.Target) toolchain.Check {
 	return c
 }
 
-// bootToInit boots k under accel with an initramfs that holds only the
-// guest init and an empty plan, and stops the guest as soon as the init
-// prints its first frame. It returns the seconds that took.
-func bootToInit(ctx context.Context, k *kernel.Kernel, accel string) (float64, error) {
+// bootToInit boots k under accel, through the one boot path, with an
+// empty plan, and stops the guest as soon as the init prints its first
+// frame. It returns the seconds that took.
+func (e *Env) bootToInit(ctx context.Context, k *kernel.Kernel, accel string) (float64, error) {
 	dir, err := NewRunDir("kvm-check")
 	if err != nil {
 		return 0, err
 	}
-	a, err := guest.NewImage(ctx, k.Target())
+	cfg, err := e.bootConfig(ctx, k, &guest.Plan{}, nil, BootOpts{Timeout: 60 * time.Second}, dir)
 	if err != nil {
 		return 0, err
 	}
-	a.AddFile("rko/plan.json", (&guest.Plan{}).JSON(), 0o644)
-	initrd := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(initrd)
-	if err != nil {
-		return 0, err
-	}
-	_, err = a.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, err
-	}
+	cfg.Accel = accel
 	start := time.Now()
-	in, err := vm.Start(ctx, vm.Config{Target: k.Target(), Kernel: k.BootImage(), Initrd: initrd, Accel: accel,
-		Timeout: 60 * time.Second, ConsoleLog: filepath.Join(dir, "console.log"), Ready: guest.IsFrame})
+	in, err := vm.Start(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/vm"
@@ -81,7 +82,7 @@ func TestMakePlan(t *testing.T) {
 		{Dir: "/src/beta", Modules: []string{"beta"}, KoPaths: []string{"/src/beta/beta.ko"}},
 	}
 	extra := []guest.Step{{Name: "bench fio", Kind: "exec", Argv: []string{"/usr/bin/fio"}}}
-	o := TestOpts{Params: map[string]string{"alpha": "n=3", "beta": "debug=1"}, Kmemleak: true, ExtraSteps: extra}
+	o := BootOpts{Params: map[string]string{"alpha": "n=3", "beta": "debug=1"}, Kmemleak: true, ExtraSteps: extra}
 	p := MakePlan(mods, o)
 
 	wantNames := []string{
@@ -128,14 +129,14 @@ func TestMakePlanVariants(t *testing.T) {
 	tests := []struct {
 		name string
 		mods []ModuleRun
-		o    TestOpts
+		o    BootOpts
 		want []string
 	}{
-		{"nothing", nil, TestOpts{}, nil},
-		{"kmemleak only", nil, TestOpts{Kmemleak: true}, []string{"kmemleak"}},
-		{"one module", one, TestOpts{}, []string{"insmod hello", "rmmod hello"}},
-		{"no kmemleak", one, TestOpts{Kmemleak: false}, []string{"insmod hello", "rmmod hello"}},
-		{"extra steps without modules", nil, TestOpts{ExtraSteps: []guest.Step{{Name: "x"}, {Name: "y"}}}, []string{"x", "y"}},
+		{"nothing", nil, BootOpts{}, nil},
+		{"kmemleak only", nil, BootOpts{Kmemleak: true}, []string{"kmemleak"}},
+		{"one module", one, BootOpts{}, []string{"insmod hello", "rmmod hello"}},
+		{"no kmemleak", one, BootOpts{Kmemleak: false}, []string{"insmod hello", "rmmod hello"}},
+		{"extra steps without modules", nil, BootOpts{ExtraSteps: []guest.Step{{Name: "x"}, {Name: "y"}}}, []string{"x", "y"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +274,7 @@ func TestJudge(t *testing.T) {
 func TestJudgeOnReadSession(t *testing.T) {
 	// End to end from a console: the second step never ended.
 	plan := MakePlan([]ModuleRun{{Dir: "/m/hello", Modules: []string{"hello"}, KoPaths: []string{"/m/hello/hello.ko"},
-		Tests: []string{"/m/hello/tests/smoke.sh"}}}, TestOpts{})
+		Tests: []string{"/m/hello/tests/smoke.sh"}}}, BootOpts{})
 	console := `[    1.0] @@rko {"ev":"boot"}
 [    1.1] @@rko {"ev":"start","step":"insmod hello"}
 [    1.2] @@rko {"ev":"end","step":"insmod hello","rc":0}
@@ -360,14 +361,14 @@ func TestProfileDefaults(t *testing.T) {
 		profile string
 		config  string
 		auto    bool
-		in      TestOpts
-		want    TestOpts
+		in      BootOpts
+		want    BootOpts
 	}{
-		{"default profile untouched", "default", withLeak, true, TestOpts{}, TestOpts{}},
-		{"debug fills the unset", "debug", withLeak, true, TestOpts{}, TestOpts{Kmemleak: true, Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
-		{"debug without kmemleak (UML's) gets no scan", "debug", noLeak, true, TestOpts{}, TestOpts{Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
-		{"debug keeps what the user set", "debug", withLeak, false, TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1},
-			TestOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1}},
+		{"default profile untouched", "default", withLeak, true, BootOpts{}, BootOpts{}},
+		{"debug fills the unset", "debug", withLeak, true, BootOpts{}, BootOpts{Kmemleak: true, Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
+		{"debug without kmemleak (UML's) gets no scan", "debug", noLeak, true, BootOpts{}, BootOpts{Timeout: 10 * time.Minute, MemoryMB: 1024, CPUs: 2}},
+		{"debug keeps what the user set", "debug", withLeak, false, BootOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1},
+			BootOpts{Timeout: time.Minute, MemoryMB: 512, CPUs: 1}},
 	}
 	for _, tt := range tests {
 		got := tt.in
@@ -382,23 +383,12 @@ func TestProfileDefaults(t *testing.T) {
 	}
 }
 
-// --kernel picks the kernel's source; rko's own kernel's options do not
-// apply to it, and a directory that is not a built tree is refused with
-// FromDir's reason.
-func TestKernelSpecBadInput(t *testing.T) {
+// A kernel directory that is not a built tree is refused with FromDir's
+// reason; rko's own kernel's options for other kernels are job.Check's.
+func TestKernelDirBadInput(t *testing.T) {
 	e := &Env{UI: ui.New(io.Discard, true)}
-	tests := []struct {
-		opts KernelOpts
-		want string
-	}{
-		{KernelOpts{Spec: "debian", Profile: "debug"}, "--profile and --fragment configure rko's own kernel"},
-		{KernelOpts{Spec: "/some/tree", Profile: "default", Fragments: []string{"x.config"}}, "--profile and --fragment configure rko's own kernel"},
-		{KernelOpts{Spec: t.TempDir(), Profile: "default"}, "is not a kernel build tree: it has no .config"},
-	}
-	for _, tt := range tests {
-		if _, err := e.Kernel(context.Background(), tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Kernel(%+v) = %v, want %q", tt.opts, err, tt.want)
-		}
+	if _, err := e.Kernel(context.Background(), job.Kernel{Kind: job.KindDir, Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no .config") {
+		t.Errorf("Kernel(empty dir) = %v, want the missing .config named", err)
 	}
 }
 

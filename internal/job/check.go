@@ -1,0 +1,237 @@
+package job
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
+)
+
+// fields names each checked field as a flag and as its JSON path, so one
+// message serves a job from flags and one from a file.
+var fields = map[string]string{
+	"kernel":    "--kernel (kernel.kind)",
+	"arch":      "--arch (kernel.arch)",
+	"profile":   "--profile (kernel.profile)",
+	"fragment":  "--fragment (kernel.fragments)",
+	"source":    "--source (kernel.source)",
+	"toolchain": "--toolchain (toolchain)",
+	"modules":   "module directory (modules)",
+	"devices":   "devices",
+	"accel":     "--accel (boot.accel)",
+	"timeout":   "--timeout (boot.timeout)",
+	"memory":    "--memory (boot.memory_mb)",
+	"cpus":      "--cpus (boot.cpus)",
+	"append":    "--append (boot.append)",
+	"console":   "--console-limit (boot.console_limit_mb)",
+	"kmemleak":  "--kmemleak (boot.kmemleak)",
+	"param":     "--param (plan.params)",
+	"plan":      "plan",
+}
+
+func bad(field, format string, args ...any) *Error {
+	return &Error{Field: fields[field], Msg: fmt.Sprintf(format, args...)}
+}
+
+// Defaults fills what a job left unset with rko's defaults: rko's own
+// kernel of the host's architecture and the default profile, the auto
+// toolchain and accelerator, kmemleak auto, a 256 MiB console bound.
+func (j *Job) Defaults() {
+	if j.Schema == 0 {
+		j.Schema = Schema
+	}
+	if j.Kernel.Kind == "" {
+		j.Kernel.Kind = KindRko
+	}
+	if j.Kernel.Kind == KindRko {
+		if j.Kernel.Arch == "" {
+			j.Kernel.Arch = target.Host().Name
+		}
+		if j.Kernel.Profile == "" {
+			j.Kernel.Profile = "default"
+		}
+	}
+	if j.Toolchain == "" {
+		j.Toolchain = "auto"
+	}
+	if j.Boot.Accel == "" {
+		j.Boot.Accel = AccelAuto
+	}
+	if j.Boot.Kmemleak == "" {
+		j.Boot.Kmemleak = "auto"
+	}
+	if j.Boot.ConsoleLimitMB == 0 {
+		j.Boot.ConsoleLimitMB = 256
+	}
+}
+
+// Check refuses a job that cannot work, before anything is built: an
+// unknown value, a missing directory or file, a combination of kernel
+// and architecture that cannot boot. The error names the field and the
+// fix. A kernel tree's own architecture is checked when it is resolved
+// (workflow.Resolve), since that needs its .config.
+func (j *Job) Check() error {
+	k := j.Kernel
+	switch k.Kind {
+	case KindRko, KindDebian, KindDir:
+	default:
+		return bad("kernel", "unknown kernel kind %q, want rko, debian or dir", k.Kind)
+	}
+	var t *target.Target
+	if k.Arch != "" {
+		var err error
+		if t, err = target.Lookup(k.Arch); err != nil {
+			return bad("arch", "%v", err)
+		}
+	}
+	if k.Kind != KindRko {
+		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
+			return bad("profile", "--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", k.Spec())
+		}
+		if k.Source != "" && k.Kind == KindDir {
+			return bad("source", "a kernel tree brings its own source: drop --source, or drop --kernel %s", k.Spec())
+		}
+	}
+	switch k.Kind {
+	case KindRko:
+		if t == nil {
+			return bad("arch", "no architecture: want one of %s", strings.Join(target.Names(), ", "))
+		}
+		if names := kernel.ProfileNames(); !contains(names, k.Profile) {
+			return bad("profile", "unknown profile %q, want %s", k.Profile, strings.Join(names, ", "))
+		}
+		if err := t.ProfileError(k.Profile); err != nil {
+			return bad("profile", "%v", err)
+		}
+		for _, f := range k.Fragments {
+			if st, err := os.Stat(f); err != nil || st.IsDir() {
+				return bad("fragment", "%s is not a config fragment file: give the path of a file of CONFIG_ lines", f)
+			}
+		}
+		if k.Source != "" {
+			if _, err := os.Stat(k.Source); err != nil {
+				return bad("source", "%s does not exist: give a kernel source tree or a linux-source tarball, or drop --source", k.Source)
+			}
+		}
+	case KindDebian:
+		if t != nil && t.Name != "x86_64" {
+			return bad("arch", "Debian's Rust-enabled kernel is rko's for x86_64 (amd64) only, not %s: use --arch x86_64, or rko's own kernel for %s (drop --kernel debian)", t.Name, t.Name)
+		}
+	case KindDir:
+		st, err := os.Stat(k.Dir)
+		if err != nil {
+			return bad("kernel", "%s does not exist: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
+		}
+		if !st.IsDir() {
+			return bad("kernel", "%s is not a directory: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
+		}
+	}
+	if t != nil && t.UML() && runtime.GOARCH != "amd64" {
+		return bad("arch", "UML runs as a host process and rko's UML kernels are x86_64: this host is %s; use --arch %s", runtime.GOARCH, target.Host().Name)
+	}
+	switch j.Toolchain {
+	case "auto", "host", "rootfs":
+	default:
+		return bad("toolchain", "unknown toolchain %q, want auto, host or rootfs", j.Toolchain)
+	}
+	if len(j.Modules) == 0 && len(j.Plan.Bench) == 0 {
+		return bad("modules", "no module directory: name one (rko test DIR)")
+	}
+	if len(j.Modules) > 0 && len(j.Plan.Bench) > 0 {
+		return bad("modules", "a bench job (plan.bench) runs its own twins: drop the module directories")
+	}
+	for _, m := range j.Modules {
+		if err := checkModuleDir(m); err != nil {
+			return err
+		}
+	}
+	if len(j.Devices) > 0 {
+		return bad("devices", "no devices are offered yet: remove the devices field")
+	}
+	if err := j.Boot.check(t); err != nil {
+		return err
+	}
+	for mod, p := range j.Plan.Params {
+		if !moduleName.MatchString(mod) {
+			return bad("param", "%q is not a module name (letters, digits and _)", mod)
+		}
+		if strings.ContainsAny(p, "\t\n") {
+			return bad("param", "the parameters of %s hold a tab or a newline: give NAME=VALUE pairs separated by spaces", mod)
+		}
+	}
+	if len(j.Plan.Run) > 0 && j.Plan.Shell {
+		return bad("plan", "a job runs a command (plan.run) or a shell (plan.shell), not both")
+	}
+	return nil
+}
+
+var moduleName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+func (b Boot) check(t *target.Target) error {
+	switch b.Accel {
+	case AccelAuto, AccelTCG:
+	case AccelKVM:
+		if t != nil && !t.KVMEligible() {
+			return bad("accel", "KVM cannot run %s guests on this %s host: use --accel tcg or auto", t.Name, target.Host().Name)
+		}
+	default:
+		return bad("accel", "unknown accelerator %q, want auto, kvm or tcg", b.Accel)
+	}
+	switch b.Kmemleak {
+	case "auto", "on", "off":
+	default:
+		return bad("kmemleak", "invalid value %q, want auto, on or off", b.Kmemleak)
+	}
+	if b.Timeout < 0 {
+		return bad("timeout", "negative timeout %s: give a positive duration such as 5m", time.Duration(b.Timeout))
+	}
+	if b.MemoryMB < 0 || b.MemoryMB > 0 && b.MemoryMB < 64 {
+		return bad("memory", "%d MiB is too little for a guest: want at least 64 (0: the default)", b.MemoryMB)
+	}
+	if b.CPUs < 0 || b.CPUs > 64 {
+		return bad("cpus", "invalid CPU count %d, want 1 to 64 (0: the default)", b.CPUs)
+	}
+	if b.ConsoleLimitMB < 1 {
+		return bad("console", "invalid limit %d, want at least 1 (MiB)", b.ConsoleLimitMB)
+	}
+	for _, a := range b.Append {
+		if a == "" || strings.ContainsAny(a, " \t\n") {
+			return bad("append", "%q: give one kernel argument per --append, with no spaces (e.g. --append dyndbg=+p --append loglevel=8)", a)
+		}
+	}
+	return nil
+}
+
+// checkModuleDir refuses a module directory that is missing or has no
+// Kbuild or Makefile (the same rule as kbuild.CheckDir, said as a job
+// error).
+func checkModuleDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return bad("modules", "%s does not exist: give the module's directory (rko new NAME makes one)", dir)
+	}
+	if !st.IsDir() {
+		return bad("modules", "%s is not a directory: give the module's directory", dir)
+	}
+	for _, f := range []string{"Kbuild", "Makefile"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return nil
+		}
+	}
+	return bad("modules", "%s has neither a Kbuild nor a Makefile: an out-of-tree module needs one with obj-m := NAME.o (rko new NAME creates a module with both)", dir)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

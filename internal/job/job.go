@@ -1,0 +1,285 @@
+// Package job is rko's unit of work as one value: this kernel (which
+// source, which architecture, which profile), these modules, these
+// devices, these boot options, this plan. The commands parse their flags
+// into a Job in one place (internal/cli), a Job round-trips through JSON
+// (rko test --print-job, rko test --job FILE), and Check refuses a
+// combination that cannot work before anything is built or booted. A
+// matrix is a list of jobs; a CI job or an MCP tool call carries one.
+package job
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rkodev/rko/internal/target"
+)
+
+// Schema is the version of the job document; a change that breaks a
+// reader of the old one increments it.
+const Schema = 1
+
+// Kernel kinds: where the kernel comes from.
+const (
+	// KindRko is rko's own build of a linux-source (profile, fragments).
+	KindRko = "rko"
+	// KindDebian is Debian's own Rust-enabled kernel package.
+	KindDebian = "debian"
+	// KindDir is a kernel tree the user built.
+	KindDir = "dir"
+)
+
+// Accelerators a job may ask for; vm decides what auto means.
+const (
+	AccelAuto = "auto"
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// Job is one run of rko: everything a test, run, shell, watch or bench
+// needs, resolved by workflow.Resolve.
+type Job struct {
+	// Schema is the document's version (Schema).
+	Schema int `json:"schema"`
+	// Kernel is the kernel to build modules against and boot.
+	Kernel Kernel `json:"kernel"`
+	// Toolchain is auto (the host's when rko doctor passes, else the
+	// pinned rootfs), host or rootfs.
+	Toolchain string `json:"toolchain"`
+	// Modules are the module directories, absolute.
+	Modules []string `json:"modules"`
+	// Devices are attached to the guest (reserved: none are offered yet).
+	Devices []Device `json:"devices,omitempty"`
+	// Boot is how the guest boots.
+	Boot Boot `json:"boot"`
+	// Plan is what the guest runs.
+	Plan Plan `json:"plan"`
+}
+
+// Kernel is a kernel request: which one, for which architecture.
+type Kernel struct {
+	// Kind is rko, debian or dir.
+	Kind string `json:"kind"`
+	// Release is Debian's kernel release (debian; "" for the newest on
+	// the mirror).
+	Release string `json:"release,omitempty"`
+	// Dir is the tree the user built (dir), absolute.
+	Dir string `json:"dir,omitempty"`
+	// Source is the linux-source tree or tarball rko builds from (rko;
+	// "" finds one: $RKO_LINUX_SRC, /usr/src, the toolchain's).
+	Source string `json:"source,omitempty"`
+	// Arch is the guest architecture (package target); "" for a debian
+	// or dir kernel means the kernel's own.
+	Arch string `json:"arch,omitempty"`
+	// Profile is rko's kernel profile (rko): default, debug or bench.
+	Profile string `json:"profile,omitempty"`
+	// Fragments are extra config fragment files (rko), absolute.
+	Fragments []string `json:"fragments,omitempty"`
+}
+
+// Device is a device attached to the guest. None is offered yet; the
+// field exists so that a job document has its place.
+type Device struct {
+	// Name is the device's name in rko's device table.
+	Name string `json:"name"`
+}
+
+// Boot are the guest's boot options.
+type Boot struct {
+	// Accel is auto, kvm or tcg.
+	Accel string `json:"accel"`
+	// Timeout stops a guest that has not finished (0: the profile's
+	// default, 3 minutes, 10 for debug).
+	Timeout Duration `json:"timeout,omitempty"`
+	// MemoryMB is the guest's memory (0: 512, 1024 for debug).
+	MemoryMB int `json:"memory_mb,omitempty"`
+	// CPUs is the guest's CPU count (0: 1, 2 for debug).
+	CPUs int `json:"cpus,omitempty"`
+	// Append are extra kernel command-line arguments, one each.
+	Append []string `json:"append,omitempty"`
+	// ConsoleLimitMB stops a guest that prints more (0: 256).
+	ConsoleLimitMB int `json:"console_limit_mb,omitempty"`
+	// Kmemleak is auto (on with a kernel that has kmemleak and the debug
+	// profile), on or off.
+	Kmemleak string `json:"kmemleak"`
+}
+
+// Plan is what the guest runs: every module loaded with its parameters,
+// then the modules' tests (test, watch), one command (run) or a shell
+// (shell), then the unloads.
+type Plan struct {
+	// Params are insmod's parameters by module name ("a=1 b=2").
+	Params map[string]string `json:"params,omitempty"`
+	// Run is a command to run instead of the modules' tests (rko run).
+	Run []string `json:"run,omitempty"`
+	// Shell runs a shell on the console instead of the tests (rko shell).
+	Shell bool `json:"shell,omitempty"`
+	// Bench are rko bench's workloads, run on their own twins: a bench
+	// job has no module directories.
+	Bench []string `json:"bench,omitempty"`
+}
+
+// Duration is a time.Duration written as Go writes one ("3m0s") in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a string such as "90s" or "3m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"90s\" or \"3m\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"90s\" or \"3m\": %v", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Error is a job that cannot run: which field, what was wrong, and how
+// to fix it. Nothing was built or booted.
+type Error struct {
+	// Field is the job's field, as a flag name when the job came from
+	// flags ("--arch") or a JSON path when it came from a file
+	// ("kernel.arch").
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Field + ": " + e.Msg }
+
+// KernelSpec parses --kernel: "" for rko's own kernel, "debian" or
+// "debian:RELEASE" for Debian's, anything else the directory of a tree
+// the user built.
+func KernelSpec(spec string) Kernel {
+	switch {
+	case spec == "":
+		return Kernel{Kind: KindRko}
+	case spec == "debian":
+		return Kernel{Kind: KindDebian}
+	case strings.HasPrefix(spec, "debian:"):
+		rel := strings.TrimPrefix(spec, "debian:")
+		if rel != "" && !strings.Contains(rel, "-") {
+			rel += "-" + debianFlavour
+		}
+		return Kernel{Kind: KindDebian, Release: rel}
+	}
+	abs, err := filepath.Abs(spec)
+	if err != nil {
+		abs = spec
+	}
+	return Kernel{Kind: KindDir, Dir: abs}
+}
+
+// debianFlavour is the flavour of Debian's kernel rko boots (its amd64
+// build, the only one of the target table's architectures Debian's
+// Rust-enabled kernel is packaged and tested for here).
+var debianFlavour = func() string {
+	t, _ := target.Lookup("x86_64")
+	return t.DebianArch
+}()
+
+// Spec is the --kernel value k was parsed from.
+func (k Kernel) Spec() string {
+	switch k.Kind {
+	case KindDebian:
+		if k.Release == "" {
+			return "debian"
+		}
+		return "debian:" + k.Release
+	case KindDir:
+		return k.Dir
+	}
+	return ""
+}
+
+// Describe is a short name of the kernel request for progress lines.
+func (k Kernel) Describe() string {
+	switch k.Kind {
+	case KindRko:
+		p := k.Profile
+		if p == "" {
+			p = "default"
+		}
+		return k.Arch + ", profile " + p
+	default:
+		return k.Spec()
+	}
+}
+
+// Read decodes a job document: unknown fields and trailing data are
+// errors, each naming the field.
+func Read(r io.Reader) (*Job, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var j Job
+	if err := dec.Decode(&j); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if dec.More() {
+		return nil, &Error{Field: "job", Msg: "more than one JSON value in the file: a job file holds one job object"}
+	}
+	if j.Schema != Schema {
+		return nil, &Error{Field: "schema", Msg: fmt.Sprintf("%d is not a job schema rko reads: want %d (rko test --print-job writes one)", j.Schema, Schema)}
+	}
+	return &j, nil
+}
+
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// jsonError turns encoding/json's error into one that says where.
+func jsonError(data []byte, err error) error {
+	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+		return &Error{Field: m[1], Msg: "unknown field: the job schema (docs/schemas.md#job) has no such field; rko test --print-job writes a valid job"}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
+		return &Error{Field: "job", Msg: fmt.Sprintf("not JSON: %v at line %d", se, line)}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &Error{Field: te.Field, Msg: fmt.Sprintf("want a JSON %s, got %s", te.Type, te.Value)}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &Error{Field: "job", Msg: "not JSON: the file ends before the job object does"}
+	}
+	return &Error{Field: "job", Msg: err.Error()}
+}
+
+// ReadFile reads a job document from path ("-": standard input).
+func ReadFile(path string, stdin io.Reader) (*Job, error) {
+	if path == "-" {
+		return Read(stdin)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Field: "--job", Msg: err.Error()}
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// JSON encodes j, indented, with a final newline.
+func (j *Job) JSON() []byte {
+	b, _ := json.MarshalIndent(j, "", "  ")
+	return append(b, '\n')
+}
+
+// NoTests reports whether the plan leaves the modules' tests out (rko run
+// and rko shell run only what the user asks).
+func (p Plan) NoTests() bool { return len(p.Run) > 0 || p.Shell }

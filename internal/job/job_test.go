@@ -1,0 +1,130 @@
+package job
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rkodev/rko/internal/target"
+)
+
+func module(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Makefile"), []byte("obj-m := m.o\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestKernelSpec(t *testing.T) {
+	abs, _ := filepath.Abs("tree")
+	tests := []struct {
+		spec string
+		want Kernel
+		back string
+	}{
+		{"", Kernel{Kind: KindRko}, ""},
+		{"debian", Kernel{Kind: KindDebian}, "debian"},
+		{"debian:7.3.4+deb13", Kernel{Kind: KindDebian, Release: "7.3.4+deb13-amd64"}, "debian:7.3.4+deb13-amd64"},
+		{"debian:7.3.4+deb13-cloud-amd64", Kernel{Kind: KindDebian, Release: "7.3.4+deb13-cloud-amd64"}, "debian:7.3.4+deb13-cloud-amd64"},
+		{"tree", Kernel{Kind: KindDir, Dir: abs}, abs},
+	}
+	for _, tt := range tests {
+		got := KernelSpec(tt.spec)
+		if got.Kind != tt.want.Kind || got.Release != tt.want.Release || got.Dir != tt.want.Dir {
+			t.Errorf("KernelSpec(%q) = %+v, want %+v", tt.spec, got, tt.want)
+		}
+		if s := got.Spec(); s != tt.back {
+			t.Errorf("KernelSpec(%q).Spec() = %q, want %q", tt.spec, s, tt.back)
+		}
+	}
+}
+
+// A job written and read back is the same job; Duration reads Go's
+// duration strings.
+func TestRoundTrip(t *testing.T) {
+	j := &Job{Kernel: Kernel{Kind: KindRko, Arch: "arm64", Profile: "debug", Fragments: []string{"/x.config"}},
+		Modules: []string{"/m"}, Boot: Boot{Timeout: Duration(90 * time.Second), Append: []string{"a=1"}},
+		Plan: Plan{Params: map[string]string{"m": "n=1"}, Run: []string{"cat", "/proc/modules"}}}
+	j.Defaults()
+	got, err := Read(strings.NewReader(string(j.JSON())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.JSON()) != string(j.JSON()) {
+		t.Errorf("round trip:\n%s\nwant\n%s", got.JSON(), j.JSON())
+	}
+	if !strings.Contains(string(j.JSON()), `"timeout": "1m30s"`) {
+		t.Errorf("timeout not written as a duration string:\n%s", j.JSON())
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	tests := []struct {
+		in, field, want string
+	}{
+		{"{", "job", "not JSON"},
+		{"[1]", "", "want a JSON"},
+		{`{"schema":1,"kernal":{}}`, "kernal", "unknown field"},
+		{`{"schema":1,"boot":{"timeout":"soon"}}`, "job", "duration"},
+		{`{"schema":1,"boot":{"memory_mb":"lots"}}`, "boot.memory_mb", "want a JSON int"},
+		{`{"schema":2}`, "schema", "want 1"},
+		{`{"schema":1} {"schema":1}`, "job", "one job"},
+	}
+	for _, tt := range tests {
+		_, err := Read(strings.NewReader(tt.in))
+		var je *Error
+		if !errors.As(err, &je) || je.Field != tt.field || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Read(%s) = %v, want field %q and %q", tt.in, err, tt.field, tt.want)
+		}
+	}
+}
+
+// Check refuses what cannot work, naming the field; the defaults pass.
+func TestCheck(t *testing.T) {
+	m := module(t)
+	foreign := "arm64"
+	if target.Host().Name == "arm64" {
+		foreign = "x86_64"
+	}
+	tests := []struct {
+		name  string
+		edit  func(*Job)
+		field string // "" means the job is fine
+	}{
+		{"defaults", func(j *Job) {}, ""},
+		{"every arch", func(j *Job) { j.Kernel.Arch = "riscv64" }, ""},
+		{"kind", func(j *Job) { j.Kernel.Kind = "oci" }, "--kernel"},
+		{"arch", func(j *Job) { j.Kernel.Arch = "sparc" }, "--arch"},
+		{"debian arm64", func(j *Job) { j.Kernel = Kernel{Kind: KindDebian, Arch: "arm64"} }, "--arch"},
+		{"debian any arch", func(j *Job) { j.Kernel = Kernel{Kind: KindDebian} }, ""},
+		{"dir missing", func(j *Job) { j.Kernel = Kernel{Kind: KindDir, Dir: "/nonexistent"} }, "--kernel"},
+		{"dir with source", func(j *Job) { j.Kernel = Kernel{Kind: KindDir, Dir: m, Source: m} }, "--source"},
+		{"dir with profile", func(j *Job) { j.Kernel = Kernel{Kind: KindDir, Dir: m, Profile: "debug"} }, "--profile"},
+		{"uml bench", func(j *Job) { j.Kernel.Arch, j.Kernel.Profile = "um", "bench" }, "--profile"},
+		{"no modules", func(j *Job) { j.Modules = nil }, "module directory"},
+		{"bench with modules", func(j *Job) { j.Plan.Bench = []string{"kv"} }, "module directory"},
+		{"devices", func(j *Job) { j.Devices = []Device{{Name: "pci-testdev"}} }, "devices"},
+		{"kvm foreign", func(j *Job) { j.Kernel.Arch, j.Boot.Accel = foreign, AccelKVM }, "--accel"},
+		{"negative timeout", func(j *Job) { j.Boot.Timeout = -1 }, "--timeout"},
+		{"param name", func(j *Job) { j.Plan.Params = map[string]string{"a-b c": "x=1"} }, "--param"},
+		{"run and shell", func(j *Job) { j.Plan.Run, j.Plan.Shell = []string{"ls"}, true }, "plan"},
+	}
+	for _, tt := range tests {
+		j := &Job{Modules: []string{m}}
+		j.Defaults()
+		tt.edit(j)
+		err := j.Check()
+		var je *Error
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("%s: %v, want none", tt.name, err)
+		case tt.field != "" && (!errors.As(err, &je) || !strings.HasPrefix(je.Field, tt.field)):
+			t.Errorf("%s: %v, want an error on %s", tt.name, err, tt.field)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/vm"
+)
+
+// bootConfig is the one boot path: it turns a plan for k, the modules
+// and o into the guest's initramfs (written to dir) and the vm.Config
+// every command boots with (test, run, shell, watch, bench, doctor's KVM
+// proof). It gives the plan this boot's token, skips the kernel's own
+// KUnit suites when their results are recorded, adds what kmemleak needs
+// to the command line, and bounds the console and the time. The caller
+// adds its console callbacks (OnLine, Tap, Stdin); vm decides KVM or TCG.
+func (e *Env) bootConfig(ctx context.Context, k *kernel.Kernel, plan *guest.Plan, mods []ModuleRun, o BootOpts, dir string) (vm.Config, error) {
+	t := k.Target()
+	plan.Token = newToken()
+	// The kernel's own KUnit suites ran at an earlier boot of this kernel
+	// (and were recorded then): skip them, run only the modules'.
+	skipArgs, filter := selfCheckBoot(k)
+	if filter != "" && plan.KUnitFilter == "" {
+		plan.KUnitFilter = filter
+	} else {
+		skipArgs = nil
+	}
+	a, err := e.Initramfs(ctx, t, plan, mods, o)
+	if err != nil {
+		return vm.Config{}, err
+	}
+	initrd := filepath.Join(dir, "initramfs.cpio")
+	var buf bytes.Buffer
+	if _, err := a.WriteTo(&buf); err != nil {
+		return vm.Config{}, err
+	}
+	if err := cache.WriteFileAtomic(initrd, buf.Bytes(), 0o644); err != nil {
+		return vm.Config{}, err
+	}
+	cache.WriteFileAtomic(filepath.Join(dir, "plan.json"), plan.JSON(), 0o644)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 180 * time.Second
+	}
+	var cmdline []string
+	cmdline = append(cmdline, skipArgs...)
+	cmdline = append(cmdline, kmemleakCmdline(k, o.Kmemleak)...)
+	cmdline = append(cmdline, o.Cmdline...)
+	token := plan.Token
+	return vm.Config{Target: t, Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
+		Timeout: timeout, ConsoleLog: filepath.Join(dir, "console.log"), Cmdline: cmdline,
+		Ready:      func(line string) bool { _, ok := authenticFrame(line, token); return ok },
+		MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t), Wrap: e.umlWrap(k, dir)}, nil
+}
+
+// Boot runs plan with mods in a guest booted from k, to its end.
+func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan *guest.Plan, o BootOpts, name string) (*TestRun, error) {
+	tr := &TestRun{}
+	dir, err := NewRunDir(name)
+	if err != nil {
+		return nil, err
+	}
+	tr.RunDir = dir
+	cfg, err := e.bootConfig(ctx, k, plan, mods, o, dir)
+	if err != nil {
+		return nil, err
+	}
+	tr.ConsoleLog = cfg.ConsoleLog
+	steps := 0
+	cfg.Stdin, cfg.Tap = o.Stdin, o.Tap
+	cfg.OnLine = func(line string) {
+		f, ok := authenticFrame(line, plan.Token)
+		if !ok {
+			return
+		}
+		if o.OnFrame != nil {
+			o.OnFrame(f)
+		}
+		if f.Ev == "end" {
+			steps++
+			e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
+		}
+	}
+	res, err := vm.Boot(ctx, cfg, o.Accel)
+	if res != nil {
+		tr.Boot = res
+		tr.Accel, tr.AccelNote = res.Accel, res.AccelNote
+		for _, a := range res.Attempts {
+			e.UI.Warnf("%s boot failed after %.1fs: %s (console: %s); retried under %s", a.Accel, a.Seconds, a.Error, a.ConsoleLog, res.Accel)
+		}
+	}
+	if err != nil {
+		return tr, err
+	}
+	tr.Session = guest.ReadSession(res.Console, plan)
+	return tr, nil
+}
+
+// newToken is a boot's secret for the init's frames (proto.Plan.Token).
+func newToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// authenticFrame parses a console line as a frame of the init that knows
+// token; a frame without it is console text.
+func authenticFrame(line, token string) (guest.Frame, bool) {
+	f, ok := guest.ParseFrame(line)
+	if !ok || token != "" && f.Token != token {
+		return guest.Frame{}, false
+	}
+	return f, true
+}
+
+// umlWrap is vm.Config.Wrap for a guest of k booted from runDir: nil for
+// QEMU guests; for UML, the linux binary links against the toolchain's C
+// library, so it runs inside the toolchain, with its kernel tree and the
+// run's directory (the initrd) visible.
+func (e *Env) umlWrap(k *kernel.Kernel, runDir string) func([]string) []string {
+	if !k.Target().UML() {
+		return nil
+	}
+	return func(argv []string) []string { return e.Toolchain.Command([]string{k.Dir, runDir}, "", argv...) }
+}
+
+// Firmware is the QEMU firmware for guests of t: the target's firmware
+// file inside the toolchain rootfs (riscv64's OpenSBI comes from the
+// rootfs's opensbi package), else on the host, else "" (QEMU's default).
+func (e *Env) Firmware(t *target.Target) string {
+	for _, p := range t.Firmware {
+		if e.Toolchain != nil && e.Toolchain.Root != "" {
+			if _, err := os.Stat(filepath.Join(e.Toolchain.Root, p)); err == nil {
+				return filepath.Join(e.Toolchain.Root, p)
+			}
+		}
+	}
+	return vm.DefaultBIOS(t)
+}
+
+// kmemleakCmdline is what the kernel command line needs for kmemleak to
+// see a module's leaks. SLUB's per-CPU sheaves (Linux 6.18 and later) are
+// arrays of free objects that are themselves kmalloc'ed, so kmemleak
+// scans them whole, and a slot past the sheaf's fill level still holds the
+// pointer of the object last allocated from it: a freshly leaked object
+// stays "referenced" until the slot is reused, which in a short guest
+// session is never. Caches with SLUB debug flags get no sheaves, so
+// slab_debug=U (record each object's allocating and freeing stack, a cheap
+// flag) makes the leaks visible; see docs/triage.md#kmemleak.
+func kmemleakCmdline(k *kernel.Kernel, scan bool) []string {
+	if !scan {
+		return nil
+	}
+	if cfg, err := k.Config(); err == nil && cfg.Get("SLUB_DEBUG") == "y" {
+		return []string{"slab_debug=U"}
+	}
+	return nil
+}
+
+func describeEnd(f guest.Frame) string {
+	switch {
+	case f.Signal != "":
+		return "killed by " + f.Signal
+	case f.Error != "":
+		return f.Error
+	case f.RC != 0:
+		return fmt.Sprintf("exit status %d", f.RC)
+	}
+	return fmt.Sprintf("ok (%d ms)", f.Ms)
+}
+
+// WriteJSON saves v as name in the run directory.
+func (t *TestRun) WriteJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(filepath.Join(t.RunDir, name), append(data, '\n'), 0o644)
+}

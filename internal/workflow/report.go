@@ -1,0 +1,100 @@
+package workflow
+
+import (
+	"context"
+
+	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/results"
+	"github.com/rkodev/rko/internal/symbolize"
+	"github.com/rkodev/rko/internal/vm"
+)
+
+// Report is the outcome of one job run (rko test's JSON, one line of rko
+// watch --json, a cell of a matrix): docs/schemas.md.
+type Report struct {
+	Verdict   Verdict    `json:"verdict"`
+	Kernel    KernelInfo `json:"kernel"`
+	Accel     string     `json:"accel"`
+	AccelNote string     `json:"accel_note,omitempty"`
+	// Attempts are boots given up for reasons of the host (a broken
+	// KVM) before the one reported, each with its console log.
+	Attempts   []vm.Attempt       `json:"attempts,omitempty"`
+	RunDir     string             `json:"run_dir"`
+	ConsoleLog string             `json:"console_log"`
+	Modules    []ModuleRun        `json:"modules"`
+	Steps      []guest.StepResult `json:"steps"`
+	// Results holds "schema", "tests" and "crashes" (docs/results-schema.md),
+	// at the top level of the JSON document.
+	*results.Results
+	// KernelSelfCheck is the kernel's own KUnit suites (the Rust doctests
+	// and other built-in suites), run once per kernel build and reported
+	// apart: "tests" counts only the modules' suites.
+	KernelSelfCheck *SelfCheck `json:"kernel_selfcheck,omitempty"`
+	Timings         Timings    `json:"timings"`
+}
+
+// KernelInfo identifies the kernel a run used.
+type KernelInfo struct {
+	// Arch is the guest architecture (--arch).
+	Arch    string `json:"arch"`
+	Release string `json:"release"`
+	// Origin is where the kernel came from: "rko", "dir:PATH" or
+	// "debian:RELEASE (VERSION)" (kernel.Kernel.Origin).
+	Origin  string `json:"origin"`
+	Profile string `json:"profile"`
+	Key     string `json:"key"`
+	Image   string `json:"image"`
+}
+
+// Timings are the phases of a run, in seconds.
+type Timings struct {
+	Kernel float64 `json:"kernel_s"`
+	Build  float64 `json:"build_s"`
+	Boot   float64 `json:"boot_s"`
+	Total  float64 `json:"total_s"`
+}
+
+// InfoOf describes k for a report.
+func InfoOf(k *kernel.Kernel) KernelInfo {
+	return KernelInfo{Arch: k.Target().Name, Release: k.Release, Origin: k.Origin, Profile: k.Profile, Key: k.Key, Image: k.Image}
+}
+
+// NewReport is the report of tr, a run of mods on k: the console read
+// for the kernel's self-check, the modules' test results and the crash
+// reports (symbolized against mods), and the verdict. rko test, rko run,
+// rko shell and each cycle of rko watch decide the same way.
+func NewReport(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, tr *TestRun) *Report {
+	rep := &Report{Kernel: InfoOf(k), Accel: tr.Accel, AccelNote: tr.AccelNote, RunDir: tr.RunDir, ConsoleLog: tr.ConsoleLog,
+		Modules: mods}
+	if tr.Boot != nil {
+		rep.Attempts = tr.Boot.Attempts
+	}
+	if tr.Session != nil {
+		rep.Steps = tr.Session.Steps
+	}
+	var syms []symbolize.Module
+	for _, m := range mods {
+		for i, ko := range m.KoPaths {
+			syms = append(syms, symbolize.Module{Name: m.Modules[i], KoPath: ko, SourceDir: m.Dir, BuildDir: m.BuildPath})
+		}
+	}
+	from := 0
+	if tr.Session == nil || !tr.Session.Served {
+		from = guest.BootOffset(tr.Boot.Console)
+		rep.KernelSelfCheck = SelfCheckFrom(k, tr.Boot.Console, tr.ConsoleLog)
+	} else if sc, ok := LoadSelfCheck(k); ok {
+		rep.KernelSelfCheck = sc
+	}
+	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from})
+	title := ""
+	if len(rep.Crashes) > 0 {
+		title = rep.Crashes[0].Title
+		if src := rep.Crashes[0].Source; src != "" {
+			title += " (" + src + ")"
+		}
+	}
+	rep.Verdict = Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
+	rep.Verdict.Notes = KernelNotes(k, mods)
+	return rep
+}

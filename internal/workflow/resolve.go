@@ -1,0 +1,56 @@
+package workflow
+
+import (
+	"context"
+	"time"
+
+	"github.com/rkodev/rko/internal/job"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/ui"
+)
+
+// Resolved is a job with its toolchain and kernel found: what every
+// command that builds or boots works from.
+type Resolved struct {
+	Job    *job.Job
+	Env    *Env
+	Kernel *kernel.Kernel
+	// KernelTime is how long finding (or building) the kernel took.
+	KernelTime time.Duration
+}
+
+// Resolve checks j (job.Check: a job that cannot work is refused before
+// anything is installed or built), selects its toolchain (installing the
+// pinned rootfs when install is set and the job needs it) and finds or
+// builds its kernel, which must be of the job's architecture.
+func Resolve(ctx context.Context, j *job.Job, p *ui.Printer, install bool) (*Resolved, error) {
+	if err := j.Check(); err != nil {
+		return nil, err
+	}
+	env, err := PrepareFor(ctx, j.Toolchain, j.Kernel.Source, j.Kernel.Spec(), install, p)
+	if err != nil {
+		return nil, err
+	}
+	done := p.Phase("kernel (" + j.Kernel.Describe() + ")")
+	k, err := env.Kernel(ctx, j.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	return &Resolved{Job: j, Env: env, Kernel: k, KernelTime: done()}, nil
+}
+
+// BootOpts are the job's boot options and plan parameters with the
+// kernel profile's defaults filled in (ProfileDefaults).
+func (r *Resolved) BootOpts() BootOpts {
+	b := r.Job.Boot
+	o := BootOpts{Accel: b.Accel, Timeout: time.Duration(b.Timeout), MemoryMB: b.MemoryMB, CPUs: b.CPUs,
+		Kmemleak: b.Kmemleak == "on", Cmdline: b.Append, Params: r.Job.Plan.Params,
+		ConsoleLimitMB: b.ConsoleLimitMB, NoTests: r.Job.Plan.NoTests()}
+	o.ProfileDefaults(r.Kernel, b.Kmemleak == "auto")
+	return o
+}
+
+// BuildModules builds the job's module directories against its kernel.
+func (r *Resolved) BuildModules(ctx context.Context) ([]ModuleRun, error) {
+	return r.Env.BuildModules(ctx, r.Kernel, r.Job.Modules)
+}

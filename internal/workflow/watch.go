@@ -1,0 +1,350 @@
+package workflow
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kbuild"
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/ui"
+)
+
+// WatchCycle is one cycle of rko watch: the report of the cycle (the
+// same document rko test writes) and what rko watch adds
+// (docs/schemas.md).
+type WatchCycle struct {
+	Cycle int `json:"cycle"`
+	// EditToVerdictS is from the save (or Enter) to this verdict.
+	EditToVerdictS float64 `json:"edit_to_verdict_s"`
+	// Rebooted: this cycle ran on a freshly booted guest (the first cycle,
+	// or one after a cycle whose kernel could not be trusted).
+	Rebooted bool `json:"rebooted"`
+	// RebootReason says why the guest is rebooted after this cycle.
+	RebootReason string `json:"reboot_reason,omitempty"`
+	// BuildError holds the compiler's diagnostics when the module did not
+	// build (the guest keeps running).
+	BuildError *BuildFailure `json:"build_error,omitempty"`
+	*Report
+}
+
+// BuildFailure is a module build that failed: the compiler's messages,
+// and the error when there are none.
+type BuildFailure struct {
+	Dir         string              `json:"dir,omitempty"`
+	Diagnostics []kbuild.Diagnostic `json:"diagnostics,omitempty"`
+	Error       string              `json:"error"`
+}
+
+// WatchOptions configure Watch.
+type WatchOptions struct {
+	// Debounce is the quiet after the last file event before a cycle.
+	Debounce time.Duration
+	// Cycles stops after this many cycles (0: until ctx ends).
+	Cycles int
+	// Enter: each line read from it runs a cycle too.
+	Enter io.Reader
+	// OnCycle gets each cycle's outcome, and the build error of a cycle
+	// whose modules did not build.
+	OnCycle func(c WatchCycle, buildErr error)
+}
+
+// Watch is rko watch: it boots the job's kernel once in the init's
+// command mode (through the one boot path) and runs a cycle (build, load,
+// tests, unload, verdict) first and then on every save of a module's
+// source or line on o.Enter, rebooting only when the guest cannot be
+// trusted. It ends when ctx does or after o.Cycles cycles.
+func Watch(ctx context.Context, r *Resolved, o WatchOptions) error {
+	var abs []string
+	for _, d := range r.Job.Modules {
+		a, err := kbuild.CheckDir(d)
+		if err != nil {
+			return err
+		}
+		abs = append(abs, a)
+		// Two watchers of one directory would build it under each
+		// other's feet and load it twice.
+		locks, err := cache.Sub("locks")
+		if err != nil {
+			return err
+		}
+		unlock, ok, err := cache.TryLock(filepath.Join(locks, "watch-"+cache.Key([]byte(a))))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("another rko watch is already watching %s: stop it first (Ctrl-C in its terminal)", a)
+		}
+		defer unlock()
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching files: %w", err)
+	}
+	defer fw.Close()
+	for _, d := range abs {
+		for _, sub := range []string{d, filepath.Join(d, "tests"), filepath.Dir(d)} {
+			fw.Add(sub) // tests/ may not exist; the parent tells when d is deleted or made again
+		}
+	}
+	triggers := make(chan time.Time, 1)
+	trigger := func(at time.Time) {
+		select {
+		case triggers <- at:
+		default:
+		}
+	}
+	go watchFiles(ctx, fw, abs, o.Debounce, trigger)
+	if o.Enter != nil {
+		go func() { // Enter runs a cycle too
+			sc := bufio.NewScanner(o.Enter)
+			for sc.Scan() {
+				trigger(time.Now())
+			}
+		}()
+	}
+	if o.OnCycle == nil {
+		o.OnCycle = func(WatchCycle, error) {}
+	}
+	s := &watchSession{env: r.Env, k: r.Kernel, dirs: abs, opts: r.BootOpts(), p: r.Env.UI, print: o.OnCycle}
+	defer s.stop()
+	s.bootAhead(ctx)
+	trigger(time.Now())
+	for n := 1; o.Cycles == 0 || n <= o.Cycles; n++ {
+		var at time.Time
+		select {
+		case at = <-triggers:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := s.cycle(ctx, n, at); err != nil {
+			return err
+		}
+		if n == 1 {
+			s.p.Logf("watching %s: save a file or press Enter to run again; Ctrl-C to stop", strings.Join(abs, ", "))
+		}
+	}
+	return nil
+}
+
+// watchFiles turns file events in the module directories into cycle
+// triggers, after debounce of quiet. Build products (and editors' swap
+// files) are not edits.
+func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, debounce time.Duration, trigger func(time.Time)) {
+	// Every event restarts the quiet timer; the cycle's edit time is the
+	// first event of the burst. gen tells a stale timer from the last one.
+	fire := make(chan int, 1)
+	var first time.Time
+	var timer *time.Timer
+	gen, pending := 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return
+			}
+			if !isSourceEvent(ev, dirs) {
+				continue
+			}
+			if ev.Has(fsnotify.Create) {
+				for _, d := range dirs {
+					if ev.Name == d || ev.Name == filepath.Join(d, "tests") {
+						fw.Add(ev.Name) // made again after a delete
+						fw.Add(filepath.Join(d, "tests"))
+					}
+				}
+			}
+			if !pending {
+				first, pending = time.Now(), true
+			}
+			gen++
+			if timer != nil {
+				timer.Stop()
+			}
+			g := gen
+			timer = time.AfterFunc(debounce, func() {
+				select {
+				case fire <- g:
+				default:
+				}
+			})
+		case g := <-fire:
+			if g == gen && pending {
+				pending = false
+				trigger(first)
+			}
+		case <-fw.Errors:
+		}
+	}
+}
+
+// isSourceEvent reports whether ev is an edit of a module's sources: a
+// source file (.rs, .c, .h, .S, Kbuild, Makefile) of a module directory,
+// any file of its tests/, or the directory itself deleted or made again.
+// What the build writes (objects, .mod.c, rustc's temporaries) and
+// editors' dot files and backups are not edits.
+func isSourceEvent(ev fsnotify.Event, dirs []string) bool {
+	name := filepath.Base(ev.Name)
+	parent := filepath.Dir(ev.Name)
+	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+		return false
+	}
+	hidden := strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp")
+	for _, d := range dirs {
+		switch {
+		case ev.Name == d:
+			return true
+		case parent == filepath.Join(d, "tests"):
+			return !hidden
+		case parent == d:
+			return !hidden && isModuleSource(name)
+		}
+	}
+	return false
+}
+
+// isModuleSource reports whether name is a file a module is built from.
+func isModuleSource(name string) bool {
+	switch name {
+	case "Kbuild", "Makefile":
+		return true
+	}
+	if strings.HasSuffix(name, ".mod.c") {
+		return false // modpost writes it
+	}
+	switch filepath.Ext(name) {
+	case ".rs", ".c", ".h", ".S":
+		return true
+	}
+	return false
+}
+
+// watchSession holds the guest between cycles.
+type watchSession struct {
+	env   *Env
+	k     *kernel.Kernel
+	dirs  []string
+	opts  BootOpts
+	p     *ui.Printer
+	print func(WatchCycle, error)
+	guest *Guest
+	boot  chan bootResult // a guest booted ahead, or why it did not
+	fresh bool            // the guest has run no cycle yet
+}
+
+type bootResult struct {
+	g   *Guest
+	err error
+}
+
+// bootAhead starts booting the next guest, in the background, while the
+// user edits (or the first cycle's module builds), so a cycle seldom
+// waits for a boot. Only the cycle loop calls it: s.boot is its own.
+func (s *watchSession) bootAhead(ctx context.Context) {
+	ch := make(chan bootResult, 1)
+	s.boot = ch
+	go func() {
+		g, err := s.env.StartGuest(ctx, s.k, s.opts, "watch")
+		ch <- bootResult{g, err}
+	}()
+}
+
+// take returns a running guest, waiting for the one booting ahead.
+func (s *watchSession) take(ctx context.Context) (*Guest, error) {
+	if s.guest != nil && s.guest.Alive() {
+		return s.guest, nil
+	}
+	if s.boot == nil {
+		s.bootAhead(ctx)
+	}
+	r := <-s.boot
+	s.boot = nil
+	if r.err != nil {
+		return nil, r.err
+	}
+	s.guest, s.fresh = r.g, true
+	if r.g.AccelNote != "" {
+		s.p.Logf("KVM not used: %s", r.g.AccelNote)
+	}
+	s.p.Logf("guest up in %.1fs (%s)", r.g.Booted.Seconds(), r.g.Accel)
+	return s.guest, nil
+}
+
+func (s *watchSession) stop() {
+	if s.guest != nil {
+		s.guest.Stop()
+		s.guest = nil
+	}
+	if s.boot != nil {
+		if r := <-s.boot; r.g != nil {
+			r.g.Stop()
+		}
+		s.boot = nil
+	}
+}
+
+// cycle runs one edit: build, then the plan on the guest, then the
+// verdict, printed.
+func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
+	out := WatchCycle{Cycle: n}
+	buildStart := time.Now()
+	mods, err := s.env.BuildModules(ctx, s.k, s.dirs)
+	buildTime := time.Since(buildStart)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		var be *kbuild.Error
+		reason := err.Error()
+		out.BuildError = &BuildFailure{Error: err.Error()}
+		if errors.As(err, &be) {
+			out.BuildError.Dir, out.BuildError.Diagnostics = be.Dir, be.Diagnostics
+			if len(be.Diagnostics) > 0 {
+				reason = "module build failed: " + be.Diagnostics[0].String()
+			}
+		}
+		out.Report = &Report{Kernel: InfoOf(s.k), Verdict: Verdict{Reason: reason}}
+		out.EditToVerdictS = seconds(time.Since(at))
+		s.print(out, err)
+		return nil
+	}
+	g, err := s.take(ctx)
+	if err != nil {
+		return err
+	}
+	out.Rebooted = s.fresh
+	s.fresh = false
+	runStart := time.Now()
+	c, err := s.env.RunCycle(ctx, g, mods, s.opts)
+	runTime := time.Since(runStart)
+	if err != nil {
+		return err
+	}
+	rep := NewReport(ctx, s.k, mods, c.Run)
+	// boot_s is the time on the guest: sending the modules and running
+	// the plan (the guest was booted before).
+	rep.Timings = Timings{Build: seconds(buildTime), Boot: seconds(runTime)}
+	out.Report = rep
+	out.RebootReason = c.Reboot
+	if out.RebootReason == "" && len(rep.Crashes) > 0 {
+		out.RebootReason = "a crash was reported: " + rep.Crashes[0].Title
+	}
+	out.EditToVerdictS = seconds(time.Since(at))
+	rep.Timings.Total = out.EditToVerdictS
+	s.print(out, nil)
+	if out.RebootReason != "" {
+		s.guest.Stop()
+		s.guest = nil
+		s.bootAhead(ctx)
+	}
+	return nil
+}
