@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkodev/rko/internal/job"
-	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -58,11 +57,7 @@ Exit status: 0 when every check passes, 1 otherwise.`,
 			default:
 				return &job.Error{Field: "--toolchain", Msg: fmt.Sprintf("unknown toolchain %q, want host or rootfs", kf.toolchain)}
 			}
-			t, err := target.Lookup(jk.Arch)
-			if err != nil {
-				return err
-			}
-			o.Params = workflow.DoctorParams{Target: t, Toolchain: kf.toolchain, Source: jk.Source, Kernel: jk}
+			o.Params = workflow.DoctorParams{Target: jk.Target(), Toolchain: kf.toolchain, Source: jk.Source, Kernel: jk}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}

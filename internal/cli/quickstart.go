@@ -14,7 +14,6 @@ import (
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/job"
-	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -69,12 +68,8 @@ func runQuickstart(ctx context.Context, o *QuickstartOptions) error {
 	p := o.IO.Printer(o.Quiet)
 	w := o.IO.Out
 	start := time.Now()
-	t, err := target.Lookup(o.Job.Kernel.Arch)
-	if err != nil {
-		return err
-	}
 	done := p.Phase("doctor (host)")
-	rep, err := workflow.Doctor(ctx, workflow.DoctorParams{Target: t, Toolchain: "host"})
+	rep, err := workflow.Doctor(ctx, workflow.DoctorParams{Target: o.Job.Kernel.Target(), Toolchain: "host"})
 	if err != nil {
 		return err
 	}

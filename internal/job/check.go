@@ -85,10 +85,10 @@ func (j *Job) Check() error {
 	}
 	var t *target.Target
 	if k.Arch != "" {
-		var err error
-		if t, err = target.Lookup(k.Arch); err != nil {
+		if _, err := target.Lookup(k.Arch); err != nil {
 			return bad("arch", "%v", err)
 		}
+		t = k.Target()
 	}
 	if k.Kind != KindRko {
 		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {

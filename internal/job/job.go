@@ -203,6 +203,21 @@ func (k Kernel) Spec() string {
 	return ""
 }
 
+// Target is the architecture the request names, once Check passed: the
+// host's when none is named (a debian or dir kernel's own is known only
+// when it is resolved). This is the one place a job's --arch becomes a
+// target.
+func (k Kernel) Target() *target.Target {
+	if k.Arch == "" {
+		return target.Host()
+	}
+	t, err := target.Lookup(k.Arch)
+	if err != nil {
+		panic("job: Target of an unchecked job: " + err.Error())
+	}
+	return t
+}
+
 // Describe is a short name of the kernel request for progress lines.
 func (k Kernel) Describe() string {
 	switch k.Kind {

@@ -191,10 +191,7 @@ func readFragments(paths []string) ([]kernel.Fragment, error) {
 
 // ownTarget is the architecture of rko's own kernel for jk.
 func ownTarget(jk job.Kernel) (*target.Target, error) {
-	if jk.Arch == "" {
-		return target.Host(), nil
-	}
-	return target.Lookup(jk.Arch)
+	return jk.Target(), nil
 }
 
 // ownKernel builds (or loads from the cache) rko's kernel for jk.
