@@ -194,9 +194,80 @@ func NewImage(ctx context.Context, t *target.Target) (*initramfs.Archive, error)
 // FramePrefix marks a guest frame in the console.
 const FramePrefix = proto.FramePrefix
 
-// IsFrame reports whether a console line holds a guest frame: the guest
-// init is up (vm.Config.Ready).
+// IsFrame reports whether a console line holds something shaped like a
+// guest frame (its prefix). It does not authenticate: for a plan with a
+// Token, IsFrameFor says whether the init is up (vm.Config.Ready).
 func IsFrame(line string) bool { return strings.Contains(line, FramePrefix) }
+
+// NewToken returns a fresh secret for Plan.Token (proto.NewToken): one
+// per boot.
+func NewToken() string { return proto.NewToken() }
+
+// IsFrameFor returns a vm.Config.Ready for a boot of a plan with token:
+// whether a console line holds a frame the init signed. A frame printed
+// by anything else is console text. With token "" it is IsFrame.
+func IsFrameFor(token string) func(line string) bool {
+	if token == "" {
+		return IsFrame
+	}
+	return func(line string) bool {
+		_, authentic, _ := proto.ParseFrameFor(line, token)
+		return authentic
+	}
+}
+
+// ParseFrameFor decodes a console line holding a frame and says whether
+// the init of a boot with token wrote it (proto.ParseFrameFor). It does
+// not catch a signed frame printed again: FrameReader does.
+func ParseFrameFor(line, token string) (f Frame, authentic, isFrame bool) {
+	return proto.ParseFrameFor(line, token)
+}
+
+// FrameReader reads a console line by line and tells the init's frames
+// from forged ones: a frame is authentic when it carries the MAC of the
+// boot's Token and a Seq above that of every authentic frame before it (a
+// frame copied from the kernel log and printed again repeats an old Seq).
+// A signed boot frame with a new Nonce starts the count again: one
+// FrameReader serves the consoles of a boot and of its retry (vm.Boot
+// calls the same OnLine for both). The zero Token accepts every frame, as
+// ParseFrame does. Not safe for concurrent use; vm.Config.OnLine calls it
+// from one goroutine.
+type FrameReader struct {
+	Token string
+	seq   uint64
+	nonce string
+}
+
+// Read decodes a console line: isFrame when it is shaped like a frame,
+// authentic when the init of this boot wrote it and it is not a replay.
+// Act only on authentic frames.
+func (r *FrameReader) Read(line string) (f Frame, authentic, isFrame bool) {
+	f, why, isFrame := r.read(line)
+	return f, isFrame && why == "", isFrame
+}
+
+// read is Read with the reason a frame is forged: "" when it is
+// authentic.
+func (r *FrameReader) read(line string) (Frame, string, bool) {
+	f, authentic, isFrame := proto.ParseFrameFor(line, r.Token)
+	switch {
+	case !isFrame:
+		return f, "", false
+	case r.Token == "":
+		return f, "", true
+	case f.Token == "":
+		return f, "no token", true
+	case !authentic:
+		return f, "wrong token", true
+	case f.Ev == proto.EvBoot && f.Seq == 1 && f.Nonce != r.nonce:
+		// The first frame of another boot of the plan.
+		r.nonce = f.Nonce
+	case f.Seq <= r.seq:
+		return f, "replayed", true
+	}
+	r.seq = f.Seq
+	return f, "", true
+}
 
 // BootOffset is the byte offset of the init's boot frame in console: what
 // comes before it is the kernel's own boot (its built-in KUnit suites
@@ -236,13 +307,41 @@ type Session struct {
 	Steps  []StepResult `json:"steps"`
 	// Error is a plan-level error the init reported.
 	Error string `json:"error,omitempty"`
+	// Forged lists the first MaxForged lines shaped like frames that the
+	// init did not write (the plan has a Token and the line lacks its
+	// MAC, or repeats an earlier frame): the code under test printed them.
+	// They count for nothing in the steps; a verdict names them.
+	Forged []ForgedFrame `json:"forged,omitempty"`
+	// ForgedCount is how many there were in all.
+	ForgedCount int `json:"forged_count,omitempty"`
 	// Served is set for a cycle of a guest that stays up (rko watch): its
 	// console is that cycle's part, after the boot.
 	Served bool `json:"-"`
 }
 
+// MaxForged is how many forged frames a Session lists.
+const MaxForged = 20
+
+// ForgedFrame is a console line shaped like a frame that the init did not
+// write.
+type ForgedFrame struct {
+	// Step is the step running when it appeared (after the step's
+	// start, before its end): "" between steps.
+	Step string `json:"step"`
+	// Line is the console line.
+	Line string `json:"line"`
+	// LineNo is its number in the console, from 1.
+	LineNo int `json:"line_no"`
+	// Why: "no token", "wrong token" (not the MAC of the boot's token) or
+	// "replayed" (a signed frame printed again, copied from the kernel
+	// log).
+	Why string `json:"why"`
+}
+
 // ReadSession reads the frames of console against plan. Steps that
 // started and never ended are "crashed"; steps never started, "skipped".
+// When the plan has a Token, only the frames the init signed count (see
+// FrameReader); the others are listed in Forged.
 func ReadSession(console []byte, plan *Plan) *Session {
 	s := &Session{}
 	byName := map[string]*StepResult{}
@@ -252,10 +351,19 @@ func ReadSession(console []byte, plan *Plan) *Session {
 	for i := range s.Steps {
 		byName[s.Steps[i].Name] = &s.Steps[i]
 	}
+	r := &FrameReader{Token: plan.Token}
+	running := ""
 	lines := bytes.Split(console, []byte("\n"))
 	for n, raw := range lines {
-		f, ok := ParseFrame(string(raw))
+		f, why, ok := r.read(string(raw))
 		if !ok {
+			continue
+		}
+		if why != "" {
+			s.ForgedCount++
+			if len(s.Forged) < MaxForged {
+				s.Forged = append(s.Forged, ForgedFrame{Step: running, Line: strings.TrimRight(string(raw), "\r"), LineNo: n + 1, Why: why})
+			}
 			continue
 		}
 		st := byName[f.Step]
@@ -267,6 +375,7 @@ func ReadSession(console []byte, plan *Plan) *Session {
 		case "error":
 			s.Error = f.Error
 		case "start":
+			running = f.Step
 			if st != nil {
 				st.Status, st.LineFrom = "crashed", n+1
 			}
@@ -275,6 +384,9 @@ func ReadSession(console []byte, plan *Plan) *Session {
 				st.Output = append(st.Output, f.Line)
 			}
 		case "end":
+			if running == f.Step {
+				running = ""
+			}
 			if st != nil {
 				st.RC, st.Signal, st.Error, st.Ms, st.LineTo, st.Taint = f.RC, f.Signal, f.Error, f.Ms, n+1, f.Taint
 				if f.RC == 0 && f.Signal == "" && f.Error == "" {
@@ -300,9 +412,17 @@ type ModuleLoad struct {
 }
 
 // ModuleLoads reads the "module" frames of a console, in load order. The
-// frames of one load share its step.
-func ModuleLoads(console string) []ModuleLoad {
+// frames of one load share its step. It takes every frame: for a boot
+// whose plan has a Token, ModuleLoadsFor.
+func ModuleLoads(console string) []ModuleLoad { return ModuleLoadsFor(console, "") }
+
+// ModuleLoadsFor is ModuleLoads for the console of a boot whose plan has
+// token: frames the init did not sign are left out (FrameReader), so
+// the code under test cannot make rko name addresses after a module it
+// made up.
+func ModuleLoadsFor(console, token string) []ModuleLoad {
 	var loads []ModuleLoad
+	r := &FrameReader{Token: token}
 	// Jump from one "module" frame to the next rather than split a
 	// console that can be 100 MB into lines.
 	for rest := console; ; {
@@ -319,8 +439,8 @@ func ModuleLoads(console string) []ModuleLoad {
 		}
 		line := rest[start:end]
 		rest = rest[end:]
-		f, ok := ParseFrame(line)
-		if !ok || f.Ev != "module" || f.Module == "" {
+		f, authentic, _ := r.Read(line)
+		if !authentic || f.Ev != "module" || f.Module == "" {
 			continue
 		}
 		if n := len(loads); n == 0 || loads[n-1].Module != f.Module || loads[n-1].Step != f.Step {

@@ -356,3 +356,330 @@ func TestModuleLoads(t *testing.T) {
 		})
 	}
 }
+
+const tok = "00112233445566778899aabbccddeeff"
+
+// signer writes frames as the init of a boot with key does: numbered
+// and signed, after a printk timestamp.
+type signer struct {
+	key string
+	seq uint64
+}
+
+func (s *signer) line(f Frame) string {
+	s.seq++
+	f.Seq = s.seq
+	return "[    1.000000] " + f.Sign(s.key)
+}
+
+func TestNewToken(t *testing.T) {
+	a, b := NewToken(), NewToken()
+	if len(a) != 32 || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Errorf("token %q, want 32 hex digits", a)
+	}
+	if a == b {
+		t.Errorf("two tokens are the same: %s", a)
+	}
+}
+
+func TestParseFrameFor(t *testing.T) {
+	s := &signer{key: tok}
+	end := s.line(Frame{Ev: "end", Step: "test forge/smoke.sh", RC: 1, Ms: 9})
+	tests := []struct {
+		name      string
+		line      string
+		key       string
+		authentic bool
+		isFrame   bool
+	}{
+		{"signed", end, tok, true, true},
+		{"signed, serial CR", end + "\r", tok, true, true},
+		{"signed, checked without a token", end, "", true, true},
+		{"no tok", `@@rko {"ev":"end","step":"test forge/smoke.sh","rc":0,"ms":1}`, tok, false, true},
+		{"no tok, plan without a token", `@@rko {"ev":"end","step":"test forge/smoke.sh","rc":0,"ms":1}`, "", true, true},
+		{"wrong token", (&signer{key: strings.Repeat("9", 32)}).line(Frame{Ev: "end", Step: "s"}), tok, false, true},
+		{"the token itself as tok", `@@rko {"ev":"end","step":"s","rc":0,"seq":5,"tok":"` + tok + `"}`, tok, false, true},
+		{"signed frame with rc changed", strings.Replace(end, `"rc":1`, `"rc":0`, 1), tok, false, true},
+		{"signed frame with a member added", strings.Replace(end, `{"ev":"end"`, `{"ev":"end","rc":0`, 1), tok, false, true},
+		{"tok moved to the front", `@@rko {"tok":"` + strings.TrimSuffix(end[strings.LastIndex(end, `"tok":"`)+7:], `"}`) + `","ev":"end","step":"test forge/smoke.sh","rc":1,"ms":9,"seq":1}`, tok, false, true},
+		{"empty tok", `@@rko {"ev":"end","step":"s","tok":""}`, tok, false, true},
+		{"kernel line", "[    0.000000] Linux version 7.3.0", tok, false, false},
+		{"broken JSON", `@@rko {"ev":"end","tok":"`, tok, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, authentic, isFrame := ParseFrameFor(tt.line, tt.key)
+			if authentic != tt.authentic || isFrame != tt.isFrame {
+				t.Errorf("ParseFrameFor(%q) authentic %v frame %v; want %v %v", tt.line, authentic, isFrame, tt.authentic, tt.isFrame)
+			}
+		})
+	}
+	// The signed line is what json.Marshal writes for the frame with its
+	// tok: the init's frames stay plain JSON for any reader.
+	f, _ := ParseFrame(end)
+	if got := "[    1.000000] " + f.Encode(); got != end {
+		t.Errorf("signed line %s, re-encoded %s", end, got)
+	}
+}
+
+// TestFrameReader is the host's view of a watch guest's console (the
+// OnLine callback): a forged ready or ack, and a signed frame printed
+// again, are not the init's.
+func TestFrameReader(t *testing.T) {
+	s := &signer{key: tok}
+	boot := s.line(Frame{Ev: "boot", Version: "2"})
+	ready := s.line(Frame{Ev: "ready"})
+	ack1 := s.line(Frame{Ev: "ack", ID: 1})
+	tests := []struct {
+		name      string
+		line      string
+		authentic bool
+		isFrame   bool
+	}{
+		{"boot", boot, true, true},
+		{"forged ready, no tok", `@@rko {"ev":"ready"}`, false, true},
+		{"ready", ready, true, true},
+		{"forged ack of the next command", `@@rko {"ev":"ack","id":2,"seq":9,"tok":"00000000000000000000000000000000"}`, false, true},
+		{"ack", ack1, true, true},
+		{"ack printed again", ack1, false, true},
+		{"ready printed again", "[    9.9] " + ready[strings.Index(ready, "@@rko"):], false, true},
+		{"console text", "hello", false, false},
+		{"next frame", s.line(Frame{Ev: "ack", ID: 2}), true, true},
+	}
+	r := &FrameReader{Token: tok}
+	ready4 := IsFrameFor(tok)
+	for _, tt := range tests {
+		f, authentic, isFrame := r.Read(tt.line)
+		if authentic != tt.authentic || isFrame != tt.isFrame {
+			t.Errorf("%s: Read authentic %v frame %v (%+v); want %v %v", tt.name, authentic, isFrame, f, tt.authentic, tt.isFrame)
+		}
+	}
+	// vm.Config.Ready checks the MAC only: any signed line shows the
+	// init is up, nothing unsigned does.
+	for _, l := range []string{boot, ready} {
+		if !ready4(l) {
+			t.Errorf("IsFrameFor(tok)(%q) = false", l)
+		}
+	}
+	for _, l := range []string{`@@rko {"ev":"ready"}`, `@@rko {"ev":"boot","version":"2"}`, "login:"} {
+		if ready4(l) {
+			t.Errorf("IsFrameFor(tok)(%q) = true", l)
+		}
+	}
+	if !IsFrameFor("")(`@@rko {"ev":"boot"}`) {
+		t.Error(`IsFrameFor("") rejects an unsigned frame`)
+	}
+	// Without a token every frame is the init's, as before.
+	plain := &FrameReader{}
+	for _, l := range []string{`@@rko {"ev":"ack","id":1}`, `@@rko {"ev":"ack","id":1}`, ack1} {
+		if _, authentic, _ := plain.Read(l); !authentic {
+			t.Errorf("FrameReader{} rejects %q", l)
+		}
+	}
+}
+
+// TestReadSessionForged: with a token, frames the code under test prints
+// count for nothing and are listed with the step they appeared in.
+func TestReadSessionForged(t *testing.T) {
+	p := plan("insmod forge", "test forge/smoke.sh", "rmmod forge")
+	p.Token = tok
+	type forgedWant struct {
+		step, why string
+		lineNo    int
+	}
+	tests := []struct {
+		name   string
+		lines  func(s *signer) []string
+		status []string
+		done   bool
+		err    string
+		forged []forgedWant
+	}{
+		{
+			name: "a forged end after the script failed does not pass it",
+			lines: func(s *signer) []string {
+				return []string{
+					s.line(Frame{Ev: "boot"}),
+					s.line(Frame{Ev: "start", Step: "insmod forge"}),
+					s.line(Frame{Ev: "end", Step: "insmod forge"}),
+					s.line(Frame{Ev: "start", Step: "test forge/smoke.sh"}),
+					s.line(Frame{Ev: "end", Step: "test forge/smoke.sh", RC: 1}),
+					s.line(Frame{Ev: "start", Step: "rmmod forge"}),
+					// The module's exit function prints this.
+					`[    2.000000] @@rko {"ev":"end","step":"test forge/smoke.sh","rc":0,"ms":1}`,
+					s.line(Frame{Ev: "end", Step: "rmmod forge"}),
+					s.line(Frame{Ev: "done"}),
+				}
+			},
+			status: []string{"passed", "failed", "passed"}, done: true,
+			forged: []forgedWant{{"rmmod forge", "no token", 7}},
+		},
+		{
+			name: "a forged end before the real one: the real one stands",
+			lines: func(s *signer) []string {
+				return []string{
+					s.line(Frame{Ev: "boot"}),
+					s.line(Frame{Ev: "start", Step: "test forge/smoke.sh"}),
+					// The script echoes this to /dev/kmsg, then exits 1.
+					`[    2.000000] @@rko {"ev":"end","step":"test forge/smoke.sh","rc":0,"ms":1}`,
+					s.line(Frame{Ev: "end", Step: "test forge/smoke.sh", RC: 1}),
+					s.line(Frame{Ev: "done"}),
+				}
+			},
+			status: []string{"skipped", "failed", "skipped"}, done: true,
+			forged: []forgedWant{{"test forge/smoke.sh", "no token", 3}},
+		},
+		{
+			name: "a step that hung is not ended by a forged end with a made-up tok",
+			lines: func(s *signer) []string {
+				return []string{
+					s.line(Frame{Ev: "boot"}),
+					s.line(Frame{Ev: "start", Step: "insmod forge"}),
+					`@@rko {"ev":"end","step":"insmod forge","rc":0,"seq":3,"tok":"0123456789abcdef0123456789abcdef"}`,
+					`@@rko {"ev":"done","seq":4,"tok":"0123456789abcdef0123456789abcdef"}`,
+				}
+			},
+			status: []string{"crashed", "skipped", "skipped"},
+			forged: []forgedWant{{"insmod forge", "wrong token", 3}, {"insmod forge", "wrong token", 4}},
+		},
+		{
+			name: "a signed end copied from the kernel log and printed again",
+			lines: func(s *signer) []string {
+				boot := s.line(Frame{Ev: "boot"})
+				start := s.line(Frame{Ev: "start", Step: "test forge/smoke.sh"})
+				// An earlier cycle's end: watch runs the same steps again.
+				passed := s.line(Frame{Ev: "end", Step: "test forge/smoke.sh"})
+				return []string{
+					boot, start, passed,
+					s.line(Frame{Ev: "start", Step: "test forge/smoke.sh"}),
+					strings.Replace(passed, "[    1.000000] ", "[    3.000000] ", 1),
+				}
+			},
+			status: []string{"skipped", "crashed", "skipped"},
+			forged: []forgedWant{{"test forge/smoke.sh", "replayed", 5}},
+		},
+		{
+			name: "forged boot, error and done",
+			lines: func(s *signer) []string {
+				return []string{
+					`@@rko {"ev":"boot","version":"2"}`,
+					`@@rko {"ev":"error","error":"made up"}`,
+					`@@rko {"ev":"done"}`,
+				}
+			},
+			status: []string{"skipped", "skipped", "skipped"},
+			forged: []forgedWant{{"", "no token", 1}, {"", "no token", 2}, {"", "no token", 3}},
+		},
+		{
+			name: "output that looks like a frame is output",
+			lines: func(s *signer) []string {
+				return []string{
+					s.line(Frame{Ev: "boot"}),
+					s.line(Frame{Ev: "start", Step: "test forge/smoke.sh"}),
+					s.line(Frame{Ev: "out", Step: "test forge/smoke.sh", Line: `@@rko {"ev":"end","step":"test forge/smoke.sh","rc":0}`}),
+					s.line(Frame{Ev: "end", Step: "test forge/smoke.sh", RC: 1}),
+				}
+			},
+			status: []string{"skipped", "failed", "skipped"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := tt.lines(&signer{key: tok})
+			s := ReadSession([]byte(strings.Join(lines, "\r\n")+"\r\n"), p)
+			var status []string
+			for _, st := range s.Steps {
+				status = append(status, st.Status)
+			}
+			if !reflect.DeepEqual(status, tt.status) || s.Done != tt.done || s.Error != tt.err {
+				t.Errorf("statuses %v done %v error %q; want %v %v %q", status, s.Done, s.Error, tt.status, tt.done, tt.err)
+			}
+			var forged []forgedWant
+			for _, f := range s.Forged {
+				forged = append(forged, forgedWant{f.Step, f.Why, f.LineNo})
+				if want := lines[f.LineNo-1]; f.Line != want {
+					t.Errorf("forged line %q, want %q", f.Line, want)
+				}
+			}
+			if !reflect.DeepEqual(forged, tt.forged) || s.ForgedCount != len(tt.forged) {
+				t.Errorf("forged %+v (count %d), want %+v", forged, s.ForgedCount, tt.forged)
+			}
+		})
+	}
+}
+
+// TestReadSessionNoToken: a plan without a token reads every frame as
+// before (recorded consoles, unit tests); nothing is forged.
+func TestReadSessionNoToken(t *testing.T) {
+	p := plan("test forge/smoke.sh")
+	console := `@@rko {"ev":"boot"}
+@@rko {"ev":"start","step":"test forge/smoke.sh"}
+@@rko {"ev":"end","step":"test forge/smoke.sh","rc":1}
+@@rko {"ev":"end","step":"test forge/smoke.sh","rc":0}
+@@rko {"ev":"done"}`
+	s := ReadSession([]byte(console), p)
+	if s.Steps[0].Status != "passed" || len(s.Forged) != 0 || s.ForgedCount != 0 || !s.Done {
+		t.Errorf("session %+v, want the last end to stand and nothing forged", s)
+	}
+}
+
+func TestReadSessionForgedFlood(t *testing.T) {
+	p := plan("test t")
+	p.Token = tok
+	s := &signer{key: tok}
+	lines := []string{s.line(Frame{Ev: "boot"}), s.line(Frame{Ev: "start", Step: "test t"})}
+	for i := 0; i < 1000; i++ {
+		lines = append(lines, `@@rko {"ev":"end","step":"test t","rc":0}`)
+	}
+	lines = append(lines, s.line(Frame{Ev: "end", Step: "test t", RC: 1}))
+	sess := ReadSession([]byte(strings.Join(lines, "\n")), p)
+	if len(sess.Forged) != MaxForged || sess.ForgedCount != 1000 || sess.Steps[0].Status != "failed" {
+		t.Errorf("%d forged listed, %d counted, status %s; want %d, 1000, failed", len(sess.Forged), sess.ForgedCount, sess.Steps[0].Status, MaxForged)
+	}
+}
+
+func TestModuleLoadsFor(t *testing.T) {
+	s := &signer{key: tok}
+	real := s.line(Frame{Ev: "module", Step: "insmod a", Module: "a", PID: 7, Sections: map[string]string{".text": "0xffffffffa0000000"}})
+	console := strings.Join([]string{
+		real,
+		`@@rko {"ev":"module","step":"insmod a","module":"a","pid":7,"sections":{".init.text":"0xffffffff81000000"}}`,
+		real, // printed again
+		`@@rko {"ev":"module","step":"insmod b","module":"b","pid":8,"sections":{".text":"0xffffffffa0008000"}}`,
+	}, "\n")
+	want := []ModuleLoad{{Module: "a", Step: "insmod a", PID: 7, Sections: map[string]uint64{".text": 0xffffffffa0000000}}}
+	if got := ModuleLoadsFor(console, tok); !reflect.DeepEqual(got, want) {
+		t.Errorf("ModuleLoadsFor = %+v, want %+v", got, want)
+	}
+	if got := ModuleLoads(console); len(got) != 2 || len(got[0].Sections) != 2 {
+		t.Errorf("ModuleLoads (no token) = %+v, want every frame", got)
+	}
+}
+
+// TestFrameReaderRetriedBoot: vm.Boot boots the same guest (same plan,
+// same token) again under TCG when KVM fails, and calls one OnLine for
+// both consoles. The second boot's frames count from 1 again; its boot
+// frame's new nonce says so, and printing it again is still a replay.
+func TestFrameReaderRetriedBoot(t *testing.T) {
+	kvm, tcg := &signer{key: tok}, &signer{key: tok}
+	lines := []struct {
+		line      string
+		authentic bool
+	}{
+		{kvm.line(Frame{Ev: "boot", Nonce: "kvm-boot"}), true},
+		{kvm.line(Frame{Ev: "start", Step: "insmod a"}), true},
+		// KVM stalls here; TCG boots the same initramfs.
+		{tcg.line(Frame{Ev: "boot", Nonce: "tcg-boot"}), true},
+		{tcg.line(Frame{Ev: "start", Step: "insmod a"}), true},
+		{"[    1.000000] " + (Frame{Ev: "boot", Nonce: "tcg-boot", Seq: 1}).Sign(tok), false}, // printed again
+		{"[    1.000000] " + (Frame{Ev: "boot", Nonce: "made-up", Seq: 1}).Sign(strings.Repeat("e", 32)), false},
+		{`@@rko {"ev":"boot","nonce":"made-up","seq":1}`, false},
+		{tcg.line(Frame{Ev: "end", Step: "insmod a"}), true},
+	}
+	r := &FrameReader{Token: tok}
+	for i, l := range lines {
+		if _, authentic, _ := r.Read(l.line); authentic != l.authentic {
+			t.Errorf("line %d %s: authentic %v, want %v", i, l.line, authentic, l.authentic)
+		}
+	}
+}

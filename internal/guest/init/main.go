@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rkodev/rko/internal/guest/proto"
 )
@@ -31,23 +33,72 @@ type (
 )
 
 var (
-	kmsg   *os.File
+	kmsg   io.Writer // /dev/kmsg once open
 	kmsgMu sync.Mutex
+	// token is the plan's Token, the boot's secret: frames are signed
+	// with it. It lives in this variable only: never in a file, an
+	// environment or an argv a step could read.
+	token string
+	// seq numbers the signed frames, in the order they are written.
+	seq uint64
 )
 
-// frame writes one "@@rko" line to the kernel log.
-func frame(f proto.Frame) { writeKmsg(f.Encode()) }
+// maxRecord is the longest line written to the kernel log: printk keeps
+// at most about 1000 bytes of a record.
+const maxRecord = 900
 
-// writeKmsg writes a line to /dev/kmsg (or stderr before it is open).
-// printk keeps at most about 1000 bytes of a record, so long lines are cut.
-func writeKmsg(line string) {
-	if len(line) > 900 {
-		line = line[:900] + "…"
-	}
+// frame writes one "@@rko" line to the kernel log, signed with the
+// plan's token and numbered when the plan has one. Numbering and writing
+// are one step under kmsgMu, so the numbers rise in the log's order.
+func frame(f proto.Frame) {
 	kmsgMu.Lock()
 	defer kmsgMu.Unlock()
+	if token != "" {
+		seq++
+		f.Seq = seq
+	}
+	writeLocked(encodeFrame(f, token))
+}
+
+// encodeFrame is f.Sign(key) cut to maxRecord by shortening its Line,
+// then its Error: a frame cut anywhere else would not be a frame.
+func encodeFrame(f proto.Frame, key string) string {
+	line := f.Sign(key)
+	for _, field := range []*string{&f.Line, &f.Error} {
+		if len(line) <= maxRecord {
+			break
+		}
+		if *field == "" {
+			continue
+		}
+		// Each byte cut shortens the JSON by at least a byte.
+		n := len(*field) - (len(line) - maxRecord) - len("…")
+		if n < 0 {
+			n = 0
+		}
+		for n > 0 && !utf8.RuneStart((*field)[n]) {
+			n--
+		}
+		*field = (*field)[:n] + "…"
+		line = f.Sign(key)
+	}
+	return line
+}
+
+// writeKmsg writes a line to /dev/kmsg (or stderr before it is open).
+// Long lines are cut.
+func writeKmsg(line string) {
+	kmsgMu.Lock()
+	defer kmsgMu.Unlock()
+	writeLocked(line)
+}
+
+func writeLocked(line string) {
+	if len(line) > maxRecord {
+		line = line[:maxRecord] + "…"
+	}
 	if kmsg != nil {
-		kmsg.WriteString("<5>" + line + "\n")
+		io.WriteString(kmsg, "<5>"+line+"\n")
 		return
 	}
 	fmt.Fprintln(os.Stderr, line)
@@ -58,10 +109,21 @@ func main() {
 		os.Exit(child(s))
 	}
 	setup()
-	frame(proto.Frame{Ev: proto.EvBoot, Version: proto.Version})
-	plan, err := readPlan("/rko/plan.json")
+	// The plan first: every frame, the boot frame too, is signed with
+	// its token, and the file is gone before any step can read it.
+	plan, err := takePlan(planPath)
+	if plan != nil {
+		token, plan.Token = plan.Token, ""
+	}
+	boot := proto.Frame{Ev: proto.EvBoot, Version: proto.Version}
+	if token != "" {
+		boot.Nonce = bootID()
+	}
+	frame(boot)
 	if err != nil {
 		frame(proto.Frame{Ev: proto.EvError, Error: err.Error()})
+	}
+	if plan == nil {
 		plan = &Plan{}
 	}
 	if plan.KUnitFilter != "" {
@@ -209,14 +271,34 @@ func setup() {
 	os.Setenv("HOME", "/tmp")
 }
 
-func readPlan(path string) (*Plan, error) {
+// bootID is the kernel's random id of this boot (the host tells a new
+// boot from a replay of this one's boot frame by it), or the time when
+// it cannot be read. Not getrandom: that can block this early.
+func bootID() string {
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b))
+	}
+	return fmt.Sprint(time.Now().UnixNano())
+}
+
+// planPath is where the initramfs holds the plan.
+const planPath = "/rko/plan.json"
+
+// takePlan reads the plan at path and deletes the file, which holds the
+// boot's token: no step may read it. A plan that was read is returned
+// even when the file could not be deleted (with the error).
+func takePlan(path string) (*Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	rmErr := os.Remove(path)
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if rmErr != nil {
+		return &p, fmt.Errorf("deleting the plan, which holds the boot's token: %w", rmErr)
 	}
 	return &p, nil
 }
@@ -237,21 +319,11 @@ func runStep(st Step) bool {
 		return runShell(st)
 	}
 	start := time.Now()
-	var cmd *exec.Cmd
-	if st.Kind == proto.KindExec {
-		if len(st.Argv) == 0 {
-			frame(proto.Frame{Ev: proto.EvEnd, Step: st.Name, RC: -1, Error: "exec step without argv", Taint: tainted()})
-			return false
-		}
-		cmd = exec.Command(st.Argv[0], st.Argv[1:]...)
-		cmd.Env = append(os.Environ(), st.Env...)
-		cmd.Dir = st.Dir
-	} else {
-		b, _ := json.Marshal(st)
-		cmd = exec.Command("/init")
-		cmd.Env = append(os.Environ(), "RKO_STEP="+string(b))
+	cmd, err := stepCmd(st)
+	if err != nil {
+		frame(proto.Frame{Ev: proto.EvEnd, Step: st.Name, RC: -1, Error: err.Error(), Taint: tainted()})
+		return false
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Plain pipes rather than StdoutPipe: Wait then returns when the step
 	// exits, even if a daemon it forked still holds the pipes open.
 	outR, outW, err1 := os.Pipe()
@@ -320,7 +392,7 @@ func runStep(st Step) bool {
 			}
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	timer.Stop()
 	close(stopWatch)
 	// What the step left running in its process group (a daemon a test
@@ -336,6 +408,10 @@ func runStep(st Step) bool {
 	}
 	outR.Close()
 	errR.Close()
+	if err == nil && st.Kind == proto.KindInsmod && st.Module != "" {
+		// Framed here, not in the child: a child has no token.
+		moduleSections(st.Name, st.Module, cmd.Process.Pid)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
@@ -363,6 +439,28 @@ func runStep(st Step) bool {
 	return ok
 }
 
+// stepCmd is the child process of a step that is not a shell: the
+// step's argv for exec, this program again (RKO_STEP) for a kernel step.
+// Its environment and argv are PID 1's and the step's own: the token is
+// in neither.
+func stepCmd(st Step) (*exec.Cmd, error) {
+	var cmd *exec.Cmd
+	if st.Kind == proto.KindExec {
+		if len(st.Argv) == 0 {
+			return nil, errors.New("exec step without argv")
+		}
+		cmd = exec.Command(st.Argv[0], st.Argv[1:]...)
+		cmd.Env = append(os.Environ(), st.Env...)
+		cmd.Dir = st.Dir
+	} else {
+		b, _ := json.Marshal(st)
+		cmd = exec.Command("/init")
+		cmd.Env = append(os.Environ(), "RKO_STEP="+string(b))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, nil
+}
+
 // startError says why a step's program did not start; a command not in
 // the guest gets the shell's exit status words.
 func startError(st Step, err error) string {
@@ -383,12 +481,7 @@ func runShell(st Step) bool {
 		argv = []string{"/bin/sh"}
 	}
 	start := time.Now()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), append([]string{"PS1=rko-guest# ", "TERM=" + termOr("linux")}, st.Env...)...)
-	cmd.Dir = st.Dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	err := cmd.Run()
+	err := shellCmd(argv, st).Run()
 	end := proto.Frame{Ev: proto.EvEnd, Step: st.Name, Ms: time.Since(start).Milliseconds()}
 	var xe *exec.ExitError
 	switch {
@@ -400,6 +493,17 @@ func runShell(st Step) bool {
 	end.Taint = tainted()
 	frame(end)
 	return err == nil
+}
+
+// shellCmd is the process of a shell step: argv on the console, with
+// PID 1's environment and the step's (no token).
+func shellCmd(argv []string, st Step) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), append([]string{"PS1=rko-guest# ", "TERM=" + termOr("linux")}, st.Env...)...)
+	cmd.Dir = st.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	return cmd
 }
 
 func termOr(def string) string {
@@ -447,10 +551,9 @@ func child(spec string) int {
 	var err error
 	switch st.Kind {
 	case proto.KindInsmod:
+		// PID 1 frames where the module was loaded once this process
+		// has exited: a child cannot sign frames.
 		err = insmod(st.Path, st.Params)
-		if err == nil && st.Module != "" {
-			moduleSections(st.Name, st.Module)
-		}
 	case proto.KindRmmod:
 		err = rmmod(st.Module)
 	case proto.KindKmemleak:
@@ -483,14 +586,14 @@ func insmod(path, params string) error {
 }
 
 // moduleSections frames where the module's code was loaded: the start of
-// each text section, from /sys/module/NAME/sections, and this process's
-// pid, in which the module's init code ran. The host needs them to name
+// each text section, from /sys/module/NAME/sections, and pid, the step's
+// process, in which the module's init code ran. The host needs them to name
 // raw addresses in reports printed after the module is gone (a kmemleak
 // backtrace recorded while the module was loaded, say); the pid tells
 // apart modules whose .init.text was loaded at the same, reused, address.
 // A frame holds at most a few sections, to stay well under printk's
 // record size.
-func moduleSections(step, name string) {
+func moduleSections(step, name string, pid int) {
 	dir := "/sys/module/" + name + "/sections"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -499,7 +602,7 @@ func moduleSections(step, name string) {
 	secs := map[string]string{}
 	flush := func() {
 		if len(secs) > 0 {
-			frame(proto.Frame{Ev: proto.EvModule, Step: step, Module: name, PID: os.Getpid(), Sections: secs})
+			frame(proto.Frame{Ev: proto.EvModule, Step: step, Module: name, PID: pid, Sections: secs})
 			secs = map[string]string{}
 		}
 	}

@@ -6,6 +6,10 @@
 package proto
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 )
@@ -50,10 +54,12 @@ type Plan struct {
 	// that skips its own built-in suites (the doctests), and the module
 	// suites loaded later run.
 	KUnitFilter string `json:"kunit_filter,omitempty"`
-	// Token is the boot's secret, chosen by the host: the init puts it in
-	// every frame it writes, so a frame the code under test prints (a
-	// module's printk, a test script's echo to /dev/kmsg) is told from the
-	// init's own. Empty: frames are not authenticated (old plans).
+	// Token is the boot's secret, chosen by the host (NewToken, a fresh
+	// one for every boot): the init reads it, deletes /rko/plan.json and
+	// signs every frame with it (Frame.Sign), so a frame the code under
+	// test prints (a module's printk, a test script's echo to /dev/kmsg) is
+	// told from the init's own (ParseFrameFor). Empty: frames are not
+	// authenticated (old plans and recorded consoles).
 	Token string `json:"token,omitempty"`
 }
 
@@ -125,7 +131,20 @@ type Frame struct {
 	PID      int               `json:"pid,omitempty"`
 	// ID is the command an "ack" answers.
 	ID int `json:"id,omitempty"`
-	// Token is the plan's Token: only the init knows it.
+	// Nonce is set on the boot frame of a signed boot: the kernel's
+	// boot_id, which tells a new boot of the same plan (the same guest
+	// booted again under TCG after KVM failed) from the boot frame of
+	// this boot printed again.
+	Nonce string `json:"nonce,omitempty"`
+	// Seq numbers the frames of a signed boot 1, 2, 3, ... in the order
+	// the init wrote them: a frame copied out of the kernel log and
+	// printed again repeats an old number (FrameReader rejects it).
+	Seq uint64 `json:"seq,omitempty"`
+	// Token authenticates a signed frame: not the plan's Token itself
+	// (every frame is in the kernel log, which any root program in the
+	// guest can read) but an HMAC-SHA256 keyed with it over the rest of
+	// the frame's line (Sign). Keep it the last field: the signed text is
+	// the frame's JSON without it.
 	Token string `json:"tok,omitempty"`
 }
 
@@ -135,18 +154,92 @@ func (f Frame) Encode() string {
 	return FramePrefix + string(b)
 }
 
+// NewToken returns a fresh secret for Plan.Token: 16 bytes from
+// crypto/rand in hex.
+func NewToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on Linux (getrandom); a constant
+		// token would let anything that knows it forge a verdict.
+		panic("rko: no random numbers for the boot token: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// tokField is how a signed line ends: `,"tok":"MAC"}`.
+const tokField = `,"tok":"`
+
+// Sign encodes the frame as a console line (without the newline)
+// authenticated with key, the plan's Token: the line is the frame's JSON
+// without a token, with `"tok":"MAC"` added as its last member, where
+// MAC is frameMAC(key, that JSON). The frame's own Token is ignored. With
+// key "" it is Encode. The caller numbers the frame (Seq).
+func (f Frame) Sign(key string) string {
+	f.Token = ""
+	if key == "" {
+		return f.Encode()
+	}
+	b, _ := json.Marshal(f)
+	body := string(b)
+	return FramePrefix + body[:len(body)-1] + tokField + frameMAC(key, body) + `"}`
+}
+
+// frameMAC is the authenticator of a frame's JSON text: HMAC-SHA256 keyed
+// with the plan's token, cut to 128 bits, in hex.
+func frameMAC(key, body string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("rko frame\x00"))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // ParseFrame decodes a console line holding a frame, wherever the frame
-// starts (after a printk timestamp, say). ok is false for other lines.
+// starts (after a printk timestamp, say). ok is false for other lines. It
+// does not authenticate the frame: see ParseFrameFor.
 func ParseFrame(line string) (Frame, bool) {
+	f, _, ok := parse(line)
+	return f, ok
+}
+
+// parse is ParseFrame that also returns the frame's JSON text.
+func parse(line string) (Frame, string, bool) {
 	i := strings.Index(line, FramePrefix)
 	if i < 0 {
-		return Frame{}, false
+		return Frame{}, "", false
 	}
+	body := strings.TrimSpace(line[i+len(FramePrefix):])
 	var f Frame
-	if err := json.Unmarshal([]byte(strings.TrimSpace(line[i+len(FramePrefix):])), &f); err != nil || f.Ev == "" {
-		return Frame{}, false
+	if err := json.Unmarshal([]byte(body), &f); err != nil || f.Ev == "" {
+		return Frame{}, "", false
 	}
-	return f, true
+	return f, body, true
+}
+
+// ParseFrameFor decodes a console line as ParseFrame does (isFrame) and
+// says whether the init wrote it (authentic): with key, the plan's Token,
+// the line must be a frame as Sign wrote it, its MAC that of the rest of
+// its text. A line that parses as a frame and is not authentic is console
+// text that looks like a frame: printed by the code under test, most
+// likely. With key "" every frame is authentic (plans without a token).
+// It does not catch a signed frame printed twice (copied from the kernel
+// log): FrameReader does.
+func ParseFrameFor(line, key string) (f Frame, authentic, isFrame bool) {
+	f, body, ok := parse(line)
+	if !ok {
+		return Frame{}, false, false
+	}
+	return f, key == "" || signed(body, key), true
+}
+
+// signed reports whether body, a frame's JSON text, carries the MAC of
+// the rest of it under key as its last member.
+func signed(body, key string) bool {
+	j := strings.LastIndex(body, tokField)
+	if j < 0 || !strings.HasSuffix(body, `"}`) || j+len(tokField) > len(body)-2 {
+		return false
+	}
+	mac := body[j+len(tokField) : len(body)-2]
+	return hmac.Equal([]byte(mac), []byte(frameMAC(key, body[:j]+"}")))
 }
 
 // Step statuses, as the host reads them from the frames.
