@@ -35,6 +35,9 @@ type Options struct {
 	// started (the modules'), not the kernel's built-in ones before it.
 	// Crash reports are read from the whole console.
 	TestsFrom int
+	// Token is the boot's frame token (proto.Plan.Token): module-load
+	// frames without its signature are console text. "" reads every frame.
+	Token string
 }
 
 // Results is the document of `rko test` and `rko triage`.
@@ -151,7 +154,7 @@ func FromConsole(console []byte, opts Options) *Results {
 	}
 	var loads []symbolize.Load
 	if sym != nil {
-		for _, l := range guest.ModuleLoads(text) {
+		for _, l := range guest.ModuleLoadsFor(text, opts.Token) {
 			loads = append(loads, symbolize.Load{Module: l.Module, PID: l.PID, Sections: l.Sections})
 		}
 	}

@@ -3,8 +3,6 @@ package workflow
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -27,7 +25,7 @@ import (
 // adds its console callbacks (OnLine, Tap, Stdin); vm decides KVM or TCG.
 func (e *Env) bootConfig(ctx context.Context, k *kernel.Kernel, plan *guest.Plan, mods []ModuleRun, o BootOpts, dir string) (vm.Config, error) {
 	t := k.Target()
-	plan.Token = newToken()
+	plan.Token = guest.NewToken()
 	// The kernel's own KUnit suites ran at an earlier boot of this kernel
 	// (and were recorded then): skip them, run only the modules'.
 	skipArgs, filter := selfCheckBoot(k)
@@ -60,7 +58,7 @@ func (e *Env) bootConfig(ctx context.Context, k *kernel.Kernel, plan *guest.Plan
 	token := plan.Token
 	return vm.Config{Target: t, Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: filepath.Join(dir, "console.log"), Cmdline: cmdline,
-		Ready:      func(line string) bool { _, ok := authenticFrame(line, token); return ok },
+		Ready:      guest.IsFrameFor(token),
 		MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t), Wrap: e.umlWrap(k, dir)}, nil
 }
 
@@ -79,8 +77,9 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	tr.ConsoleLog = cfg.ConsoleLog
 	steps := 0
 	cfg.Stdin, cfg.Tap = o.Stdin, o.Tap
+	frames := &guest.FrameReader{Token: plan.Token}
 	cfg.OnLine = func(line string) {
-		f, ok := authenticFrame(line, plan.Token)
+		f, ok, _ := frames.Read(line)
 		if !ok {
 			return
 		}
@@ -103,27 +102,8 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 	if err != nil {
 		return tr, err
 	}
-	tr.Session = guest.ReadSession(res.Console, plan)
+	tr.Session, tr.Token = guest.ReadSession(res.Console, plan), plan.Token
 	return tr, nil
-}
-
-// newToken is a boot's secret for the init's frames (proto.Plan.Token).
-func newToken() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// authenticFrame parses a console line as a frame of the init that knows
-// token; a frame without it is console text.
-func authenticFrame(line, token string) (guest.Frame, bool) {
-	f, ok := guest.ParseFrame(line)
-	if !ok || token != "" && f.Token != token {
-		return guest.Frame{}, false
-	}
-	return f, true
 }
 
 // umlWrap is vm.Config.Wrap for a guest of k booted from runDir: nil for

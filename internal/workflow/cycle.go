@@ -101,7 +101,7 @@ func (e *Env) cycleRun(g *Guest, plan *guest.Plan, from int) *Cycle {
 	s := guest.ReadSession(seg, plan)
 	s.Booted, s.Served = true, true
 	res := &vm.Result{Console: seg, LogPath: g.ConsoleLog, Accel: g.Accel, Ready: true}
-	return &Cycle{Run: &TestRun{RunDir: g.RunDir, ConsoleLog: g.ConsoleLog, Accel: g.Accel, AccelNote: g.AccelNote, Session: s, Boot: res}}
+	return &Cycle{Run: &TestRun{Token: plan.Token, RunDir: g.RunDir, ConsoleLog: g.ConsoleLog, Accel: g.Accel, AccelNote: g.AccelNote, Session: s, Boot: res}}
 }
 
 // strippedModule returns the .ko without its debug info (a tenth of its

@@ -66,8 +66,9 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o BootOpts, name
 	cfg.Timeout = 0
 	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: cfg.ConsoleLog, lineMax: k.Target().ConsoleLine, token: plan.Token}
 	ready := make(chan proto.Frame, 1)
+	frames := &guest.FrameReader{Token: plan.Token}
 	cfg.OnLine = func(line string) {
-		fr, ok := authenticFrame(line, plan.Token)
+		fr, ok, _ := frames.Read(line)
 		if !ok {
 			return
 		}

@@ -86,7 +86,7 @@ func NewReport(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, tr *Test
 	} else if sc, ok := LoadSelfCheck(k); ok {
 		rep.KernelSelfCheck = sc
 	}
-	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from})
+	rep.Results = results.FromConsole(tr.Boot.Console, results.Options{Modules: syms, Context: ctx, TestsFrom: from, Token: tr.Token})
 	title := ""
 	if len(rep.Crashes) > 0 {
 		title = rep.Crashes[0].Title

@@ -80,6 +80,8 @@ type TestRun struct {
 	AccelNote  string
 	Session    *guest.Session
 	Boot       *vm.Result // its Console is the guest's console
+	// Token is the boot's frame token (proto.Plan.Token).
+	Token string
 }
 
 // Test runs a resolved job as rko test does: build the modules, boot the

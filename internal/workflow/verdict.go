@@ -16,6 +16,19 @@ type Verdict struct {
 	// Notes name what could not run on this kernel (KernelNotes), such
 	// as KUnit suites on a kernel without KUnit; they do not fail a run.
 	Notes []string `json:"notes,omitempty"`
+	// Forged are lines shaped like the guest init's frames that the init
+	// did not write (a module's printk, a test's echo to /dev/kmsg): they
+	// count for nothing but fail the run, since code under test tried to
+	// speak for the init (docs/guest-protocol.md).
+	Forged []Forged `json:"forged,omitempty"`
+}
+
+// Forged is a forged frame: the step during which it was printed, the
+// console line, and why it is not the init's.
+type Forged struct {
+	Step string `json:"step"`
+	Line string `json:"line"`
+	Why  string `json:"why"`
 }
 
 // Judge decides a run: it passes only when the guest booted, ran every
@@ -23,6 +36,16 @@ type Verdict struct {
 // failed. crashTitle is the primary crash's title ("" if none);
 // failedTests is the number of failed or crashed KUnit tests.
 func Judge(tr *TestRun, crashTitle string, failedTests int) Verdict {
+	v := judge(tr, crashTitle, failedTests)
+	if s := tr.Session; s != nil {
+		for _, f := range s.Forged {
+			v.Forged = append(v.Forged, Forged{Step: f.Step, Line: f.Line, Why: f.Why})
+		}
+	}
+	return v
+}
+
+func judge(tr *TestRun, crashTitle string, failedTests int) Verdict {
 	s := tr.Session
 	boot := tr.Boot
 	withCrash := func(msg string) string {
@@ -73,6 +96,14 @@ func Judge(tr *TestRun, crashTitle string, failedTests int) Verdict {
 	}
 	if !s.Done {
 		return Verdict{Reason: withCrash("guest stopped before finishing the plan")}
+	}
+	if len(s.Forged) > 0 {
+		f := s.Forged[0]
+		where := "between steps"
+		if f.Step != "" {
+			where = fmt.Sprintf("during step %q", f.Step)
+		}
+		return Verdict{Step: f.Step, Reason: fmt.Sprintf("a forged frame was printed %s (%d in all): code under test printed a line shaped like the guest init's protocol", where, s.ForgedCount)}
 	}
 	if crashTitle != "" {
 		return Verdict{Reason: "kernel reported: " + crashTitle}
