@@ -87,7 +87,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Runner runs commands. Code that runs programs takes one where it can (a
 // field of its options or of the value that runs them, such as
-// toolchain.Toolchain.Runner; nil means Default), so that a test gives its
+// toolchain.Toolchain.Runner; nil means OS), so that a test gives its
 // own stub, matching argv, to the code under test alone.
 type Runner interface {
 	Run(ctx context.Context, opts Opts, argv ...string) (*Result, error)
@@ -96,27 +96,21 @@ type Runner interface {
 // OS runs commands as processes of this host: the real Runner.
 type OS struct{}
 
-// Default is the Runner of Cmd and of a nil Runner (Or): OS.
-//
-// Deprecated: give a stub to the code under test (toolchain.Toolchain.Runner,
-// toolchain.InstallOpts.Runner) instead of replacing Default, which every
-// test of the process shares; Default stays until no test replaces it
-// (internal/rustproject's TestWrite still does).
-var Default Runner = OS{}
-
-// Or returns r, or Default when r is nil: the Runner of a value whose
-// Runner field was left unset.
+// Or returns r, or OS when r is nil: the Runner of a value whose Runner
+// field was left unset. There is no package-level Runner a test could
+// swap for every test of the process: a test gives its stub to the code
+// under test (toolchain.Toolchain.Runner, toolchain.InstallOpts.Runner).
 func Or(r Runner) Runner {
 	if r == nil {
-		return Default
+		return OS{}
 	}
 	return r
 }
 
-// Cmd runs argv with opts through Default: for callers that take no
-// Runner of their own.
+// Cmd runs argv with opts as a process of this host: for callers that
+// take no Runner of their own.
 func Cmd(ctx context.Context, opts Opts, argv ...string) (*Result, error) {
-	return Default.Run(ctx, opts, argv...)
+	return OS{}.Run(ctx, opts, argv...)
 }
 
 // tailBuffer keeps the last max bytes written to it. Stdout and stderr

@@ -176,15 +176,12 @@ func fakeKernel(t *testing.T, rust bool) *kernel.Kernel {
 }
 
 func TestWrite(t *testing.T) {
-	old := run.Default
-	defer func() { run.Default = old }()
 	k := fakeKernel(t, true)
 	stub := &makeStub{body: func(mod string) string {
 		return `{"crates":[{"display_name":"kernel","root_module":"` + k.Source.Dir + `/rust/kernel/lib.rs"},` +
 			`{"display_name":"m","root_module":"` + mod + `/m.rs"}],"sysroot":"/"}`
 	}}
-	run.Default = stub
-	tc := &toolchain.Toolchain{Kind: toolchain.Host, ID: "host"}
+	tc := &toolchain.Toolchain{Kind: toolchain.Host, ID: "host", Runner: stub}
 	mod := testutil.WriteTree(t, map[string]string{"Kbuild": "obj-m := m.o\n", "m.rs": ""})
 	path := filepath.Join(mod, FileName)
 	write := func(force bool) *Result {

@@ -105,7 +105,7 @@ type InstallOpts struct {
 	Log      io.Writer
 	Progress func(format string, args ...any)
 	// Runner runs mmdebstrap, tar and the rootfs's commands, and becomes
-	// the Runner of the toolchain returned; nil means run.Default.
+	// the Runner of the toolchain returned; nil means run.OS.
 	Runner run.Runner
 }
 

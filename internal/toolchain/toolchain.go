@@ -40,7 +40,7 @@ type Toolchain struct {
 	// ID identifies the toolchain in cache keys: the hash of the lock file
 	// for a rootfs, the tool versions for the host.
 	ID string
-	// Runner runs its commands; nil means run.Default (the host's
+	// Runner runs its commands; nil means run.OS (the host's
 	// processes). Tests give a stub that matches argv.
 	Runner run.Runner
 }
