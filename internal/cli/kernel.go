@@ -13,12 +13,14 @@ func newKernelCmd(fa *Factory) *cobra.Command {
 	b := &cobra.Command{
 		Use:   "build",
 		Short: "Build (or fetch from the cache) a small Rust-enabled kernel for --arch",
-		Long: `build makes tinyconfig plus the profile's fragments (configs/*.config;
-default = base + rust + kunit, debug adds KASAN, lockdep, kmemleak and
-debug info, bench adds the block layer for null_blk/rnull) plus any
---fragment, checks that every requested option survived olddefconfig and
-names the unmet dependency of any that did not, and builds bzImage and
-modules with LLVM=1. Kernels are cached by (source, fragments, toolchain).`,
+		Long: `build makes tinyconfig plus the architecture's and the profile's
+fragments (configs/*.config; default = base + rust + kunit, on x86_64 with
+bench's options too; debug adds KASAN, lockdep, kmemleak and debug info)
+plus any --fragment, checks that every requested option survived
+olddefconfig and names the unmet dependency of any that did not, and builds
+the architecture's image (bzImage, Image or UML's linux) and modules with
+LLVM=1 ARCH=... Kernels are cached by (source, fragments, toolchain,
+architecture).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			p := fa.IO.Printer(f.quiet)
