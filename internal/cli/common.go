@@ -100,9 +100,9 @@ func (f *kernelFlags) kernelRequest() job.Kernel {
 // prepare checks the kernel flags, then selects the toolchain and finds
 // the source for them (installing the toolchain when install is set).
 func (f *kernelFlags) prepare(ctx context.Context, p *ui.Printer, install bool) (*workflow.Env, job.Kernel, error) {
-	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain, Modules: []string{"."}}
+	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain}
 	j.Defaults()
-	if err := j.Check(); err != nil {
+	if _, err := j.CheckKernel(); err != nil {
 		return nil, j.Kernel, err
 	}
 	env, err := workflow.PrepareFor(ctx, f.toolchain, j.Kernel.Source, j.Kernel.Spec(), install, p)

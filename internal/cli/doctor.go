@@ -44,9 +44,9 @@ Exit status: 0 when every check passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			jk := kf.kernelRequest()
-			j := &job.Job{Kernel: jk, Toolchain: "auto", Modules: []string{"."}}
+			j := &job.Job{Kernel: jk, Toolchain: "auto"}
 			j.Defaults()
-			if err := j.Check(); err != nil {
+			if _, err := j.CheckKernel(); err != nil {
 				return err
 			}
 			if kf.toolchain == "auto" {

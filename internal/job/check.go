@@ -77,68 +77,9 @@ func (j *Job) Defaults() {
 // fix. A kernel tree's own architecture is checked when it is resolved
 // (workflow.Resolve), since that needs its .config.
 func (j *Job) Check() error {
-	k := j.Kernel
-	switch k.Kind {
-	case KindRko, KindDebian, KindDir:
-	default:
-		return bad("kernel", "unknown kernel kind %q, want rko, debian or dir", k.Kind)
-	}
-	var t *target.Target
-	if k.Arch != "" {
-		if _, err := target.Lookup(k.Arch); err != nil {
-			return bad("arch", "%v", err)
-		}
-		t = k.Target()
-	}
-	if k.Kind != KindRko {
-		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
-			return bad("profile", "--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", k.Spec())
-		}
-		if k.Source != "" && k.Kind == KindDir {
-			return bad("source", "a kernel tree brings its own source: drop --source, or drop --kernel %s", k.Spec())
-		}
-	}
-	switch k.Kind {
-	case KindRko:
-		if t == nil {
-			return bad("arch", "no architecture: want one of %s", strings.Join(target.Names(), ", "))
-		}
-		if names := kernel.ProfileNames(); !contains(names, k.Profile) {
-			return bad("profile", "unknown profile %q, want %s", k.Profile, strings.Join(names, ", "))
-		}
-		if err := t.ProfileError(k.Profile); err != nil {
-			return bad("profile", "%v", err)
-		}
-		for _, f := range k.Fragments {
-			if st, err := os.Stat(f); err != nil || st.IsDir() {
-				return bad("fragment", "%s is not a config fragment file: give the path of a file of CONFIG_ lines", f)
-			}
-		}
-		if k.Source != "" {
-			if _, err := os.Stat(k.Source); err != nil {
-				return bad("source", "%s does not exist: give a kernel source tree or a linux-source tarball, or drop --source", k.Source)
-			}
-		}
-	case KindDebian:
-		if t != nil && t.Name != "x86_64" {
-			return bad("arch", "Debian's Rust-enabled kernel is rko's for x86_64 (amd64) only, not %s: use --arch x86_64, or rko's own kernel for %s (drop --kernel debian)", t.Name, t.Name)
-		}
-	case KindDir:
-		st, err := os.Stat(k.Dir)
-		if err != nil {
-			return bad("kernel", "%s does not exist: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
-		}
-		if !st.IsDir() {
-			return bad("kernel", "%s is not a directory: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
-		}
-	}
-	if t != nil && t.UML() && runtime.GOARCH != "amd64" {
-		return bad("arch", "UML runs as a host process and rko's UML kernels are x86_64: this host is %s; use --arch %s", runtime.GOARCH, target.Host().Name)
-	}
-	switch j.Toolchain {
-	case "auto", "host", "rootfs":
-	default:
-		return bad("toolchain", "unknown toolchain %q, want auto, host or rootfs", j.Toolchain)
+	t, err := j.CheckKernel()
+	if err != nil {
+		return err
 	}
 	if len(j.Modules) == 0 && len(j.Plan.Bench) == 0 {
 		return bad("modules", "no module directory: name one (rko test DIR)")
@@ -169,6 +110,85 @@ func (j *Job) Check() error {
 		return bad("plan", "a job runs a command (plan.run) or a shell (plan.shell), not both")
 	}
 	return nil
+}
+
+// CheckKernel is the part of Check that the commands without modules or
+// a boot (kernel build, doctor, doc, new, rust-analyzer) need: the kernel
+// request and the toolchain. It returns the named architecture's target
+// (nil when the kernel's own is to be used).
+func (j *Job) CheckKernel() (*target.Target, error) {
+	t, err := j.checkKernel()
+	if err != nil {
+		return nil, err
+	}
+	switch j.Toolchain {
+	case "auto", "host", "rootfs":
+	default:
+		return nil, bad("toolchain", "unknown toolchain %q, want auto, host or rootfs", j.Toolchain)
+	}
+	return t, nil
+}
+
+func (j *Job) checkKernel() (*target.Target, error) {
+	k := j.Kernel
+	switch k.Kind {
+	case KindRko, KindDebian, KindDir:
+	default:
+		return nil, bad("kernel", "unknown kernel kind %q, want rko, debian or dir", k.Kind)
+	}
+	var t *target.Target
+	if k.Arch != "" {
+		if _, err := target.Lookup(k.Arch); err != nil {
+			return nil, bad("arch", "%v", err)
+		}
+		t = k.Target()
+	}
+	if k.Kind != KindRko {
+		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
+			return nil, bad("profile", "--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", k.Spec())
+		}
+		if k.Source != "" && k.Kind == KindDir {
+			return nil, bad("source", "a kernel tree brings its own source: drop --source, or drop --kernel %s", k.Spec())
+		}
+	}
+	switch k.Kind {
+	case KindRko:
+		if t == nil {
+			return nil, bad("arch", "no architecture: want one of %s", strings.Join(target.Names(), ", "))
+		}
+		if names := kernel.ProfileNames(); !contains(names, k.Profile) {
+			return nil, bad("profile", "unknown profile %q, want %s", k.Profile, strings.Join(names, ", "))
+		}
+		if err := t.ProfileError(k.Profile); err != nil {
+			return nil, bad("profile", "%v", err)
+		}
+		for _, f := range k.Fragments {
+			if st, err := os.Stat(f); err != nil || st.IsDir() {
+				return nil, bad("fragment", "%s is not a config fragment file: give the path of a file of CONFIG_ lines", f)
+			}
+		}
+		if k.Source != "" {
+			if _, err := os.Stat(k.Source); err != nil {
+				return nil, bad("source", "%s does not exist: give a kernel source tree or a linux-source tarball, or drop --source", k.Source)
+			}
+		}
+	case KindDebian:
+		if t != nil && t.Name != "x86_64" {
+			return nil, bad("arch", "Debian's Rust-enabled kernel is rko's for x86_64 (amd64) only, not %s: use --arch x86_64, or rko's own kernel for %s (drop --kernel debian)", t.Name, t.Name)
+		}
+	case KindDir:
+		st, err := os.Stat(k.Dir)
+		if err != nil {
+			return nil, bad("kernel", "%s does not exist: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
+		}
+		if !st.IsDir() {
+			return nil, bad("kernel", "%s is not a directory: give the O= directory of a kernel you built, debian[:RELEASE], or nothing for rko's own kernel", k.Dir)
+		}
+	}
+	if t != nil && t.UML() && runtime.GOARCH != "amd64" {
+		return nil, bad("arch", "UML runs as a host process and rko's UML kernels are x86_64: this host is %s; use --arch %s", runtime.GOARCH, target.Host().Name)
+	}
+	return t, nil
 }
 
 var moduleName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
