@@ -16,10 +16,7 @@ import (
 
 // BenchOptions are rko bench's options.
 type BenchOptions struct {
-	IO        *IOStreams
-	Job       *job.Job
-	PrintJob  bool
-	Quiet     bool
+	jobOptions
 	Workloads []string
 	Target    float64
 	Budget    time.Duration
@@ -32,7 +29,7 @@ type BenchOptions struct {
 // NewCmdBench makes rko bench; runF, when not nil, runs instead of
 // runBench.
 func NewCmdBench(f *Factory, runF func(context.Context, *BenchOptions) error) *cobra.Command {
-	o := &BenchOptions{IO: f.IO}
+	o := &BenchOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "bench",
@@ -70,7 +67,7 @@ the JSON schema.`,
 			if err != nil {
 				return err
 			}
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if o.Target <= 0 || o.Target >= 1 {
 				return &job.Error{Field: "--target", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.03", o.Target)}
 			}

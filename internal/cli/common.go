@@ -178,6 +178,21 @@ func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
 	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#job) and run nothing")
 }
 
+// jobOptions are what the options of every command that runs a job
+// hold: its streams, the job, and whether to print it (--print-job) or
+// run it quietly (-q).
+type jobOptions struct {
+	IO       *IOStreams
+	Job      *job.Job
+	PrintJob bool
+	Quiet    bool
+}
+
+// set records the job the flags made.
+func (o *jobOptions) set(j *job.Job, fl *jobFlags) {
+	o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+}
+
 // jobOnly are the flags that may go with --job: they change how the
 // result is shown, not what runs.
 var jobOnly = map[string]bool{"job": true, "print-job": true, "quiet": true, "json": true, "junit": true}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/cache"
-	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -21,16 +20,13 @@ import (
 // QuickstartOptions are rko quickstart's options: the job of examples/hello
 // (the directories are filled in when the examples are extracted).
 type QuickstartOptions struct {
-	IO       *IOStreams
-	Job      *job.Job
-	PrintJob bool
-	Quiet    bool
+	jobOptions
 }
 
 // NewCmdQuickstart makes rko quickstart; runF, when not nil, runs
 // instead of runQuickstart.
 func NewCmdQuickstart(f *Factory, runF func(context.Context, *QuickstartOptions) error) *cobra.Command {
-	o := &QuickstartOptions{IO: f.IO}
+	o := &QuickstartOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "quickstart",
@@ -49,7 +45,7 @@ phase with its time. Exit status: 0 when both modules passed.`,
 			if err != nil {
 				return err
 			}
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if runF != nil {
 				return runF(c.Context(), o)
 			}

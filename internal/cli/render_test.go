@@ -57,7 +57,7 @@ func TestRenderTest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, out, _ := testStreams("")
 			junit := filepath.Join(t.TempDir(), "r.xml")
-			err := renderTest(&TestOptions{IO: f.IO, JSON: tt.json, JUnit: junit}, report(tt.passed))
+			err := renderTest(&TestOptions{jobOptions: jobOptions{IO: f.IO}, JSON: tt.json, JUnit: junit}, report(tt.passed))
 			for _, w := range tt.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out)

@@ -22,15 +22,12 @@ import (
 // RunOptions are rko run's and rko shell's options: the job (its plan
 // holds the command, or the shell).
 type RunOptions struct {
-	IO       *IOStreams
-	Job      *job.Job
-	PrintJob bool
-	Quiet    bool
+	jobOptions
 }
 
 // NewCmdRun makes rko run; runF, when not nil, runs instead of runInGuest.
 func NewCmdRun(f *Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
-	o := &RunOptions{IO: f.IO}
+	o := &RunOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "run [DIR...] -- CMD [ARGS...]",
@@ -64,7 +61,7 @@ reports it, with exit status 1.`,
 			} else if len(argv) > 0 || len(j.Plan.Run) == 0 {
 				return &job.Error{Field: "--job", Msg: "rko run --job FILE runs the file's plan.run: put the command there, not after --"}
 			}
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -78,7 +75,7 @@ reports it, with exit status 1.`,
 // NewCmdShell makes rko shell; runF, when not nil, runs instead of
 // runInGuest.
 func NewCmdShell(f *Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
-	o := &RunOptions{IO: f.IO}
+	o := &RunOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "shell [DIR...]",
@@ -99,7 +96,7 @@ commands from stdin, line by line.`,
 				return err
 			}
 			j.Plan.Shell, j.Plan.Run = true, nil
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if runF != nil {
 				return runF(c.Context(), o)
 			}

@@ -7,23 +7,20 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
 // TestOptions are rko test's options: the job, and how to show its report.
 type TestOptions struct {
-	IO       *IOStreams
-	Job      *job.Job
-	PrintJob bool
-	JSON     bool
-	JUnit    string
-	Quiet    bool
+	jobOptions
+	JSON  bool
+	JUnit string
+	Quiet bool
 }
 
 // NewCmdTest makes rko test; runF, when not nil, runs instead of runTest.
 func NewCmdTest(f *Factory, runF func(context.Context, *TestOptions) error) *cobra.Command {
-	o := &TestOptions{IO: f.IO}
+	o := &TestOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "test [DIR...]",
@@ -48,7 +45,7 @@ rko could not run (bad input: nothing is built or booted).`,
 			if err != nil {
 				return err
 			}
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if runF != nil {
 				return runF(c.Context(), o)
 			}

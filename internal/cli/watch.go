@@ -17,10 +17,7 @@ import (
 
 // WatchOptions are rko watch's options.
 type WatchOptions struct {
-	IO       *IOStreams
-	Job      *job.Job
-	PrintJob bool
-	Quiet    bool
+	jobOptions
 	JSON     bool
 	Debounce time.Duration
 	Cycles   int
@@ -29,7 +26,7 @@ type WatchOptions struct {
 // NewCmdWatch makes rko watch; runF, when not nil, runs instead of
 // runWatch.
 func NewCmdWatch(f *Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
-	o := &WatchOptions{IO: f.IO}
+	o := &WatchOptions{jobOptions: jobOptions{IO: f.IO}}
 	var fl jobFlags
 	c := &cobra.Command{
 		Use:   "watch [DIR...]",
@@ -57,7 +54,7 @@ session and the guest.`,
 			if o.Debounce < 0 || o.Cycles < 0 {
 				return &job.Error{Field: "--debounce/--cycles", Msg: "want values of 0 or more"}
 			}
-			o.Job, o.PrintJob, o.Quiet = j, fl.printJob, fl.quiet
+			o.set(j, &fl)
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
