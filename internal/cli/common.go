@@ -194,8 +194,11 @@ func (o *jobOptions) set(j *job.Job, fl *jobFlags) {
 }
 
 // jobOnly are the flags that may go with --job: they change how the
-// result is shown, not what runs.
-var jobOnly = map[string]bool{"job": true, "print-job": true, "quiet": true, "json": true, "junit": true}
+// result is shown or how long a session lasts, not what runs.
+var jobOnly = map[string]bool{"job": true, "print-job": true, "quiet": true, "json": true, "junit": true,
+	"cycles": true, "debounce": true, // rko watch's session
+	"target": true, "budget": true, "seed": true, "chart": true, "markdown": true, // rko bench's statistics and output
+}
 
 // toJob is the one place flags and arguments become a job: from --job's
 // file (no flag that changes the job may go with it) or from the flags,

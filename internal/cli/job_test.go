@@ -155,7 +155,7 @@ func TestPrintJobRoundTrip(t *testing.T) {
 		}
 	}
 	// The same job serves run, shell and watch where it fits.
-	if got, err := captureJob(t, "watch", []string{"--job", file}, ""); err != nil || got.Kernel.Arch != "riscv64" {
+	if got, err := captureJob(t, "watch", []string{"--job", file, "--cycles", "1", "--json"}, ""); err != nil || got.Kernel.Arch != "riscv64" {
 		t.Errorf("watch --job: %v, %+v", err, got)
 	}
 }
