@@ -133,6 +133,8 @@ type bootFlags struct {
 	params    []string
 	kmemleak  string
 	consoleMB int
+	gdb       string
+	keep      bool
 }
 
 // bootDefaults are the defaults of the boot flags that differ by command.
@@ -140,6 +142,11 @@ type bootDefaults struct {
 	timeout     time.Duration
 	timeoutHelp string
 	kmemleak    string
+	// profile is --profile's default ("" means default).
+	profile string
+	// gdb adds --gdb (test, run, shell) and keep adds --keep-on-crash
+	// (test).
+	gdb, keep bool
 }
 
 func (b *bootFlags) add(c *cobra.Command, d bootDefaults) {
@@ -158,6 +165,12 @@ func (b *bootFlags) add(c *cobra.Command, d bootDefaults) {
 	fl.StringArrayVar(&b.params, "param", nil, "module parameter for insmod, MODULE.NAME=VALUE as on the kernel command line (repeatable), e.g. --param hello.count=3")
 	fl.StringVar(&b.kmemleak, "kmemleak", d.kmemleak, "scan for leaks after unloading: auto (on with the debug profile), on, off")
 	fl.IntVar(&b.consoleMB, "console-limit", 256, "stop a guest that prints more than this many MiB on its console")
+	if d.gdb {
+		fl.StringVar(&b.gdb, "gdb", "", "open QEMU's gdb stub at HOST:PORT and print how to attach (a kernel with debug info: --profile debug; docs/debug.md)")
+	}
+	if d.keep {
+		fl.BoolVar(&b.keep, "keep-on-crash", false, "after a crash keep the guest stopped at it, its gdb stub open, until Ctrl-C (docs/debug.md)")
+	}
 }
 
 // jobFlags are the flags of a command that runs a job: the kernel and
@@ -172,7 +185,10 @@ type jobFlags struct {
 }
 
 func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
-	f.kernelFlags.add(c, "default")
+	if d.profile == "" {
+		d.profile = "default"
+	}
+	f.kernelFlags.add(c, d.profile)
 	f.bootFlags.add(c, d)
 	c.Flags().StringVar(&f.jobFile, "job", "", "run the job in this JSON file (- for stdin; docs/schemas.md#job) instead of one made from flags and arguments")
 	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#job) and run nothing")
@@ -235,7 +251,7 @@ func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Jo
 	}
 	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain,
 		Boot: job.Boot{Accel: f.accel, Timeout: job.Duration(f.timeout), MemoryMB: f.memory, CPUs: f.cpus,
-			Append: f.cmdline, ConsoleLimitMB: f.consoleMB, Kmemleak: f.kmemleak},
+			Append: f.cmdline, ConsoleLimitMB: f.consoleMB, Kmemleak: f.kmemleak, GDB: f.gdb, KeepOnCrash: f.keep},
 		Plan: job.Plan{Params: params, Bench: f.bench}}
 	for _, d := range dirs {
 		j.Modules = append(j.Modules, absPath(d))

@@ -68,7 +68,7 @@ reports it, with exit status 1.`,
 			return runInGuest(c.Context(), o)
 		},
 	}
-	fl.add(c, bootDefaults{timeout: 10 * time.Minute, timeoutHelp: "stop the command (and the guest) after this long", kmemleak: "off"})
+	fl.add(c, bootDefaults{timeout: 10 * time.Minute, timeoutHelp: "stop the command (and the guest) after this long", kmemleak: "off", gdb: true})
 	return c
 }
 
@@ -103,7 +103,7 @@ commands from stdin, line by line.`,
 			return runInGuest(c.Context(), o)
 		},
 	}
-	fl.add(c, bootDefaults{timeoutHelp: "stop the shell (and the guest) after this long (default: no limit)", kmemleak: "off"})
+	fl.add(c, bootDefaults{timeoutHelp: "stop the shell (and the guest) after this long (default: no limit)", kmemleak: "off", gdb: true})
 	return c
 }
 

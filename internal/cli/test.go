@@ -52,7 +52,7 @@ rko could not run (bad input: nothing is built or booted).`,
 			return runTest(c.Context(), o)
 		},
 	}
-	fl.add(c, bootDefaults{})
+	fl.add(c, bootDefaults{gdb: true, keep: true})
 	c.Flags().BoolVar(&o.JSON, "json", false, "print the report as JSON (docs/schemas.md)")
 	c.Flags().StringVar(&o.JUnit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	return c

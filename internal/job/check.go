@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,7 @@ var fields = map[string]string{
 	"kmemleak":  "--kmemleak (boot.kmemleak)",
 	"param":     "--param (plan.params)",
 	"plan":      "plan",
+	"gdb":       "--gdb/--keep-on-crash (boot.gdb, boot.keep_on_crash)",
 }
 
 func bad(field, format string, args ...any) *Error {
@@ -219,6 +221,14 @@ func (b Boot) check(t *target.Target) error {
 	}
 	if b.ConsoleLimitMB < 1 {
 		return bad("console", "invalid limit %d, want at least 1 (MiB)", b.ConsoleLimitMB)
+	}
+	if b.GDB != "" {
+		if _, _, err := net.SplitHostPort(b.GDB); err != nil {
+			return bad("gdb", "%q is not HOST:PORT (e.g. 127.0.0.1:1234): %v", b.GDB, err)
+		}
+	}
+	if (b.GDB != "" || b.KeepOnCrash) && t != nil && t.UML() {
+		return bad("gdb", "a UML kernel is a host process, not a QEMU guest with a gdb stub: use --arch x86_64")
 	}
 	for _, a := range b.Append {
 		if a == "" || strings.ContainsAny(a, " \t\n") {

@@ -109,6 +109,12 @@ type Boot struct {
 	// Kmemleak is auto (on with a kernel that has kmemleak and the debug
 	// profile), on or off.
 	Kmemleak string `json:"kmemleak"`
+	// GDB opens QEMU's gdb stub at HOST:PORT (test, run, shell; the
+	// guest does not wait for the debugger).
+	GDB string `json:"gdb,omitempty"`
+	// KeepOnCrash keeps a crashed guest stopped at the crash, its gdb
+	// stub open, instead of ending the run (test).
+	KeepOnCrash bool `json:"keep_on_crash,omitempty"`
 }
 
 // Plan is what the guest runs: every module loaded with its parameters,

@@ -75,12 +75,21 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 		return nil, err
 	}
 	tr.ConsoleLog = cfg.ConsoleLog
+	var stub *gdbStub
+	if o.GDB != "" || o.KeepOnCrash {
+		if stub, err = e.openStub(ctx, k, &cfg, o, dir); err != nil {
+			return nil, err
+		}
+	}
 	steps := 0
 	cfg.Stdin, cfg.Tap = o.Stdin, o.Tap
 	frames := &guest.FrameReader{Token: plan.Token}
 	cfg.OnLine = func(line string) {
 		f, ok, _ := frames.Read(line)
 		if !ok {
+			if stub != nil {
+				stub.watch(line)
+			}
 			return
 		}
 		if o.OnFrame != nil {
@@ -91,7 +100,12 @@ func (e *Env) Boot(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, plan
 			e.UI.Logf("step %d/%d: %s: %s", steps, len(plan.Steps), f.Step, describeEnd(f))
 		}
 	}
-	res, err := vm.Boot(ctx, cfg, o.Accel)
+	var res *vm.Result
+	if stub != nil {
+		res, err = stub.run(ctx, cfg)
+	} else {
+		res, err = vm.Boot(ctx, cfg, o.Accel)
+	}
 	if res != nil {
 		tr.Boot = res
 		tr.Accel, tr.AccelNote = res.Accel, res.AccelNote

@@ -45,7 +45,8 @@ func (r *Resolved) BootOpts() BootOpts {
 	b := r.Job.Boot
 	o := BootOpts{Accel: b.Accel, Timeout: time.Duration(b.Timeout), MemoryMB: b.MemoryMB, CPUs: b.CPUs,
 		Kmemleak: b.Kmemleak == "on", Cmdline: b.Append, Params: r.Job.Plan.Params,
-		ConsoleLimitMB: b.ConsoleLimitMB, NoTests: r.Job.Plan.NoTests()}
+		ConsoleLimitMB: b.ConsoleLimitMB, NoTests: r.Job.Plan.NoTests(),
+		GDB: b.GDB, KeepOnCrash: b.KeepOnCrash, ModuleDirs: r.Job.Modules}
 	o.ProfileDefaults(r.Kernel, b.Kmemleak == "auto")
 	return o
 }

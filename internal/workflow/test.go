@@ -44,6 +44,17 @@ type BootOpts struct {
 	// for in BinaryRoots first.
 	Binaries    []string
 	BinaryRoots []string
+	// GDB, when set, opens QEMU's gdb stub at this HOST:PORT (the guest
+	// does not wait for it); the run directory gets a gdb command file
+	// and the printer says how to attach (rko test/run/shell --gdb).
+	GDB string
+	// KeepOnCrash: an oops panics the kernel (panic_on_oops=1) and the
+	// guest stays stopped there, its gdb stub open, until ctx ends
+	// (rko test --keep-on-crash); the verdict says how to attach.
+	KeepOnCrash bool
+	// ModuleDirs are where lx-symbols finds the modules' .ko (GDB and
+	// KeepOnCrash).
+	ModuleDirs []string
 }
 
 // ProfileDefaults fills in what the kernel profile decides and the user
