@@ -20,3 +20,9 @@ var Templates embed.FS
 //
 //go:embed examples/hello
 var Examples embed.FS
+
+// Docs holds docs/*.md and docs/lint/*.md, rko's documentation, which rko
+// mcp serves as resources (rko://docs/NAME.md).
+//
+//go:embed docs/*.md docs/lint/*.md
+var Docs embed.FS

@@ -8,6 +8,15 @@ require (
 	// doc): the reference Go implementation of the portable format.
 	github.com/RoaringBitmap/roaring/v2 v2.30.0
 	github.com/gofrs/flock v0.12.1
+	// jsonschema-go is the SDK's own schema generator and validator: rko
+	// mcp gives it the schemas of the types that marshal themselves.
+	github.com/google/jsonschema-go v0.4.3
+	// go-sdk serves rko mcp: the official Go SDK of the Model Context
+	// Protocol (maintained with the protocol's authors and Go's team), with
+	// typed tool handlers whose schemas come from Go types, progress,
+	// cancellation, resources, the stdio transport, and the client the e2e
+	// test drives the server with.
+	github.com/modelcontextprotocol/go-sdk v1.8.0
 	// go-sarif writes rko lint's SARIF: typed 2.1.0 builders, and it keeps
 	// "results": [] on an empty run, which GitHub code scanning requires;
 	// internal/lint checks its output against the OASIS 2.1.0 schema.
@@ -41,10 +50,16 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-pointer v0.0.1 // indirect
 	github.com/mschoch/smat v0.2.0 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/xeipuuv/gojsonpointer v0.0.0-20180127040702-4e3ac2762d5f // indirect
 	github.com/xeipuuv/gojsonreference v0.0.0-20180127040603-bd5ef7bd5415 // indirect
 	github.com/xeipuuv/gojsonschema v1.2.0 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/oauth2 v0.35.0 // indirect
+	golang.org/x/sync v0.20.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/time v0.15.0 // indirect
 )
