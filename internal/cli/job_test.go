@@ -53,6 +53,8 @@ func captureJob(t *testing.T, cmd string, args []string, stdin string) (*job.Job
 		c = NewCmdWatch(f, func(_ context.Context, o *WatchOptions) error { got = o.Job; return nil })
 	case "bench":
 		c = NewCmdBench(f, func(_ context.Context, o *BenchOptions) error { got = o.Job; return nil })
+	case "debug":
+		c = NewCmdDebug(f, func(_ context.Context, o *DebugOptions) error { got = o.Job; return nil })
 	default:
 		t.Fatalf("no command %s", cmd)
 	}
@@ -106,6 +108,12 @@ func TestFlagsToJob(t *testing.T) {
 		}},
 		{"watch", "watch", []string{"--kernel", "debian", hello}, func(j *job.Job) {
 			j.Kernel = job.Kernel{Kind: job.KindDebian}
+		}},
+		{"debug", "debug", []string{"--break", "init", hello}, func(j *job.Job) {
+			j.Kernel.Profile = "debug"
+		}},
+		{"test gdb", "test", []string{"--gdb", "127.0.0.1:1234", "--keep-on-crash", hello}, func(j *job.Job) {
+			j.Boot.GDB, j.Boot.KeepOnCrash = "127.0.0.1:1234", true
 		}},
 		{"bench", "bench", []string{"--accel", "tcg"}, func(j *job.Job) {
 			j.Modules = nil
@@ -217,6 +225,11 @@ func TestBadInput(t *testing.T) {
 		{"run without command", "run", []string{hello}, "command", "needs the command after --"},
 		{"run with empty command", "run", []string{hello, "--"}, "command", "nothing to run"},
 		{"bench cpus", "bench", []string{"--cpus", "2"}, "--cpus", "one vCPU"},
+		{"debug debian", "debug", []string{"--kernel", "debian", hello}, "--kernel", "no debug info"},
+		{"debug uml", "debug", []string{"--arch", "um", hello}, "--arch", "host process"},
+		{"debug batch and listen", "debug", []string{"--batch", "x.gdb", "--listen", "127.0.0.1:1", hello}, "--batch", "give one"},
+		{"gdb address", "test", []string{"--gdb", "1234", hello}, "--gdb", "HOST:PORT"},
+		{"gdb on uml", "test", []string{"--keep-on-crash", "--arch", "um", hello}, "--gdb", "host process"},
 		{"bench target", "bench", []string{"--target", "2"}, "--target", "(0, 1)"},
 	}
 	for _, tt := range tests {
