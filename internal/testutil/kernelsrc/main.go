@@ -38,8 +38,15 @@ func provision(ctx context.Context) (string, error) {
 	progress := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "kernelsrc: "+format+"\n", args...) }
 	tc, err := toolchain.Load("", "")
 	if errors.Is(err, toolchain.ErrNotInstalled) {
-		progress("installing the toolchain rootfs (its linux-source is the tests' tree)")
-		tc, err = toolchain.Install(ctx, toolchain.InstallOpts{Progress: progress, Log: os.Stderr})
+		log, lerr := os.CreateTemp("", "rko-kernelsrc-toolchain-*.log")
+		if lerr != nil {
+			return "", lerr
+		}
+		defer log.Close()
+		progress("installing the toolchain rootfs (its linux-source is the tests' tree; log: %s)", log.Name())
+		if tc, err = toolchain.Install(ctx, toolchain.InstallOpts{Progress: progress, Log: log}); err != nil {
+			return "", fmt.Errorf("%w (log: %s)", err, log.Name())
+		}
 	}
 	if err != nil {
 		return "", err
