@@ -78,3 +78,79 @@ func TestDebugRefusesKernelWithoutDebugInfo(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming the missing debug info and --profile debug", r.code, r.stderr)
 	}
 }
+
+// TestKeepOnCrash: rko test --keep-on-crash on a module whose init writes
+// through NULL keeps the panicked guest stopped with its gdb stub open and
+// says how to attach; gdb attached with rko's command file shows the
+// module's init in the backtrace of the panic, and the faulting
+// instruction in item_set through the exception frame's saved registers
+// (x86_64: frame exc_general_protection, regs->ip); Ctrl-C then ends rko (130) and the
+// guest. Opt-in with the debug kernels (RKO_E2E_DEBUG=1).
+func TestKeepOnCrash(t *testing.T) {
+	requireRealPath(t)
+	debugKernels(t)
+	cmd := exec.Command(rkoBin, "test", "--profile", "debug", "--keep-on-crash", "--toolchain", "rootfs", copyDir(t, "../examples/buggy/null_c"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	attach := regexp.MustCompile(`gdb-multiarch -x (\S+gdbinit)`)
+	lines := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var all string
+		for {
+			n, err := stderr.Read(buf)
+			all += string(buf[:n])
+			for {
+				i := strings.IndexByte(all, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- all[:i]
+				all = all[i+1:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	var script string
+	var seen []string
+	deadline := time.After(10 * time.Minute)
+	for script == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("rko ended before the crash was kept:\n%s", strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			if strings.Contains(l, "kept stopped there") {
+				for script == "" {
+					l = <-lines
+					seen = append(seen, l)
+					if m := attach.FindStringSubmatch(l); m != nil {
+						script = m[1]
+					}
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no kept crash in 10 minutes:\n%s", strings.Join(seen, "\n"))
+		}
+	}
+	out, err := exec.Command("gdb-multiarch", "-q", "-batch", "-nx", "-x", script, "-ex", "bt 20",
+		"-ex", "frame function exc_general_protection", "-ex", "p/a regs->ip", "-ex", "detach").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "buggy_null_init") || !strings.Contains(string(out), "<item_set+") {
+		t.Errorf("gdb on the kept crash: %v; want buggy_null_init in the backtrace and regs->ip in item_set:\n%s", err, out)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if xe, ok := err.(*exec.ExitError); !ok || xe.ExitCode() != 130 {
+		t.Errorf("rko after Ctrl-C: %v, want exit 130", err)
+	}
+}

@@ -101,7 +101,6 @@ func Debug(ctx context.Context, r *Resolved, o DebugOptions) (*DebugResult, erro
 		}
 	}
 	bo := r.BootOpts()
-	bo.Cmdline = append([]string{"nokaslr"}, bo.Cmdline...)
 	plan := MakePlan(mods, bo)
 	dir, err := NewRunDir("debug")
 	if err != nil {
@@ -464,9 +463,10 @@ func (e *Env) openStub(ctx context.Context, k *kernel.Kernel, cfg *vm.Config, o 
 	}
 	cfg.Accel = vm.TCG
 	cfg.Extra = append(cfg.Extra, "-gdb", "tcp:"+addr)
-	cfg.Cmdline = append(cfg.Cmdline, "nokaslr")
 	if o.KeepOnCrash {
-		cfg.Cmdline = append(cfg.Cmdline, "panic_on_oops=1", "panic=0")
+		// oops=panic is panic_on_oops on the command line; panic=0 (after
+		// vm's panic=-1) keeps a panicked kernel where it stopped.
+		cfg.Cmdline = append(cfg.Cmdline, "oops=panic", "panic=0")
 	}
 	cfg.Timeout = 0
 	if o.GDB != "" {
