@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -78,23 +77,8 @@ func (f *kernelFlags) add(c *cobra.Command, profile string) {
 
 // kernelRequest is the job's kernel the flags name (unchecked).
 func (f *kernelFlags) kernelRequest() job.Kernel {
-	jk := job.KernelSpec(f.kernel)
-	jk.Arch = f.arch
-	jk.Profile = f.profile
-	if jk.Kind == job.KindRko {
-		if jk.Arch == "" {
-			jk.Arch = target.Host().Name
-		}
-		for _, fr := range f.fragments {
-			jk.Fragments = append(jk.Fragments, absPath(fr))
-		}
-	} else if jk.Profile == f.defaultProfile {
-		jk.Profile = ""
-	}
-	if f.source != "" {
-		jk.Source = absPath(f.source)
-	}
-	return jk
+	return job.Request{Spec: f.kernel, Arch: f.arch, Profile: f.profile, DefaultProfile: f.defaultProfile,
+		Source: f.source, Fragments: f.fragments}.Kernel()
 }
 
 // prepare checks the kernel flags, then selects the toolchain and finds
@@ -254,19 +238,19 @@ func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Jo
 			Append: f.cmdline, ConsoleLimitMB: f.consoleMB, Kmemleak: f.kmemleak, GDB: f.gdb, KeepOnCrash: f.keep},
 		Plan: job.Plan{Params: params, Bench: f.bench}}
 	for _, d := range dirs {
-		j.Modules = append(j.Modules, absPath(d))
+		j.Modules = append(j.Modules, job.AbsPath(d))
 	}
 	j.Defaults()
 	return j, j.Check()
 }
 
-// absPath is p made absolute (a job names directories wherever it runs).
-func absPath(p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return p
+// dirsJob is toJob for a command whose arguments are module directories
+// (default: the current one, unless --job gives the job).
+func (f *jobFlags) dirsJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Job, error) {
+	if len(dirs) == 0 && f.jobFile == "" {
+		dirs = []string{"."}
 	}
-	return a
+	return f.toJob(c, dirs, in)
 }
 
 // moduleParams reads --param MODULE.NAME=VALUE flags into the insmod

@@ -38,10 +38,7 @@ Rust panic or an oops, --break FUNC at a function (hello::checked_sum).
 0, for scripts and CI; --listen ADDR only opens the stub and prints how to
 attach (an editor's debugger, say). Guests run under TCG. docs/debug.md.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 && fl.jobFile == "" {
-				args = []string{"."}
-			}
-			j, err := fl.toJob(c, args, o.IO.In)
+			j, err := fl.dirsJob(c, args, o.IO.In)
 			if err != nil {
 				return err
 			}

@@ -15,20 +15,11 @@ import (
 
 	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 // moduleDir makes a module directory (a Kbuild is enough for job.Check).
-func moduleDir(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m := "+name+".o\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func moduleDir(t *testing.T, name string) string { return testutil.ModuleDir(t, name) }
 
 func testStreams(in string) (*Factory, *bytes.Buffer, *bytes.Buffer) {
 	var out, errOut bytes.Buffer

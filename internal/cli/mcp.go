@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/mcpserver"
 )
 
@@ -46,7 +47,7 @@ directories. docs/mcp.md has client configurations.`,
 				if err != nil || !st.IsDir() {
 					return fmt.Errorf("--root %s is not a directory: give a directory the tools may use", r)
 				}
-				o.Roots[i] = absPath(r)
+				o.Roots[i] = job.AbsPath(r)
 			}
 			if runF != nil {
 				return runF(c.Context(), o)

@@ -88,10 +88,7 @@ or Ctrl-D: the modules are unloaded, the guest stops, and rko exits with
 the shell's exit status. Without a terminal on stdin the shell reads its
 commands from stdin, line by line.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 && fl.jobFile == "" {
-				args = []string{"."}
-			}
-			j, err := fl.toJob(c, args, o.IO.In)
+			j, err := fl.dirsJob(c, args, o.IO.In)
 			if err != nil {
 				return err
 			}

@@ -38,10 +38,7 @@ console log is kept. The flags and directories make one job
 Exit status: 0 when everything passed, 1 when anything failed, 2 when
 rko could not run (bad input: nothing is built or booted).`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 && fl.jobFile == "" {
-				args = []string{"."}
-			}
-			j, err := fl.toJob(c, args, o.IO.In)
+			j, err := fl.dirsJob(c, args, o.IO.In)
 			if err != nil {
 				return err
 			}

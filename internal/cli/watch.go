@@ -44,10 +44,7 @@ compile prints the compiler's message and leaves the guest as it is.
 --json prints one JSON object per cycle, one per line. Ctrl-C ends the
 session and the guest.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 && fl.jobFile == "" {
-				args = []string{"."}
-			}
-			j, err := fl.toJob(c, args, o.IO.In)
+			j, err := fl.dirsJob(c, args, o.IO.In)
 			if err != nil {
 				return err
 			}

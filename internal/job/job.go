@@ -195,6 +195,53 @@ var debianFlavour = func() string {
 	return t.DebianArch
 }()
 
+// Request is a kernel request as a user names it: the --kernel value and
+// the other kernel flags (rko's commands), or an MCP tool's fields.
+type Request struct {
+	// Spec is --kernel's value (KernelSpec).
+	Spec string
+	// Arch, Profile and Source are --arch, --profile and --source.
+	Arch, Profile, Source string
+	// DefaultProfile is --profile's default on the command: a kernel not
+	// rko's own takes no profile unless another was asked for.
+	DefaultProfile string
+	// Fragments are --fragment's files.
+	Fragments []string
+}
+
+// Kernel is the job's Kernel of the request, unchecked (Check does
+// that): paths made absolute, rko's own kernel of the host's
+// architecture when none is named. The one place a request becomes a
+// Kernel, for flags and MCP tools alike.
+func (r Request) Kernel() Kernel {
+	jk := KernelSpec(r.Spec)
+	jk.Arch, jk.Profile = r.Arch, r.Profile
+	if jk.Kind == KindRko {
+		if jk.Arch == "" {
+			jk.Arch = target.Host().Name
+		}
+		for _, f := range r.Fragments {
+			jk.Fragments = append(jk.Fragments, AbsPath(f))
+		}
+	} else if jk.Profile == r.DefaultProfile {
+		jk.Profile = ""
+	}
+	if r.Source != "" {
+		jk.Source = AbsPath(r.Source)
+	}
+	return jk
+}
+
+// AbsPath is p made absolute (a job names files and directories wherever
+// it runs); p itself when that fails.
+func AbsPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
 // Spec is the --kernel value k was parsed from.
 func (k Kernel) Spec() string {
 	switch k.Kind {

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rkodev/rko/internal/job"
-	"github.com/rkodev/rko/internal/target"
 )
 
 // KernelInput is the kernel request of a tool call: the kernel fields of
@@ -80,32 +78,12 @@ func argError(err error) error {
 }
 
 // absPath is p made absolute against the server's working directory.
-func absPath(p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return p
-	}
-	return a
-}
+func absPath(p string) string { return job.AbsPath(p) }
 
-// request is the job's kernel request the fields name (unchecked), as
-// the kernel flags make one (internal/cli kernelFlags.kernelRequest).
+// request is the job's kernel request the fields name (unchecked), made
+// as the kernel flags make one (job.Request).
 func (in KernelInput) request() job.Kernel {
-	jk := job.KernelSpec(in.Kernel)
-	jk.Arch = in.Arch
-	jk.Profile = in.Profile
-	if jk.Kind == job.KindRko {
-		if jk.Arch == "" {
-			jk.Arch = target.Host().Name
-		}
-		for _, f := range in.Fragments {
-			jk.Fragments = append(jk.Fragments, absPath(f))
-		}
-	}
-	if in.Source != "" {
-		jk.Source = absPath(in.Source)
-	}
-	return jk
+	return job.Request{Spec: in.Kernel, Arch: in.Arch, Profile: in.Profile, Source: in.Source, Fragments: in.Fragments}.Kernel()
 }
 
 // set reports whether any field is given.

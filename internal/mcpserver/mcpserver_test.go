@@ -27,22 +27,13 @@ import (
 	"github.com/rkodev/rko/internal/report"
 	"github.com/rkodev/rko/internal/results"
 	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/testutil"
 	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
 // moduleDir makes a module directory (a Kbuild is enough for job.Check).
-func moduleDir(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m := "+name+".o\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func moduleDir(t *testing.T, name string) string { return testutil.ModuleDir(t, name) }
 
 // TestJobFromFields: the fields become the job rko test's flags make,
 // with rko's defaults, absolute paths and insmod's module names.

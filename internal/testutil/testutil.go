@@ -23,3 +23,18 @@ func WriteTree(t testing.TB, files map[string]string) string {
 	}
 	return dir
 }
+
+// ModuleDir makes an empty module directory named name with a Kbuild
+// (enough for job.Check) and returns its path.
+func ModuleDir(t testing.TB, name string) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m := "+name+".o\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
