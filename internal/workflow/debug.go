@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
-	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
 )
@@ -218,55 +216,6 @@ func hasDebugInfo(path string) bool {
 	return f.Section(".debug_info") != nil
 }
 
-// gdbScripts is the kernel's vmlinux-gdb.py (lx-symbols and the other
-// lx- commands), made once in rko's own kernel tree with make scripts_gdb
-// (a few seconds: symlinks and constants.py; CONFIG_GDB_SCRIPTS is not
-// needed for it). A tree of the user's is not written into: the error
-// says what to run.
-func (e *Env) gdbScripts(ctx context.Context, k *kernel.Kernel) (string, error) {
-	py := filepath.Join(k.BuildDir, "vmlinux-gdb.py")
-	constants := filepath.Join(k.BuildDir, "scripts/gdb/linux/constants.py")
-	if _, err := os.Stat(constants); err == nil {
-		return py, nil
-	}
-	if !k.InCache() {
-		return "", fmt.Errorf("kernel %s has no gdb scripts: run make scripts_gdb in %s (then rko debug again)", k.Describe(), k.BuildDir)
-	}
-	unlock, err := k.Lock(ctx, func() { e.UI.Logf("waiting for another rko using kernel %s", k.Key) })
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	vars, err := k.MakeVars()
-	if err != nil {
-		return "", err
-	}
-	done := e.UI.Phase("kernel gdb scripts (make scripts_gdb)")
-	argv := append(append(append([]string{"make"}, vars...), k.Target().MakeArgs()...), "-C", k.BuildDir, "scripts_gdb")
-	if _, err := e.Toolchain.Run(ctx, run.Opts{Timeout: 10 * time.Minute}, k.Dirs(), argv...); err != nil {
-		return "", fmt.Errorf("make scripts_gdb in %s: %+v", k.BuildDir, err)
-	}
-	done()
-	return py, nil
-}
-
-// rustPrinters is the Rust pretty printers' loader of the toolchain's
-// rust-src, or "" when it has none.
-func (e *Env) rustPrinters() string {
-	root := "/"
-	if e.Toolchain != nil && e.Toolchain.Root != "" {
-		root = e.Toolchain.Root
-	}
-	matches, _ := filepath.Glob(filepath.Join(root, "usr/src/rustc-*/src/etc/gdb_load_rust_pretty_printers.py"))
-	if len(matches) == 0 {
-		matches, _ = filepath.Glob(filepath.Join(root, "usr/lib/rustlib/etc/gdb_load_rust_pretty_printers.py"))
-	}
-	if len(matches) == 0 {
-		return ""
-	}
-	return matches[len(matches)-1]
-}
-
 // freeAddr is a free TCP port on the loopback interface.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -275,116 +224,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// gdbInitParams are what the gdb command file says.
-type gdbInitParams struct {
-	VMLinux, GDBScripts, RustPrinters, Addr string
-	ModuleDirs                              []string
-	// Running: the guest was not stopped at its first instruction (a
-	// debugger attaching to --listen), so its kernel is up already.
-	Running bool
-}
-
-// gdbInit writes the gdb command file: vmlinux and its scripts, the Rust
-// pretty printers, the stub, lx-symbols over the module directories (it
-// stops at each module load, adds the module's symbols at the addresses
-// of its sections, and goes on), and the breakpoints, pending until the
-// module that has them is loaded.
-func gdbInit(p gdbInitParams) string {
-	var b strings.Builder
-	w := func(f string, a ...any) { fmt.Fprintf(&b, f+"\n", a...) }
-	w("# written by rko debug")
-	w("set pagination off")
-	w("set confirm off")
-	w("set breakpoint pending on")
-	w("set auto-load safe-path /")
-	w("file %s", p.VMLinux)
-	if p.RustPrinters != "" {
-		w("python import sys; sys.path.insert(0, %q)", filepath.Dir(p.RustPrinters))
-		w("source %s", p.RustPrinters)
-	}
-	w("source %s", p.GDBScripts)
-	w("target remote %s", p.Addr)
-	if !p.Running {
-		// The guest waits at its first instruction, before the kernel
-		// maps itself: lx-symbols reads the kernel's module list, so the
-		// kernel runs to start_kernel first (a hardware breakpoint: a
-		// software one cannot be written to a kernel not mapped yet).
-		w("hbreak start_kernel")
-		w("continue")
-		w("delete")
-	}
-	// The module symbols: the kernel's own lx-symbols code finds the .ko
-	// and reads the module's section addresses; rko adds the symbol file
-	// with -readnow from a breakpoint on do_init_module (before the
-	// module's init runs). gdb 13 does not find a Rust path such as
-	// points::scaled through the .debug_names index clang and rustc
-	// write into a .ko, so a breakpoint on one stays pending unless the
-	// module's symbols are read whole (-readnow; a module's are small).
-	var quoted []string
-	for _, d := range p.ModuleDirs {
-		quoted = append(quoted, fmt.Sprintf("%q", d))
-	}
-	w("python")
-	w("import gdb, linux.symbols, linux.modules, linux.constants")
-	w("rko_lx = linux.symbols.LxSymbols()")
-	w("rko_lx.module_paths = [%s]", strings.Join(quoted, ", "))
-	w("rko_lx.module_files, rko_lx.module_files_updated = [], False")
-	w("def rko_load(m):")
-	w("    name = m['name'].string()")
-	w("    rko_lx._update_module_files()")
-	w("    f = rko_lx._get_module_file(name)")
-	w("    if not f:")
-	w("        gdb.write('rko: no .ko found for module %%s\\n' %% name)")
-	w("        return")
-	w("    addr = str(m['mem'][linux.constants.LX_MOD_TEXT]['base']).split()[0]")
-	w("    gdb.write('rko: symbols of %%s at %%s from %%s\\n' %% (name, addr, f))")
-	w("    gdb.execute('add-symbol-file -readnow %%s %%s' %% (f, rko_lx._section_arguments(m, addr)), to_string=True)")
-	w("end")
-	if p.Running {
-		w("python [rko_load(m) for m in linux.modules.module_list()]")
-	}
-	w("break do_init_module")
-	w("commands")
-	w("silent")
-	w("python rko_load(gdb.parse_and_eval('mod'))")
-	w("continue")
-	w("end")
-	return b.String()
-}
-
-// gdbBreaks is the second command file: the breakpoints, pending until
-// the module that has them is loaded, and continue for an interactive
-// session. It is its own file, sourced after gdbInit's: gdb 13 leaves a
-// pending breakpoint made in the same file as lx-symbols pending after
-// the module's symbols are loaded, and resolves one made in a later file
-// (seen with rko debug on examples/debug). A Rust path
-// (points::scaled) resolves like a C++ qualified name.
-func gdbBreaks(breaks []string, cont bool) string {
-	var b strings.Builder
-	for _, br := range breaks {
-		for _, loc := range breakLocations(br) {
-			fmt.Fprintf(&b, "break %s\n", loc)
-		}
-	}
-	if cont {
-		b.WriteString("continue\n")
-	}
-	return b.String()
-}
-
-// breakLocations are gdb locations of a --break: init is every module's
-// init function, panic a Rust panic (the kernel crate's panic handler)
-// and any oops (oops_enter, called on every architecture's die path).
-func breakLocations(br string) []string {
-	switch br {
-	case "init":
-		return []string{"init_module"}
-	case "panic":
-		return []string{"rust_begin_unwind", "oops_enter"}
-	}
-	return []string{br}
 }
 
 // runGDB runs gdb on the command file: interactive on the user's
@@ -423,94 +262,4 @@ func runGDB(ctx context.Context, gdb, script string, o DebugOptions) (int, error
 func isTerminalFD(fd int) bool {
 	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
-}
-
-// gdbStub is a boot with QEMU's gdb stub open (rko test/run/shell --gdb,
-// rko test --keep-on-crash).
-type gdbStub struct {
-	e       *Env
-	addr    string
-	script  string
-	keep    bool
-	timeout time.Duration
-	crashed chan struct{}
-	once    bool
-}
-
-// openStub checks that k can be debugged, writes the gdb command file
-// into dir and adds the stub (and, for keep-on-crash, panic_on_oops) to
-// cfg. The guest runs under TCG, with no time limit of QEMU's own: run
-// enforces the timeout unless the guest crashed and is kept.
-func (e *Env) openStub(ctx context.Context, k *kernel.Kernel, cfg *vm.Config, o BootOpts, dir string) (*gdbStub, error) {
-	vmlinux, err := debugVmlinux(k)
-	if err != nil {
-		return nil, err
-	}
-	scripts, err := e.gdbScripts(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	addr := o.GDB
-	if addr == "" {
-		if addr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-	}
-	s := &gdbStub{e: e, addr: addr, script: filepath.Join(dir, "gdbinit"), keep: o.KeepOnCrash, timeout: cfg.Timeout, crashed: make(chan struct{})}
-	if err := cache.WriteFileAtomic(s.script, []byte(gdbInit(gdbInitParams{VMLinux: vmlinux, GDBScripts: scripts,
-		RustPrinters: e.rustPrinters(), Addr: addr, ModuleDirs: o.ModuleDirs, Running: true})), 0o644); err != nil {
-		return nil, err
-	}
-	cfg.Accel = vm.TCG
-	cfg.Extra = append(cfg.Extra, "-gdb", "tcp:"+addr)
-	if o.KeepOnCrash {
-		// oops=panic is panic_on_oops on the command line; panic=0 (after
-		// vm's panic=-1) keeps a panicked kernel where it stopped.
-		cfg.Cmdline = append(cfg.Cmdline, "oops=panic", "panic=0")
-	}
-	cfg.Timeout = 0
-	if o.GDB != "" {
-		e.UI.Logf("the guest's gdb stub listens on %s; attach with: gdb-multiarch -x %s", addr, s.script)
-	}
-	return s, nil
-}
-
-// watch looks at a console line for the kernel's panic.
-func (s *gdbStub) watch(line string) {
-	if s.keep && !s.once && strings.Contains(line, "Kernel panic - not syncing") {
-		s.once = true
-		close(s.crashed)
-	}
-}
-
-// run boots cfg and waits for the guest's end, the timeout, or, after a
-// crash it keeps, ctx.
-func (s *gdbStub) run(ctx context.Context, cfg vm.Config) (*vm.Result, error) {
-	in, err := vm.Start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	var timeout <-chan time.Time
-	if s.timeout > 0 {
-		t := time.NewTimer(s.timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case <-in.Done():
-	case <-timeout:
-		in.Stop()
-	case <-s.crashed:
-		s.e.UI.Warnf("the kernel crashed and the guest is kept stopped there: attach with\n    gdb-multiarch -x %s\n(bt shows the crash; Ctrl-C here ends the guest)", s.script)
-		select {
-		case <-in.Done():
-		case <-ctx.Done():
-			res, _ := in.Stop()
-			if res != nil {
-				res.TimedOut = false
-			}
-			return res, nil
-		}
-	}
-	return in.Wait()
 }
