@@ -1,7 +1,11 @@
 package workflow
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,12 +25,19 @@ import (
 // frames (rko watch). The console is kept whole; a caller reads the part
 // of one cycle with Console(from).
 type Guest struct {
-	in     *vm.Instance
-	stdin  *io.PipeWriter
-	mu     sync.Mutex
-	waitID int
-	acks   chan proto.Frame
-	nextID int
+	in    *vm.Instance
+	stdin *io.PipeWriter
+	mu    sync.Mutex
+	// waiting holds, for each command sent and not yet answered, the
+	// channel its ack goes to.
+	waiting map[int]chan ackAt
+	nextID  int
+	// sent holds the content of the last put of each path the init
+	// acknowledged (up to proto.MaxDictContent bytes): the init keeps the
+	// same, and the next put of that path is compressed with it as the
+	// dictionary (proto.Command.Dict). staged holds the content of puts
+	// not yet acknowledged, by path and sha256.
+	sent, staged map[string][]byte
 	// Accel and AccelNote say what the guest runs under and why.
 	Accel, AccelNote string
 	// BootTaint is the kernel's taint flags once the guest was up.
@@ -64,7 +75,7 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o BootOpts, name
 	// A guest that stays up has no end: the timeout bounds its boot.
 	wait := cfg.Timeout
 	cfg.Timeout = 0
-	g := &Guest{acks: make(chan proto.Frame, 16), RunDir: dir, ConsoleLog: cfg.ConsoleLog, lineMax: k.Target().ConsoleLine, token: plan.Token}
+	g := &Guest{waiting: map[int]chan ackAt{}, sent: map[string][]byte{}, staged: map[string][]byte{}, RunDir: dir, ConsoleLog: cfg.ConsoleLog, lineMax: k.Target().ConsoleLine, token: plan.Token}
 	ready := make(chan proto.Frame, 1)
 	frames := &guest.FrameReader{Token: plan.Token}
 	cfg.OnLine = func(line string) {
@@ -79,11 +90,13 @@ func (e *Env) StartGuest(ctx context.Context, k *kernel.Kernel, o BootOpts, name
 			default:
 			}
 		case proto.EvAck:
+			at := time.Now()
 			g.mu.Lock()
-			want := g.waitID
+			ch := g.waiting[fr.ID]
+			delete(g.waiting, fr.ID)
 			g.mu.Unlock()
-			if fr.ID == want {
-				g.acks <- fr
+			if ch != nil {
+				ch <- ackAt{fr, at} // buffered: the console is never held up
 			}
 		}
 	}
@@ -132,60 +145,207 @@ func (g *Guest) Alive() bool {
 	}
 }
 
-// do sends one command and waits for its ack, at most timeout.
-func (g *Guest) do(ctx context.Context, c proto.Command, timeout time.Duration) (proto.Frame, error) {
-	g.mu.Lock()
-	g.nextID++
-	c.ID = g.nextID
-	g.waitID = c.ID
-	g.mu.Unlock()
-	line, err := json.Marshal(c)
-	if err != nil {
-		return proto.Frame{}, err
+// ackAt is an ack frame and when its line reached the host.
+type ackAt struct {
+	f  proto.Frame
+	at time.Time
+}
+
+// Sent is a command sent to the guest and its answer.
+type Sent struct {
+	Cmd proto.Command
+	Ack proto.Frame
+	// At is when the command's line was written to the console; Acked
+	// when its ack reached the host.
+	At, Acked time.Time
+}
+
+// Send sends cmds and waits for each one's ack, in order. On a console
+// whose input takes lines of any length the commands are written at once:
+// the init reads and runs them one after another, so the next command is
+// already there when one ends, and no round trip is spent between them; on
+// one that takes short lines only (target.ConsoleLine: UML's), each is
+// written once the one before is answered. The wait for a command's ack is
+// bounded by CmdTimeout from the previous ack. onAck, if not nil, is told
+// of each answer as it comes. Send returns the commands answered; it stops
+// early only when the guest is gone or does not answer in time
+// (ErrGuestGone) or ctx ends, and otherwise returns the first error an ack
+// carried once every command is answered, so that no answer of this batch
+// is left to arrive in the next one's console.
+func (g *Guest) Send(ctx context.Context, cmds []proto.Command, onAck func(i int, s Sent)) ([]Sent, error) {
+	if len(cmds) == 0 {
+		return nil, nil
 	}
-	// The write blocks until the guest reads: it is bounded like the rest.
-	werr := make(chan error, 1)
-	go func() {
-		_, err := g.stdin.Write(append(line, '\n'))
-		werr <- err
+	chans := make([]chan ackAt, len(cmds))
+	g.mu.Lock()
+	for i := range cmds {
+		g.nextID++
+		cmds[i].ID = g.nextID
+		chans[i] = make(chan ackAt, 1)
+		g.waiting[cmds[i].ID] = chans[i]
+	}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		for _, c := range cmds {
+			delete(g.waiting, c.ID)
+		}
+		g.mu.Unlock()
 	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case err := <-werr:
-			if err != nil {
-				return proto.Frame{}, fmt.Errorf("%w: %v", ErrGuestGone, err)
+	lines := make([][]byte, len(cmds))
+	for i, c := range cmds {
+		line, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		lines[i] = append(line, '\n')
+	}
+	// A write blocks until the guest reads: it runs beside the wait, and
+	// the wait is what is bounded.
+	werr := make(chan error, len(cmds))
+	write := func(b []byte) {
+		go func() {
+			_, err := g.stdin.Write(b)
+			werr <- err
+		}()
+	}
+	pipelined := g.lineMax == 0
+	sentAt := make([]time.Time, len(cmds))
+	if pipelined {
+		now := time.Now()
+		for i := range sentAt {
+			sentAt[i] = now
+		}
+		write(bytes.Join(lines, nil))
+	}
+	var out []Sent
+	var ackErr error
+	last := time.Now()
+	for i, c := range cmds {
+		if !pipelined {
+			sentAt[i] = time.Now()
+			write(lines[i])
+		}
+		t := time.NewTimer(CmdTimeout(c))
+		var a ackAt
+	wait:
+		for {
+			select {
+			case a = <-chans[i]:
+				break wait
+			case err := <-werr:
+				if err != nil {
+					t.Stop()
+					return out, fmt.Errorf("%w: %v", ErrGuestGone, err)
+				}
+			case <-g.in.Done():
+				t.Stop()
+				return out, ErrGuestGone
+			case <-t.C:
+				return out, fmt.Errorf("%w: no answer to %q in %s", ErrGuestGone, c.Cmd, CmdTimeout(c))
+			case <-ctx.Done():
+				t.Stop()
+				return out, ctx.Err()
 			}
-			werr = nil
-		case ack := <-g.acks:
-			if ack.ID != c.ID {
-				continue
-			}
-			if ack.Error != "" {
-				return ack, fmt.Errorf("guest: %s", ack.Error)
-			}
-			return ack, nil
-		case <-g.in.Done():
-			return proto.Frame{}, ErrGuestGone
-		case <-t.C:
-			return proto.Frame{}, fmt.Errorf("%w: no answer to %q in %s", ErrGuestGone, c.Cmd, timeout)
-		case <-ctx.Done():
-			return proto.Frame{}, ctx.Err()
+		}
+		t.Stop()
+		last = a.at
+		if c.Cmd == proto.CmdPut && !c.More && a.f.Error == "" {
+			g.putDone(c.Path, c.Sum)
+		}
+		s := Sent{Cmd: c, Ack: a.f, At: sentAt[i], Acked: last}
+		out = append(out, s)
+		if a.f.Error != "" && ackErr == nil {
+			ackErr = fmt.Errorf("guest: %s", a.f.Error)
+		}
+		if onAck != nil {
+			onAck(i, s)
 		}
 	}
+	return out, ackErr
+}
+
+// CmdTimeout is how long the init may take to answer c: a step's own
+// timeout (120 s by default; the init kills the step then) and 15 s for
+// the kernel's last words and the frames; a put, 10 s and 5 s a MiB (a
+// MiB over the serial console takes about a second under TCG); anything
+// else, 10 s.
+func CmdTimeout(c proto.Command) time.Duration {
+	switch c.Cmd {
+	case proto.CmdStep:
+		timeout := 120 * time.Second
+		if c.Step != nil && c.Step.TimeoutSec > 0 {
+			timeout = time.Duration(c.Step.TimeoutSec) * time.Second
+		}
+		return timeout + 15*time.Second
+	case proto.CmdPut:
+		return 10*time.Second + time.Duration(len(c.Data)>>20)*5*time.Second
+	}
+	return 10 * time.Second
 }
 
 // Put writes data to path in the guest.
 func (g *Guest) Put(ctx context.Context, path string, data []byte, mode os.FileMode) error {
-	// A MiB over the serial console takes about a second under TCG.
-	timeout := 10*time.Second + time.Duration(len(data)>>20)*5*time.Second
-	for _, c := range putParts(path, data, mode, g.lineMax) {
-		if _, err := g.do(ctx, c, timeout); err != nil {
-			return err
-		}
+	_, err := g.Send(ctx, g.PutCommands(path, data, mode), nil)
+	return err
+}
+
+// PutCommands are the commands that write data to path in this guest:
+// compressed (proto.EncDeflate) when that makes it smaller, with the
+// content of the last put of path the guest acknowledged as the
+// dictionary when there is one (proto.Command.Dict: the module of the
+// last cycle, the same test program), in parts when the console takes
+// short lines only (putParts). The content's sha256 goes with it.
+func (g *Guest) PutCommands(path string, data []byte, mode os.FileMode) []proto.Command {
+	h := sha256.Sum256(data)
+	sum := hex.EncodeToString(h[:])
+	g.mu.Lock()
+	prev, dict := g.sent[path]
+	if len(data) <= proto.MaxDictContent {
+		g.staged[path+"\x00"+sum] = data
 	}
-	return nil
+	g.mu.Unlock()
+	enc := ""
+	if z := deflate(data, prev, dict); len(z) < len(data) {
+		data, enc = z, proto.EncDeflate
+	} else {
+		dict = false
+	}
+	parts := putParts(path, data, mode, g.lineMax)
+	for i := range parts {
+		parts[i].Enc, parts[i].Dict, parts[i].Sum = enc, dict, sum
+	}
+	return parts
+}
+
+// putDone records that the init took the put of path whose content has
+// sha256 sum: the content is the dictionary of the next put of path.
+func (g *Guest) putDone(path, sum string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := path + "\x00" + sum
+	if d, ok := g.staged[key]; ok {
+		g.sent[path] = d
+		delete(g.staged, key)
+	} else {
+		delete(g.sent, path) // too large: the init keeps none either
+	}
+}
+
+// deflate compresses data with DEFLATE (proto.EncDeflate), with the end
+// of prev (DEFLATE's window is 32 KiB) as the preset dictionary when
+// dict is set.
+func deflate(data, prev []byte, dict bool) []byte {
+	var b bytes.Buffer
+	var w *flate.Writer
+	if dict {
+		w, _ = flate.NewWriterDict(&b, flate.BestCompression, prev[max(0, len(prev)-32<<10):])
+	} else {
+		w, _ = flate.NewWriter(&b, flate.BestCompression)
+	}
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
 }
 
 // putParts splits a put into commands whose JSON lines fit in lineMax
@@ -210,15 +370,11 @@ func putParts(path string, data []byte, mode os.FileMode, lineMax int) []proto.C
 	return parts
 }
 
-// Step runs st in the guest and waits for it to end.
+// Step runs st in the guest and waits for it to end. A step that fails
+// is not an error (its end frame says how it failed); a guest that is
+// gone, or stopped answering, is.
 func (g *Guest) Step(ctx context.Context, st proto.Step) error {
-	timeout := time.Duration(st.TimeoutSec) * time.Second
-	if timeout == 0 {
-		timeout = 120 * time.Second
-	}
-	// The init kills a step at its own timeout; the margin is for the
-	// kernel's last words and the frames.
-	_, err := g.do(ctx, proto.Command{Cmd: proto.CmdStep, Step: &st}, timeout+15*time.Second)
+	_, err := g.Send(ctx, []proto.Command{{Cmd: proto.CmdStep, Step: &st}}, nil)
 	if err != nil && !errors.Is(err, ErrGuestGone) && !errors.Is(err, context.Canceled) {
 		return nil // the step failed: its end frame says how
 	}
@@ -227,7 +383,7 @@ func (g *Guest) Step(ctx context.Context, st proto.Step) error {
 
 // Ping checks that the init answers.
 func (g *Guest) Ping(ctx context.Context) error {
-	_, err := g.do(ctx, proto.Command{Cmd: proto.CmdPing}, 10*time.Second)
+	_, err := g.Send(ctx, []proto.Command{{Cmd: proto.CmdPing}}, nil)
 	return err
 }
 

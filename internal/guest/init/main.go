@@ -10,6 +10,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,10 +191,15 @@ func serve() {
 	}
 }
 
-// put writes a file the host sent.
+// put writes a file the host sent: whole, or one part of it (Offset,
+// More) into a temporary that the last part puts in place. Data encoded
+// with proto.EncDeflate is inflated once the file is whole.
 func put(c proto.Command) error {
 	if !strings.HasPrefix(c.Path, "/") {
 		return fmt.Errorf("put %q: want an absolute path", c.Path)
+	}
+	if c.Enc != "" && c.Enc != proto.EncDeflate {
+		return fmt.Errorf("put %q: unknown encoding %q", c.Path, c.Enc)
 	}
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o755); err != nil {
 		return err
@@ -201,29 +209,79 @@ func put(c proto.Command) error {
 		mode = 0o644
 	}
 	tmp := c.Path + ".rko-tmp"
-	flags := os.O_WRONLY | os.O_CREATE
-	if c.Offset == 0 {
-		flags |= os.O_TRUNC
+	data := c.Data
+	if c.Offset != 0 || c.More {
+		flags := os.O_WRONLY | os.O_CREATE
+		if c.Offset == 0 {
+			flags |= os.O_TRUNC
+		}
+		f, err := os.OpenFile(tmp, flags, mode)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(c.Data, c.Offset); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if c.More {
+			return nil
+		}
+		if c.Enc == "" {
+			if err := os.Chmod(tmp, mode); err != nil {
+				return err
+			}
+			return os.Rename(tmp, c.Path)
+		}
+		if data, err = os.ReadFile(tmp); err != nil {
+			return err
+		}
 	}
-	f, err := os.OpenFile(tmp, flags, mode)
-	if err != nil {
+	if c.Enc == proto.EncDeflate {
+		var zr io.Reader
+		if c.Dict {
+			dict, ok := lastPut[c.Path]
+			if !ok {
+				return fmt.Errorf("put %q: no earlier content to take as the dictionary", c.Path)
+			}
+			zr = flate.NewReaderDict(bytes.NewReader(data), dict)
+		} else {
+			zr = flate.NewReader(bytes.NewReader(data))
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			return fmt.Errorf("put %q: inflating: %w", c.Path, err)
+		}
+		data = raw
+	}
+	if c.Sum != "" {
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.Sum {
+			return fmt.Errorf("put %q: the content's sha256 is not %s", c.Path, c.Sum)
+		}
+	}
+	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return err
-	}
-	if _, err := f.WriteAt(c.Data, c.Offset); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if c.More {
-		return nil
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
-	return os.Rename(tmp, c.Path)
+	if err := os.Rename(tmp, c.Path); err != nil {
+		return err
+	}
+	if len(data) <= proto.MaxDictContent {
+		lastPut[c.Path] = data
+	} else {
+		delete(lastPut, c.Path)
+	}
+	return nil
 }
+
+// lastPut holds the content of the last put of each path (up to
+// proto.MaxDictContent bytes), the dictionary of the next put of that path (proto.Command.Dict):
+// in PID 1's memory, where a step cannot change it as it could the file.
+var lastPut = map[string][]byte{}
 
 // noEcho turns off the terminal's echo on fd.
 func noEcho(fd int) {

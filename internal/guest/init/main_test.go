@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +222,87 @@ func TestBootID(t *testing.T) {
 	a, b := bootID(), bootID()
 	if a == "" || a != b {
 		t.Errorf("bootID = %q then %q, want one id for the boot", a, b)
+	}
+}
+
+// deflated compresses data as the host does for a put (with dict as the
+// preset dictionary when not nil).
+func deflated(t *testing.T, data, dict []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	var w *flate.Writer
+	var err error
+	if dict != nil {
+		w, err = flate.NewWriterDict(&b, flate.BestCompression, dict)
+	} else {
+		w, err = flate.NewWriter(&b, flate.BestCompression)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+func sha(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// TestPutEncodings: a put compressed whole, in parts, or against the last
+// content of its path as the dictionary lands as the file's bytes; a
+// dictionary the init does not have, a wrong sha256 or an unknown encoding
+// is refused and leaves the file and the dictionary as they were.
+func TestPutEncodings(t *testing.T) {
+	dir := t.TempDir()
+	ko := filepath.Join(dir, "modules", "hello.ko")
+	v1 := bytes.Repeat([]byte("module text, version one; "), 400)
+	v2 := append(bytes.Repeat([]byte("module text, version one; "), 300), bytes.Repeat([]byte("version two! "), 100)...)
+	t.Cleanup(func() { lastPut = map[string][]byte{} })
+	check := func(want []byte) {
+		t.Helper()
+		got, err := os.ReadFile(ko)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("file holds %d bytes (%v), want %d", len(got), err, len(want))
+		}
+		if !bytes.Equal(lastPut[ko], want) {
+			t.Fatalf("the dictionary of the next put is not the file's content")
+		}
+	}
+	z1 := deflated(t, v1, nil)
+	if err := put(proto.Command{Cmd: proto.CmdPut, Path: ko, Data: z1, Enc: proto.EncDeflate, Sum: sha(v1), Mode: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	check(v1)
+	z2 := deflated(t, v2, v1)
+	if len(z2) >= len(deflated(t, v2, nil)) {
+		t.Errorf("the dictionary does not help: %d bytes with it", len(z2))
+	}
+	if err := put(proto.Command{Cmd: proto.CmdPut, Path: ko, Data: z2, Enc: proto.EncDeflate, Dict: true, Sum: sha(v2)}); err != nil {
+		t.Fatal(err)
+	}
+	check(v2)
+	// In parts, as on a console that takes short lines.
+	z1 = deflated(t, v1, v2)
+	for off := 0; off < len(z1); off += 20 {
+		end := min(off+20, len(z1))
+		c := proto.Command{Cmd: proto.CmdPut, Path: ko, Data: z1[off:end], Offset: int64(off), More: end < len(z1), Enc: proto.EncDeflate, Dict: true, Sum: sha(v1)}
+		if err := put(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(v1)
+	for name, c := range map[string]proto.Command{
+		"no dictionary for the path": {Path: filepath.Join(dir, "other.ko"), Data: z2, Enc: proto.EncDeflate, Dict: true},
+		"wrong sha256":               {Path: ko, Data: deflated(t, v2, v1), Enc: proto.EncDeflate, Dict: true, Sum: sha(v1)},
+		"wrong dictionary":           {Path: ko, Data: deflated(t, v2, v2), Enc: proto.EncDeflate, Dict: true, Sum: sha(v2)},
+		"unknown encoding":           {Path: ko, Data: v2, Enc: "zstd"},
+	} {
+		c.Cmd = proto.CmdPut
+		if err := put(c); err == nil {
+			t.Errorf("%s: put succeeded", name)
+		}
+		check(v1)
 	}
 }

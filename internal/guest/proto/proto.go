@@ -92,8 +92,33 @@ type Command struct {
 	// the part without More puts the file in place.
 	Offset int64 `json:"offset,omitempty"`
 	More   bool  `json:"more,omitempty"`
-	Step   *Step `json:"step,omitempty"`
+	// Enc says how a put's Data is encoded beside base64: EncDeflate, or
+	// "" for the file's bytes as they are. A put in parts encodes the
+	// whole file once and sends the encoded bytes in parts.
+	Enc string `json:"enc,omitempty"`
+	// Dict says that Data (EncDeflate) was compressed with the content
+	// of the last put of Path the init took as DEFLATE's preset
+	// dictionary: a module rebuilt after an edit differs little from the
+	// one sent before, and crosses the console in a few hundred bytes
+	// instead of a few KB. The init keeps that content in its own memory,
+	// not in the file (which a step could change).
+	Dict bool `json:"dict,omitempty"`
+	// Sum is the sha256 of the file's content, in hex: the init refuses
+	// a put whose content does not match.
+	Sum  string `json:"sha256,omitempty"`
+	Step *Step  `json:"step,omitempty"`
 }
+
+// MaxDictContent bounds the content the init keeps of a put as the
+// dictionary of the next put of its path (Command.Dict): larger files are
+// sent without one.
+const MaxDictContent = 4 << 20
+
+// EncDeflate is Command.Enc for a put whose Data is the file compressed
+// with DEFLATE (RFC 1951, compress/flate): a module without its debug
+// info shrinks to a quarter, and the console carries a quarter of the
+// bytes.
+const EncDeflate = "deflate"
 
 // Frame events.
 const (
