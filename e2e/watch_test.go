@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/kbuild"
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/toolchain"
 )
 
 // watchModule is one state of the scripted module of TestWatchMatchesTest:
@@ -81,7 +88,27 @@ type watchLine struct {
 		Build float64 `json:"build_s"`
 		Boot  float64 `json:"boot_s"`
 	} `json:"timings"`
+	Build struct {
+		Path   string `json:"path"`
+		Reason string `json:"reason"`
+	} `json:"build"`
+	Phases watchPhases `json:"phases"`
 	testReport
+}
+
+// watchPhases is rko watch --json's phases of a cycle.
+type watchPhases struct {
+	Wait      float64 `json:"wait_s"`
+	Compile   float64 `json:"compile_s"`
+	BuildRest float64 `json:"build_rest_s"`
+	BootWait  float64 `json:"boot_wait_s"`
+	Transfer  float64 `json:"transfer_s"`
+	Steps     []struct {
+		Name   string  `json:"name"`
+		S      float64 `json:"s"`
+		GuestS float64 `json:"guest_s"`
+	} `json:"steps"`
+	Verdict float64 `json:"verdict_s"`
 }
 
 func keyOf(r testReport, buildFailed bool) verdictKey {
@@ -102,8 +129,15 @@ type watcher struct {
 
 func startWatch(t testing.TB, dir string, extra ...string) *watcher {
 	t.Helper()
+	return startWatchBin(t, rkoBin, dir, extra...)
+}
+
+// startWatchBin is startWatch with another rko binary (the benchmark's
+// before).
+func startWatchBin(t testing.TB, bin, dir string, extra ...string) *watcher {
+	t.Helper()
 	args := append([]string{"watch", "--json"}, extra...)
-	w := &watcher{cmd: exec.Command(rkoBin, append(args, dir)...), lines: make(chan watchLine, 100), errs: &strings.Builder{}}
+	w := &watcher{cmd: exec.Command(bin, append(args, dir)...), lines: make(chan watchLine, 100), errs: &strings.Builder{}}
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +260,15 @@ func TestWatchRefusesSecondWatcher(t *testing.T) {
 
 // BenchmarkWatchEditToVerdict: 20 scripted edits of examples/hello's Rust
 // module through rko watch (TCG): median and p90 from save to verdict,
-// and the time from a crashing edit to the next good verdict.
+// the median of each phase of a cycle (rko watch --json's phases), the
+// floor (the module's compiler invocation alone: the rustc command Kbuild
+// recorded in .hello.o.cmd, without its objtool pass, run again in the
+// toolchain after each verdict) and the ratio of the median to the
+// floor's, and the time from a crashing edit to the next good verdict.
+// With RKO_BENCH_BEFORE naming another rko binary (an earlier commit's),
+// that binary's rko watch gets the same edits on its own copy of the
+// module, interleaved edit by edit with this one's so that both see the
+// same load, and its figures come with the prefix before_.
 //
 //	go test -run '^$' -bench WatchEditToVerdict -benchtime 1x ./e2e
 func BenchmarkWatchEditToVerdict(b *testing.B) {
@@ -243,61 +285,166 @@ func BenchmarkWatchEditToVerdict(b *testing.B) {
 	})
 }
 
+// benchSession is one rko watch of the benchmark and its figures.
+type benchSession struct {
+	prefix string
+	w      *watcher
+	dir    string
+	times  []float64
+	builds []float64
+	guests []float64
+	phases []watchPhases
+}
+
 func benchWatch(b *testing.B) {
+	bins := []struct{ prefix, bin string }{{"", rkoBin}}
+	if before := os.Getenv("RKO_BENCH_BEFORE"); before != "" {
+		bins = append(bins, struct{ prefix, bin string }{"before_", before})
+	}
 	for n := 0; n < b.N; n++ {
-		dir := filepath.Join(b.TempDir(), "hello")
-		if out, err := exec.Command("cp", "-r", "../examples/hello/rust", dir).CombinedOutput(); err != nil {
-			b.Fatalf("%v %s", err, out)
-		}
-		for _, f := range []string{"hello.ko", "hello.o", "hello.mod", "hello.mod.c", "hello.mod.o", "Module.symvers", "modules.order"} {
-			os.Remove(filepath.Join(dir, f))
-		}
-		src := filepath.Join(dir, "hello.rs")
-		orig, _ := os.ReadFile(src)
-		w := startWatch(b, dir, "--accel", "tcg")
-		next := func() watchLine { return w.next(b, 5*time.Minute) }
-		first := next()
-		if !first.Verdict.Passed {
-			b.Fatalf("first cycle failed: %+v\n%s", first.Verdict, w.errs.String())
-		}
-		var times, builds, guests []float64
-		for i := 0; i < 20; i++ {
-			time.Sleep(300 * time.Millisecond) // a person pauses between saves
-			os.WriteFile(src, append(append([]byte(nil), orig...), []byte(fmt.Sprintf("\n// edit %d\n", i))...), 0o644)
-			l := next()
-			if !l.Verdict.Passed {
-				b.Fatalf("edit %d failed: %+v", i, l.Verdict)
+		var ss []*benchSession
+		var orig []byte
+		for _, x := range bins {
+			dir := filepath.Join(b.TempDir(), "hello")
+			if out, err := exec.Command("cp", "-r", "../examples/hello/rust", dir).CombinedOutput(); err != nil {
+				b.Fatalf("%v %s", err, out)
 			}
-			times = append(times, l.EditToVerdictS)
-			builds = append(builds, l.Timings.Build)
-			guests = append(guests, l.Timings.Boot)
+			for _, f := range []string{"hello.ko", "hello.o", "hello.mod", "hello.mod.c", "hello.mod.o", "Module.symvers", "modules.order"} {
+				os.Remove(filepath.Join(dir, f))
+			}
+			orig, _ = os.ReadFile(filepath.Join(dir, "hello.rs"))
+			s := &benchSession{prefix: x.prefix, dir: dir, w: startWatchBin(b, x.bin, dir, "--accel", "tcg")}
+			if first := s.w.next(b, 5*time.Minute); !first.Verdict.Passed {
+				b.Fatalf("%sfirst cycle failed: %+v\n%s", x.prefix, first.Verdict, s.w.errs.String())
+			}
+			ss = append(ss, s)
+		}
+		var floors []float64
+		for i := 0; i < 20; i++ {
+			for k := range ss {
+				s := ss[(i+k)%len(ss)]             // who goes first alternates
+				time.Sleep(300 * time.Millisecond) // a person pauses between saves
+				os.WriteFile(filepath.Join(s.dir, "hello.rs"), append(append([]byte(nil), orig...), []byte(fmt.Sprintf("\n// edit %d\n", i))...), 0o644)
+				l := s.w.next(b, 5*time.Minute)
+				if !l.Verdict.Passed {
+					b.Fatalf("%sedit %d failed: %+v", s.prefix, i, l.Verdict)
+				}
+				s.times = append(s.times, l.EditToVerdictS)
+				s.builds = append(s.builds, l.Timings.Build)
+				s.guests = append(s.guests, l.Timings.Boot)
+				s.phases = append(s.phases, l.Phases)
+			}
+			floors = append(floors, compileAlone(b, ss[0].dir, "hello.o"))
 		}
 		// A crashing edit (a Rust panic on load), then the good source
 		// again: the time from the crash's save to the next good verdict.
+		s := ss[0]
+		src := filepath.Join(s.dir, "hello.rs")
 		crash := strings.Replace(string(orig), "pr_info!(", "if true { panic!(\"rko bench crash\") } pr_info!(", 1)
 		start := time.Now()
 		os.WriteFile(src, []byte(crash), 0o644)
-		l := next()
+		l := s.w.next(b, 5*time.Minute)
 		if l.Verdict.Passed {
 			b.Logf("the crashing edit passed (%+v): recovery not measured", l.Verdict)
 		}
 		os.WriteFile(src, orig, 0o644)
 		for {
-			l = next()
+			l = s.w.next(b, 5*time.Minute)
 			if l.Verdict.Passed {
 				break
 			}
 		}
 		recovery := time.Since(start).Seconds()
-		w.stop(b)
-		sort.Float64s(times)
-		b.ReportMetric(times[len(times)/2], "median_s")
-		b.ReportMetric(times[len(times)*9/10], "p90_s")
-		b.ReportMetric(median(builds), "build_median_s")
-		b.ReportMetric(median(guests), "guest_median_s")
-		b.ReportMetric(recovery, "crash_to_good_s")
-		b.Logf("edit-to-verdict (s), sorted: %v", times)
+		for _, s := range ss {
+			s.w.stop(b)
+		}
+		floor := median(floors)
+		b.ReportMetric(floor, "floor_median_s")
+		for _, s := range ss {
+			sorted := append([]float64(nil), s.times...)
+			sort.Float64s(sorted)
+			m := sorted[len(sorted)/2]
+			b.ReportMetric(m, s.prefix+"median_s")
+			b.ReportMetric(sorted[len(sorted)*9/10], s.prefix+"p90_s")
+			b.ReportMetric(median(s.builds), s.prefix+"build_median_s")
+			b.ReportMetric(median(s.guests), s.prefix+"guest_median_s")
+			b.ReportMetric(m/floor, s.prefix+"ratio_to_floor")
+			if s.prefix == "" {
+				for name, f := range map[string]func(p watchPhases) float64{
+					"wait": func(p watchPhases) float64 { return p.Wait }, "compile": func(p watchPhases) float64 { return p.Compile },
+					"build_rest": func(p watchPhases) float64 { return p.BuildRest }, "boot_wait": func(p watchPhases) float64 { return p.BootWait },
+					"transfer": func(p watchPhases) float64 { return p.Transfer }, "verdict": func(p watchPhases) float64 { return p.Verdict },
+					"steps": func(p watchPhases) float64 { return stepsSum(p, false) }, "steps_guest": func(p watchPhases) float64 { return stepsSum(p, true) },
+				} {
+					var v []float64
+					for _, p := range s.phases {
+						v = append(v, f(p))
+					}
+					b.ReportMetric(median(v), "phase_"+name+"_median_s")
+				}
+				for i := range s.phases[0].Steps {
+					var v []float64
+					for _, p := range s.phases {
+						if i < len(p.Steps) {
+							v = append(v, p.Steps[i].S)
+						}
+					}
+					b.ReportMetric(median(v), fmt.Sprintf("phase_step%d_median_s", i+1))
+				}
+				b.ReportMetric(recovery, "crash_to_good_s")
+			}
+			b.Logf("%sedit-to-verdict (s), sorted: %v", s.prefix, sorted)
+		}
+		b.Logf("compiler alone (s): %v", floors)
 	}
+}
+
+// stepsSum adds up a cycle's steps as the host saw them, or as the guest
+// timed them.
+func stepsSum(p watchPhases, guest bool) float64 {
+	var s float64
+	for _, st := range p.Steps {
+		if guest {
+			s += st.GuestS
+		} else {
+			s += st.S
+		}
+	}
+	return s
+}
+
+// compileAlone runs target's compiler invocation alone again (the command
+// Kbuild recorded in its .cmd file in dir, without the objtool pass) in
+// the toolchain, in a scratch copy of the module's sources, and returns
+// how long it took: the floor of an edit-to-verdict cycle.
+func compileAlone(b testing.TB, dir, target string) float64 {
+	b.Helper()
+	c, err := kbuild.ReadCmdFile(dir, target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scratch := b.TempDir()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		switch filepath.Ext(e.Name()) {
+		case ".rs", ".c", ".h":
+			data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			os.WriteFile(filepath.Join(scratch, e.Name()), data, 0o644)
+		}
+	}
+	tc, err := toolchain.Load("", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := cache.Dir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := tc.Run(context.Background(), run.Opts{Dir: scratch, Env: []string{"RUSTC_BOOTSTRAP=1"}}, []string{root, scratch}, "sh", "-c", c.CompilerCommand()); err != nil {
+		b.Fatalf("the compiler alone: %v", err)
+	}
+	return time.Since(start).Seconds()
 }
 
 func median(v []float64) float64 {
@@ -368,4 +515,206 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// buildProducts reads what a module build leaves in dir that must not
+// depend on how it was built: the .ko, the objects, the .mod.c, Kbuild's
+// .cmd files, Module.symvers and modules.order.
+func buildProducts(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !(isBuildProduct(n) || n == ".module-common.o") || n == "rust-project.json" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = data
+	}
+	return out
+}
+
+// compositeModule writes a C module linked from two objects that share a
+// header (obj-m := combo.o, combo-y := main.o util.o) into a new
+// directory.
+func compositeModule(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "combo")
+	for name, text := range map[string]string{
+		"Kbuild": "obj-m := combo.o\ncombo-y := main.o util.o\n",
+		"util.h": "/* SPDX-License-Identifier: GPL-2.0 */\nint combo_twice(int x);\n",
+		"util.c": "// SPDX-License-Identifier: GPL-2.0\n#include \"util.h\"\n\nint combo_twice(int x)\n{\n\treturn 2 * x;\n}\n",
+		"main.c": `// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include "util.h"
+
+static int __init combo_init(void)
+{
+	pr_info("combo: %d\n", combo_twice(21));
+	return 0;
+}
+
+static void __exit combo_exit(void)
+{
+}
+
+module_init(combo_init);
+module_exit(combo_exit);
+MODULE_DESCRIPTION("rko e2e: a module linked from two objects");
+MODULE_LICENSE("GPL");
+`,
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+	}
+	return dir
+}
+
+// TestReplayMatchesMake: an edit of a module's source, built by replaying
+// the commands Kbuild recorded (rko watch's build.path "replay"), leaves
+// byte for byte what make leaves for the same edit: the .ko, the objects,
+// the .mod.c, every .cmd file (fixdep's output and Kbuild's objtool line
+// written again), Module.symvers and modules.order. For a Rust module, a
+// C module and a C module linked from two objects.
+func TestReplayMatchesMake(t *testing.T) {
+	requireRealPath(t)
+	for _, tt := range []struct {
+		name string
+		dir  func(t *testing.T) string
+		src  string
+		old  string
+		new  string
+	}{
+		{"rust", func(t *testing.T) string { return copyDir(t, "../examples/hello/rust") }, "hello.rs", "[72, 108, 200]", "[72, 108, 201]"},
+		{"c", func(t *testing.T) string { return copyDir(t, "../examples/hello/c") }, "hello_c.c", "hello_c: loaded, sum", "hello_c: loaded (edited), sum"},
+		{"composite", compositeModule, "util.c", "2 * x", "3 * x"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tt.dir(t)
+			src := filepath.Join(dir, tt.src)
+			orig := readFile(t, src)
+			edited := strings.Replace(orig, tt.old, tt.new, 1)
+			if edited == orig {
+				t.Fatalf("%s does not hold %q", tt.src, tt.old)
+			}
+			w := startWatch(t, dir)
+			if l := w.next(t, coldTimeout); !l.Verdict.Passed || l.Build.Path != "make" {
+				t.Fatalf("first cycle: passed %v, build %+v\n%s", l.Verdict.Passed, l.Build, w.errs.String())
+			}
+			os.WriteFile(src, []byte(edited), 0o644)
+			l := w.next(t, 5*time.Minute)
+			if !l.Verdict.Passed || l.Build.Path != "replay" || !strings.Contains(l.Build.Reason, tt.src) {
+				t.Fatalf("the edit's cycle: passed %v, build %+v (want a replay of %s)\n%s", l.Verdict.Passed, l.Build, tt.src, w.errs.String())
+			}
+			t.Logf("replayed: build %.2fs (compile %.2fs, rest %.2fs)", l.Timings.Build, l.Phases.Compile, l.Phases.BuildRest)
+			replayed := buildProducts(t, dir)
+			w.stop(t)
+			// The same edit through make.
+			t.Setenv("RKO_KBUILD_REPLAY", "0")
+			os.WriteFile(src, []byte(orig), 0o644)
+			if r := rko(t, 5*time.Minute, "build", dir); r.code != 0 {
+				t.Fatalf("rko build: exit %d\n%s", r.code, r.stderr)
+			}
+			os.WriteFile(src, []byte(edited), 0o644)
+			if r := rko(t, 5*time.Minute, "build", dir); r.code != 0 {
+				t.Fatalf("rko build: exit %d\n%s", r.code, r.stderr)
+			}
+			made := buildProducts(t, dir)
+			var names []string
+			for n := range made {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				if r, ok := replayed[n]; !ok {
+					t.Errorf("%s: make left it, the replay did not", n)
+				} else if !bytes.Equal(r, made[n]) {
+					t.Errorf("%s: the replay's (%d bytes) is not make's (%d bytes)", n, len(r), len(made[n]))
+				}
+			}
+			for n := range replayed {
+				if _, ok := made[n]; !ok {
+					t.Errorf("%s: the replay left it, make did not", n)
+				}
+			}
+			t.Logf("%d build products byte for byte the same: %s", len(names), strings.Join(names, " "))
+		})
+	}
+}
+
+// TestReplayFallsBack: rko watch replays an edit of a module's source,
+// and goes through make, saying why, when something else changed: a
+// Kbuild edit, a new source file, a renamed module, and an edit that does
+// not compile (the replayed compile fails; make reports the error).
+// Every cycle's verdict stays right.
+func TestReplayFallsBack(t *testing.T) {
+	requireRealPath(t)
+	dir := copyDir(t, "../examples/hello/c")
+	w := startWatch(t, dir)
+	if l := w.next(t, coldTimeout); !l.Verdict.Passed || l.Build.Path != "make" {
+		t.Fatalf("first cycle: passed %v, build %+v\n%s", l.Verdict.Passed, l.Build, w.errs.String())
+	}
+	// Until a cycle with the build path and passing state wanted (an
+	// edit of several files can be seen as more than one burst).
+	until := func(what, path, reason string, passed bool, ok func(watchLine) bool) watchLine {
+		t.Helper()
+		var seen []string
+		for i := 0; i < 5; i++ {
+			l := w.next(t, 5*time.Minute)
+			seen = append(seen, fmt.Sprintf("%s (%s) passed=%v", l.Build.Path, l.Build.Reason, l.Verdict.Passed))
+			if l.Build.Path == path && strings.Contains(l.Build.Reason, reason) && l.Verdict.Passed == passed && (ok == nil || ok(l)) {
+				t.Logf("%s: build %s (%s), %.2fs", what, l.Build.Path, l.Build.Reason, l.EditToVerdictS)
+				return l
+			}
+		}
+		t.Fatalf("%s: no cycle built by %s (%q) with passed=%v in five: %q\n%s", what, path, reason, passed, seen, w.errs.String())
+		return watchLine{}
+	}
+	src := filepath.Join(dir, "hello_c.c")
+	edit := func(path, old, new string) {
+		t.Helper()
+		s := readFile(t, path)
+		if !strings.Contains(s, old) {
+			t.Fatalf("%s does not hold %q", path, old)
+		}
+		os.WriteFile(path, []byte(strings.Replace(s, old, new, 1)), 0o644)
+	}
+	edit(src, "loaded, sum", "loaded once, sum")
+	until("a source edit", "replay", "only module sources changed: hello_c.c", true, nil)
+
+	kb := filepath.Join(dir, "Kbuild")
+	os.WriteFile(kb, []byte(readFile(t, kb)+"ccflags-y += -DRKO_E2E\n"), 0o644)
+	until("a Kbuild edit", "make", "Kbuild changed", true, nil)
+
+	os.WriteFile(filepath.Join(dir, "extra.h"), []byte("/* nothing yet */\n"), 0o644)
+	until("a new file", "make", "new source file extra.h", true, nil)
+
+	edit(src, "loaded once, sum", "loaded twice, sum")
+	until("a source edit after make recorded again", "replay", "hello_c.c", true, nil)
+
+	smoke := strings.ReplaceAll(readFile(t, filepath.Join(dir, "tests/smoke.sh")), "hello_c", "greet")
+	os.WriteFile(filepath.Join(dir, "greet.c"), []byte(readFile(t, src)), 0o644)
+	os.WriteFile(filepath.Join(dir, "tests/smoke.sh"), []byte(smoke), 0o755)
+	os.WriteFile(kb, []byte(strings.Replace(readFile(t, kb), "hello_c.o", "greet.o", 1)), 0o644)
+	os.Remove(src)
+	until("a renamed module", "make", "", true, func(l watchLine) bool { return hasStep(l, "insmod greet") })
+
+	greet := filepath.Join(dir, "greet.c")
+	edit(greet, `twice, sum %d\n", sum)`, `twice, sum %d\n", sum +)`)
+	l := until("an edit that does not compile", "make", "a replayed command failed", false, nil)
+	if l.BuildError == nil {
+		t.Errorf("no build_error for a compile error: %+v", l.Verdict)
+	}
+	edit(greet, "sum +)", "sum)")
+	until("the fix", "replay", "greet.c", true, func(l watchLine) bool { return hasStep(l, "insmod greet") })
+	w.stop(t)
+	assertNoLeftovers(t)
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
@@ -75,6 +76,13 @@ type Result struct {
 	BuildPath   string       `json:"build_path,omitempty"`
 	Modules     []string     `json:"modules"` // .ko paths
 	Diagnostics []Diagnostic `json:"diagnostics,omitempty"`
+	// Path is how the module was built: PathReplay (the commands Kbuild
+	// recorded, run again without make) or PathMake; Reason says why.
+	Path   string `json:"-"`
+	Reason string `json:"-"`
+	// Compile is, for a replay, the time of the compile commands of the
+	// module's changed sources (each with its objtool pass and fixdep).
+	Compile time.Duration `json:"-"`
 }
 
 // Error is a failed module build: the diagnostics found, and make's output
@@ -84,6 +92,8 @@ type Error struct {
 	Diagnostics []Diagnostic
 	Output      []byte
 	Err         error
+	// Reason says why make ran rather than a replay (Result.Reason).
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -131,7 +141,12 @@ func CheckDir(dir string) (string, error) {
 	return "", fmt.Errorf("%s has neither a Kbuild nor a Makefile: an out-of-tree module needs one with obj-m := NAME.o (rko new NAME creates a module with both)", abs)
 }
 
-// Build runs make M=dir modules against k with tc, and returns the .ko files.
+// Build builds the modules of dir against k with tc, and returns the .ko
+// files: it replays the commands Kbuild recorded when only the module's
+// sources changed since rko's last make of dir (see replay.go), and runs
+// make M=dir modules otherwise. Result.Path and Result.Reason say which
+// and why; RKO_KBUILD_REPLAY=0 always runs make. A replayed command that
+// fails is followed by make, whose error is the one returned.
 func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir string, log io.Writer) (*Result, error) {
 	abs, err := CheckDir(dir)
 	if err != nil {
@@ -179,6 +194,73 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}
+	id := replayIdentity{Dir: abs, RunDir: mdir, Make: argv, Env: envStamp(env), Kernel: kernelStamp(k), Toolchain: string(tc.Kind) + "|" + tc.ID + "|" + tc.Root}
+	reason := "RKO_KBUILD_REPLAY=0"
+	if os.Getenv("RKO_KBUILD_REPLAY") != "0" {
+		reason = replayUnsupported(k)
+		if reason == "" {
+			var plan *replayPlan
+			plan, reason = planReplay(loadRecord(abs), id)
+			if plan != nil {
+				res, err := replay(ctx, tc, k, plan, binds, mounts, env, mdir, log)
+				if err == nil {
+					res.Reason = reason
+					return res, nil
+				}
+				if errors.Is(err, context.Canceled) {
+					return nil, err
+				}
+				reason = "a replayed command failed (" + err.Error() + "): make reports it"
+				fmt.Fprintf(log, "rko: %s\n", reason)
+			}
+		}
+	}
+	res, err := makeModules(ctx, tc, k, abs, mdir, binds, mounts, env, argv, log)
+	if err != nil {
+		// The record stays: it describes the last make that worked, and
+		// each target's command is checked against it before a replay.
+		var be *Error
+		if errors.As(err, &be) {
+			be.Reason = reason
+		}
+		return nil, err
+	}
+	res.Path, res.Reason = PathMake, reason
+	if err := saveRecord(id); err != nil {
+		fmt.Fprintf(log, "rko: the next build of %s runs make again: %v\n", abs, err)
+	}
+	return res, nil
+}
+
+// replay runs plan (replay.go) and checks its .ko files as make's are.
+func replay(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, plan *replayPlan, binds []string, mounts []toolchain.Mount, env []string, mdir string, log io.Writer) (*Result, error) {
+	abs := plan.dir
+	var res *Result
+	var compile time.Duration
+	if !plan.empty() {
+		r, err := runReplay(ctx, tc, k, plan, binds, mounts, env, log)
+		if err != nil {
+			return nil, err
+		}
+		compile = r.compile
+		out := bytes.ReplaceAll(r.output, []byte(mdir), []byte(abs))
+		res = &Result{Diagnostics: absDiagnostics(ParseDiagnostics(string(out)), abs, k.BuildDir)}
+	} else {
+		res = &Result{}
+	}
+	mods, err := checkedModules(k, abs)
+	if err != nil {
+		return nil, err
+	}
+	res.Dir, res.Modules, res.Path, res.Compile = abs, mods, PathReplay, compile
+	if mdir != abs {
+		res.BuildPath = mdir
+	}
+	return res, nil
+}
+
+// makeModules runs make M=mdir modules (argv) and checks the .ko files.
+func makeModules(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, abs, mdir string, binds []string, mounts []toolchain.Mount, env, argv []string, log io.Writer) (*Result, error) {
 	r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: log, Env: env}, binds, mounts, argv...)
 	var out []byte
 	if r != nil {
@@ -195,12 +277,32 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if err != nil {
 		return nil, &Error{Dir: abs, Diagnostics: diags, Output: out, Err: err}
 	}
-	mods, err := builtModules(abs)
+	mods, err := checkedModules(k, abs)
+	if errors.Is(err, errNoModule) {
+		return nil, &Error{Dir: abs, Output: out, Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: abs, Modules: mods, Diagnostics: diags}
+	if mdir != abs {
+		res.BuildPath = mdir
+	}
+	return res, nil
+}
+
+// errNoModule: a build that made no .ko.
+var errNoModule = errors.New("make succeeded but built no .ko: check obj-m in the Kbuild file")
+
+// checkedModules lists the .ko files built in dir (builtModules), sorted,
+// each checked as the kernel will (CheckModule).
+func checkedModules(k *kernel.Kernel, dir string) ([]string, error) {
+	mods, err := builtModules(dir)
 	if err != nil {
 		return nil, err
 	}
 	if len(mods) == 0 {
-		return nil, &Error{Dir: abs, Output: out, Err: errors.New("make succeeded but built no .ko: check obj-m in the Kbuild file")}
+		return nil, errNoModule
 	}
 	sort.Strings(mods)
 	for _, ko := range mods {
@@ -208,11 +310,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 			return nil, err
 		}
 	}
-	res := &Result{Dir: abs, Modules: mods, Diagnostics: diags}
-	if mdir != abs {
-		res.BuildPath = mdir
-	}
-	return res, nil
+	return mods, nil
 }
 
 // memo is the compiler-probe memo for module builds: the ccmemo program

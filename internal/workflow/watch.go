@@ -32,7 +32,47 @@ type WatchCycle struct {
 	// BuildError holds the compiler's diagnostics when the module did not
 	// build (the guest keeps running).
 	BuildError *BuildFailure `json:"build_error,omitempty"`
+	// Build says whether the build replayed Kbuild's commands or ran
+	// make, and why.
+	Build *BuildPath `json:"build,omitempty"`
+	// Phases says where the cycle's time went.
+	Phases *Phases `json:"phases,omitempty"`
 	*Report
+}
+
+// Phases is where one cycle's time went, in seconds, in the order they
+// happen; they add up to edit_to_verdict_s (docs/schemas.md).
+type Phases struct {
+	// WaitS is from the save to the start of the build: the debounce's
+	// quiet after the last file event, and a cycle still running.
+	WaitS float64 `json:"wait_s"`
+	// CompileS is the compile commands of the module's changed sources
+	// (compiler, objtool, fixdep) when the build replayed them; 0 when
+	// make ran (make's own time is all in BuildRestS).
+	CompileS float64 `json:"compile_s"`
+	// BuildRestS is the rest of the build: make's walk, or the replay's
+	// modpost and link; and the checks of each .ko.
+	BuildRestS float64 `json:"build_rest_s"`
+	// BootWaitS is the wait for a guest still booting.
+	BootWaitS float64 `json:"boot_wait_s"`
+	// TransferS is stripping the modules and sending them and the test
+	// programs, to the guest's answer to the last of them.
+	TransferS float64 `json:"transfer_s"`
+	// Steps are the plan's steps, in order.
+	Steps []StepPhase `json:"steps,omitempty"`
+	// VerdictS is from the last step's answer to the verdict: reading
+	// the console, the results and the verdict.
+	VerdictS float64 `json:"verdict_s"`
+}
+
+// StepPhase is one step of a cycle.
+type StepPhase struct {
+	Name string `json:"name"`
+	// S is the step as the host saw it: from its command written (or
+	// the answer before it, when later) to its answer.
+	S float64 `json:"s"`
+	// GuestS is the step's own time in the guest (its end frame's ms).
+	GuestS float64 `json:"guest_s"`
 }
 
 // BuildFailure is a module build that failed: the compiler's messages,
@@ -296,9 +336,19 @@ func (s *watchSession) stop() {
 // verdict, printed.
 func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 	out := WatchCycle{Cycle: n}
+	ph := &Phases{}
+	out.Phases = ph
 	buildStart := time.Now()
-	mods, err := s.env.BuildModules(ctx, s.k, s.dirs)
+	ph.WaitS = seconds(buildStart.Sub(at))
+	b, err := s.env.buildCycle(ctx, s.k, s.dirs)
 	buildTime := time.Since(buildStart)
+	if b != nil {
+		out.Build = &b.path
+		ph.CompileS = seconds(b.compile)
+		ph.BuildRestS = seconds(buildTime - b.compile)
+	} else {
+		ph.BuildRestS = seconds(buildTime)
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -308,19 +358,24 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 		out.BuildError = &BuildFailure{Error: err.Error()}
 		if errors.As(err, &be) {
 			out.BuildError.Dir, out.BuildError.Diagnostics = be.Dir, be.Diagnostics
+			out.Build = &BuildPath{Path: kbuild.PathMake, Reason: be.Reason}
 			if len(be.Diagnostics) > 0 {
 				reason = "module build failed: " + be.Diagnostics[0].String()
 			}
 		}
 		out.Report = &Report{Kernel: InfoOf(s.k), Verdict: Verdict{Reason: reason}}
 		out.EditToVerdictS = seconds(time.Since(at))
+		ph.VerdictS = seconds(time.Since(buildStart.Add(buildTime)))
 		s.print(out, err)
 		return nil
 	}
+	mods := b.mods
+	waitStart := time.Now()
 	g, err := s.take(ctx)
 	if err != nil {
 		return err
 	}
+	ph.BootWaitS = seconds(time.Since(waitStart))
 	out.Rebooted = s.fresh
 	s.fresh = false
 	runStart := time.Now()
@@ -338,7 +393,20 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 	if out.RebootReason == "" && len(rep.Crashes) > 0 {
 		out.RebootReason = "a crash was reported: " + rep.Crashes[0].Title
 	}
+	ph.TransferS = seconds(c.Transfer)
+	answered := c.Transfer
+	for _, st := range c.Steps {
+		sp := StepPhase{Name: st.Name, S: seconds(st.Took)}
+		for _, r := range rep.Steps {
+			if r.Name == st.Name {
+				sp.GuestS = float64(r.Ms) / 1000
+			}
+		}
+		ph.Steps = append(ph.Steps, sp)
+		answered += st.Took
+	}
 	out.EditToVerdictS = seconds(time.Since(at))
+	ph.VerdictS = seconds(time.Since(runStart) - answered)
 	rep.Timings.Total = out.EditToVerdictS
 	s.print(out, nil)
 	if out.RebootReason != "" {
