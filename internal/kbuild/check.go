@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/rkodev/rko/internal/kernel"
 )
@@ -29,11 +30,12 @@ func CheckModule(k *kernel.Kernel, ko string) error {
 		return fmt.Errorf("reading %s: %w", ko, err)
 	}
 	defer f.Close()
-	exports := map[string]bool{}
 	kernelSymvers := filepath.Join(k.BuildDir, "Module.symvers")
-	if err := readSymvers(kernelSymvers, exports); err != nil {
+	kexports, err := kernelExports(kernelSymvers)
+	if err != nil {
 		return fmt.Errorf("kernel %s: %w", k.Release, err)
 	}
+	exports := map[string]bool{}
 	readSymvers(filepath.Join(filepath.Dir(ko), "Module.symvers"), exports) // optional
 	syms, err := f.Symbols()
 	if err != nil {
@@ -44,7 +46,7 @@ func CheckModule(k *kernel.Kernel, ko string) error {
 		if s.Section != elf.SHN_UNDEF || s.Name == "" || elf.ST_BIND(s.Info) != elf.STB_GLOBAL {
 			continue
 		}
-		if !exports[s.Name] {
+		if !kexports[s.Name] && !exports[s.Name] {
 			missing = append(missing, s.Name)
 		}
 	}
@@ -74,6 +76,38 @@ func CheckModule(k *kernel.Kernel, ko string) error {
 		return fmt.Errorf("%s has vermagic %q, but kernel %s needs %q and would refuse it: the build tree %s does not match the kernel's release and config (rebuild the tree, or pass the kernel it was built for)", filepath.Base(ko), got, k.Release, want, k.BuildDir)
 	}
 	return nil
+}
+
+// kernelExports is the set of symbols a kernel's Module.symvers exports,
+// read once per process for each version of the file (rko watch checks a
+// module on every save; the kernel's file has thousands of lines). The
+// set is shared: callers must not change it.
+func kernelExports(path string) (map[string]bool, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("no Module.symvers to check the module's symbols against: %w", err)
+	}
+	key := fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())
+	exportsRead.Lock()
+	defer exportsRead.Unlock()
+	if m, ok := exportsRead.m[key]; ok {
+		return m, nil
+	}
+	m := map[string]bool{}
+	if err := readSymvers(path, m); err != nil {
+		return nil, err
+	}
+	if exportsRead.m == nil {
+		exportsRead.m = map[string]map[string]bool{}
+	}
+	exportsRead.m[key] = m
+	return m, nil
+}
+
+// exportsRead holds the kernel exports read so far, by file version.
+var exportsRead struct {
+	sync.Mutex
+	m map[string]map[string]bool
 }
 
 // readSymvers adds the symbol names of a Module.symvers file ("CRC\tNAME\t

@@ -1,6 +1,7 @@
 package kbuild
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rkodev/rko/internal/cache"
@@ -528,6 +530,15 @@ func dedupe(s []string) []string {
 	return out
 }
 
+// replayPrelude starts a replay's script: Kbuild's recipes run without
+// LC_ALL, with LC_COLLATE and LC_NUMERIC set to C, and with
+// RUSTC_BOOTSTRAP=1 (the kernel's top Makefile exports them).
+const replayPrelude = "unset LC_ALL; export LC_COLLATE=C LC_NUMERIC=C RUSTC_BOOTSTRAP=1\n"
+
+// compiledMark is the line a replay's script prints once its compile
+// part is done: the host times the compile by its arrival.
+const compiledMark = "rko replay: compiled"
+
 // replayScripts are the shell scripts of a replay: compile (the objects
 // of the changed sources, each followed by fixdep as Kbuild's
 // cmd_and_fixdep does) and rest (composite links, modules.order, modpost,
@@ -562,15 +573,11 @@ func (p *replayPlan) scripts(objtree string) (compile, rest string) {
 		}
 		return strings.Join(t, " || ")
 	}
-	// Kbuild's recipes run without LC_ALL and with these two.
-	const prelude = "unset LC_ALL; export LC_COLLATE=C LC_NUMERIC=C RUSTC_BOOTSTRAP=1\n"
-	b.WriteString(prelude)
 	for _, c := range p.compile {
 		step(&b, c, "")
 	}
 	compile = b.String()
 	b.Reset()
-	b.WriteString(prelude)
 	var objs []string
 	for _, m := range p.mods {
 		objs = append(objs, m.Object)
@@ -596,37 +603,72 @@ type replayed struct {
 	output  []byte
 }
 
-// runReplay runs p's scripts with tc, with binds and mounts as make's
-// build had them.
+// runReplay runs p's scripts with tc, in one sandbox, with binds and
+// mounts as make's build had them. The compile's time is from the start
+// to compiledMark on the script's standard error.
 func runReplay(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, p *replayPlan, binds []string, mounts []toolchain.Mount, env []string, log io.Writer) (*replayed, error) {
 	compile, rest := p.scripts(k.BuildDir)
+	script := replayPrelude + rest
+	if len(p.compile) > 0 {
+		script = replayPrelude + compile + "echo " + shellQuote(compiledMark) + " >&2\n" + rest
+	}
+	mark := &markWriter{w: log, mark: []byte(compiledMark)}
 	out := &replayed{}
-	for i, script := range []string{compile, rest} {
-		if i == 0 && len(p.compile) == 0 {
-			continue
-		}
-		start := time.Now()
-		r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: log, Env: env, Dir: p.runDir}, binds, mounts, "sh", "-c", script)
-		if r != nil {
-			out.output = append(append(out.output, r.Stdout...), r.Stderr...)
-		}
-		if i == 0 {
-			out.compile = time.Since(start)
-		}
-		if err != nil {
-			var re *run.Error
-			if errors.As(err, &re) {
-				out.output = append(out.output, re.Output...)
-			}
-			// The script says which command failed.
-			if _, after, ok := strings.Cut(string(out.output), failedMark); ok {
-				target, _, _ := strings.Cut(after, " failed")
-				return out, fmt.Errorf("the command of %s failed", target)
-			}
-			return out, err
+	start := time.Now()
+	r, err := tc.RunMounted(ctx, run.Opts{Stdout: log, Stderr: mark, Env: env, Dir: p.runDir}, binds, mounts, "sh", "-c", script)
+	if len(p.compile) > 0 {
+		out.compile = time.Since(start)
+		if at := mark.seen(); !at.IsZero() {
+			out.compile = at.Sub(start)
 		}
 	}
+	if r != nil {
+		out.output = append(append(out.output, r.Stdout...), r.Stderr...)
+	}
+	if err != nil {
+		var re *run.Error
+		if errors.As(err, &re) {
+			out.output = append(out.output, re.Output...)
+		}
+		// The script says which command failed.
+		if _, after, ok := strings.Cut(string(out.output), failedMark); ok {
+			target, _, _ := strings.Cut(after, " failed")
+			return out, fmt.Errorf("the command of %s failed", target)
+		}
+		return out, err
+	}
 	return out, nil
+}
+
+// markWriter passes writes to w and notes when mark first went through.
+type markWriter struct {
+	w    io.Writer
+	mark []byte
+	mu   sync.Mutex
+	tail []byte
+	at   time.Time
+}
+
+func (m *markWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	if m.at.IsZero() {
+		m.tail = append(m.tail, p...)
+		if bytes.Contains(m.tail, m.mark) {
+			m.at = time.Now()
+			m.tail = nil
+		} else if n := len(m.tail) - len(m.mark); n > 0 {
+			m.tail = m.tail[n:]
+		}
+	}
+	m.mu.Unlock()
+	return m.w.Write(p)
+}
+
+// seen is when the mark went through (zero: not yet).
+func (m *markWriter) seen() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.at
 }
 
 // kernelStamp identifies k's build tree for a replay record: its key, and

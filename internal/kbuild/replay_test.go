@@ -1,12 +1,19 @@
 package kbuild
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/toolchain"
 )
 
 // Where the golden .cmd files were recorded (testdata/cmd/README.md).
@@ -246,8 +253,10 @@ func TestReplayScripts(t *testing.T) {
 	kb := filepath.Join(p.root, "kbuild")
 	compile, rest := plan.scripts(kb)
 	util := plan.cmds["util.o"]
+	if !strings.HasPrefix(compile, "if ! (set -e; ") {
+		t.Errorf("compile script does not start with the compile:\n%s", compile)
+	}
 	for _, want := range []string{
-		"unset LC_ALL; export LC_COLLATE=C LC_NUMERIC=C RUSTC_BOOTSTRAP=1\n",
 		"if ! (set -e; " + util.Command + "\n); then rm -f 'util.o'; ",
 		shellQuote(kb+"/scripts/basic/fixdep") + " './.util.o.d' 'util.o' " + shellQuote(util.Saved) + " > '.util.o.cmd'\nrm -f './.util.o.d'\n",
 	} {
@@ -278,4 +287,140 @@ func TestReplayScripts(t *testing.T) {
 	if modo.Tail == "" || !strings.Contains(rest, "printf '%s' "+shellQuote(modo.Tail)+" >> '.combo.mod.o.cmd'\n") {
 		t.Errorf("rest script does not write .combo.mod.o.cmd's tail %q:\n%s", modo.Tail, rest)
 	}
+}
+
+// TestReplayRuns runs a replay's script for real, with sh, on a module
+// whose recorded commands are shell stand-ins for the compiler, fixdep,
+// modpost and the linker: only the changed object is compiled and its
+// .cmd file written again as make writes it; modpost runs; the .mod.c
+// compile runs only when modpost changed the .mod.c; the .ko is linked
+// from the new object; a command that fails deletes its target and is
+// named in the error.
+func TestReplayRuns(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	root := t.TempDir()
+	dir, kb := filepath.Join(root, "m"), filepath.Join(root, "kbuild")
+	objtool := kb + "/tools/objtool/objtool"
+	// fixdep as Kbuild's prints a compile's .cmd: the saved command,
+	// the source, no dependencies.
+	writeExec(t, kb+"/scripts/basic/fixdep", `printf 'savedcmd_%s := %s\n\nsource_%s := %s\n\ndeps_%s := \\\n\n%s: $(deps_%s)\n\n$(deps_%s):\n' "$2" "$3" "$2" "$(cat "$1")" "$2" "$2" "$2" "$2"`+"\n")
+	writeExec(t, objtool, "exit 0\n")
+	// modpost writes the .mod.c only when its text changes, as the real
+	// one does, and always Module.symvers.
+	writeExec(t, kb+"/modpost", `cp modc.text m.mod.c.new; if cmp -s m.mod.c.new m.mod.c; then rm m.mod.c.new; else mv m.mod.c.new m.mod.c; fi; : > Module.symvers`+"\n")
+	writeFile(t, kb+"/scripts/module-common.c", "")
+	compileCmd := func(target, src string) string {
+		return "if grep -q FAIL " + src + "; then exit 1; fi; cp " + src + " " + target + "; printf '" + src + "' > ./." + target + ".d"
+	}
+	cmdFile := func(target, src, tail string) string {
+		saved := strings.ReplaceAll(compileCmd(target, src), "$", "$$")
+		return "savedcmd_" + target + " := " + saved + "\n\nsource_" + target + " := " + src + "\n\ndeps_" + target + " := \\\n\n" +
+			target + ": $(deps_" + target + ")\n\n$(deps_" + target + "):\n" + tail
+	}
+	objTail := "\nm.o: $(wildcard " + objtool + ")\n"
+	for name, text := range map[string]string{
+		"Kbuild": "obj-m := m.o\n", "m.c": "v1\n", "modc.text": "modinfo 1\n", "m.mod": "./m.o\n", "modules.order": "m.o\n",
+		".m.o.cmd":              cmdFile("m.o", "m.c", objTail),
+		".m.mod.o.cmd":          cmdFile("m.mod.o", "m.mod.c", ""),
+		"..module-common.o.cmd": "savedcmd_.module-common.o := true\n\nsource_.module-common.o := " + kb + "/scripts/module-common.c\n\ndeps_.module-common.o := \\\n\n.module-common.o: $(deps_.module-common.o)\n\n$(deps_.module-common.o):\n",
+		".modules.order.cmd":    "savedcmd_modules.order := {   echo m.o; :; } > modules.order\n",
+		".Module.symvers.cmd":   "savedcmd_Module.symvers := sh " + kb + "/modpost\n",
+		".m.ko.cmd":             "savedcmd_m.ko := cat m.o m.mod.o .module-common.o > m.ko\n",
+		"m.o":                   "v1\n", "m.mod.c": "modinfo 1\n", "m.mod.o": "modinfo 1\n", ".module-common.o": "", "Module.symvers": "", "m.ko": "v1\nmodinfo 1\n",
+	} {
+		writeFile(t, filepath.Join(dir, name), text)
+	}
+	base := time.Now().Add(-time.Hour)
+	for _, f := range []string{objtool, kb + "/scripts/basic/fixdep", kb + "/modpost", kb + "/scripts/module-common.c"} {
+		os.Chtimes(f, base.Add(-time.Hour), base.Add(-time.Hour))
+	}
+	for i, f := range []string{"Kbuild", "m.c", "modc.text", "m.mod", "m.o", ".module-common.o", "modules.order", "Module.symvers", "m.mod.c", "m.mod.o", "m.ko"} {
+		at := base.Add(time.Duration(i) * time.Second)
+		os.Chtimes(filepath.Join(dir, f), at, at)
+	}
+	id := replayIdentity{Dir: dir, RunDir: dir, Make: []string{"make"}, Kernel: "k", Toolchain: "t"}
+	rec, err := newRecord(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &toolchain.Toolchain{Kind: toolchain.Host}
+	k := &kernel.Kernel{BuildDir: kb}
+	replay := func(t *testing.T) error {
+		t.Helper()
+		plan, reason := planReplay(rec, id)
+		if plan == nil {
+			t.Fatalf("no replay: %s", reason)
+		}
+		_, err := runReplay(context.Background(), tc, k, plan, nil, nil, nil, io.Discard)
+		return err
+	}
+	read := func(f string) string {
+		data, _ := os.ReadFile(filepath.Join(dir, f))
+		return string(data)
+	}
+	origCmd := read(".m.o.cmd")
+	modo := mtime(filepath.Join(dir, "m.mod.o"))
+
+	writeFile(t, filepath.Join(dir, "m.c"), "v2\n")
+	if err := replay(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("m.ko"); got != "v2\nmodinfo 1\n" {
+		t.Errorf("m.ko = %q after an edit", got)
+	}
+	if got := read(".m.o.cmd"); got != origCmd {
+		t.Errorf(".m.o.cmd written again as\n%s\nwant\n%s", got, origCmd)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".m.o.d")); err == nil {
+		t.Errorf("the dependency file was left behind")
+	}
+	if !mtime(filepath.Join(dir, "m.mod.o")).Equal(modo) {
+		t.Errorf("m.mod.o compiled again, though modpost did not change m.mod.c")
+	}
+
+	// modpost changes the .mod.c: its object is compiled again.
+	writeFile(t, filepath.Join(dir, "modc.text"), "modinfo 2\n")
+	writeFile(t, filepath.Join(dir, "m.c"), "v3\n")
+	if err := replay(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("m.ko"); got != "v3\nmodinfo 2\n" {
+		t.Errorf("m.ko = %q after modpost changed m.mod.c", got)
+	}
+
+	// A compile that fails.
+	writeFile(t, filepath.Join(dir, "m.c"), "FAIL\n")
+	err = replay(t)
+	if err == nil || !strings.Contains(err.Error(), "the command of m.o failed") {
+		t.Errorf("error %v, want the failed command named", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.o")); err == nil {
+		t.Errorf("m.o kept after its command failed (make deletes it)")
+	}
+}
+
+// TestMarkWriter: the time the compile's mark goes by is noted, even
+// when it comes in pieces.
+func TestMarkWriter(t *testing.T) {
+	var out bytes.Buffer
+	m := &markWriter{w: &out, mark: []byte(compiledMark)}
+	m.Write([]byte("warning: something\nrko replay: com"))
+	if !m.seen().IsZero() {
+		t.Fatal("seen before it was whole")
+	}
+	m.Write([]byte("piled\nmore"))
+	if m.seen().IsZero() {
+		t.Fatal("not seen")
+	}
+	if out.String() != "warning: something\nrko replay: compiled\nmore" {
+		t.Errorf("output %q", out.String())
+	}
+}
+
+func writeExec(t *testing.T, path, script string) {
+	t.Helper()
+	writeFile(t, path, "#!/bin/sh\n"+script)
+	os.Chmod(path, 0o755)
 }
