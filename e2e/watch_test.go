@@ -369,7 +369,7 @@ func benchWatch(b *testing.B) {
 			b.ReportMetric(median(s.builds), s.prefix+"build_median_s")
 			b.ReportMetric(median(s.guests), s.prefix+"guest_median_s")
 			b.ReportMetric(m/floor, s.prefix+"ratio_to_floor")
-			if s.prefix == "" {
+			if s.phases[0].Steps != nil { // a binary that reports phases
 				for name, f := range map[string]func(p watchPhases) float64{
 					"wait": func(p watchPhases) float64 { return p.Wait }, "compile": func(p watchPhases) float64 { return p.Compile },
 					"build_rest": func(p watchPhases) float64 { return p.BuildRest }, "boot_wait": func(p watchPhases) float64 { return p.BootWait },
@@ -380,7 +380,7 @@ func benchWatch(b *testing.B) {
 					for _, p := range s.phases {
 						v = append(v, f(p))
 					}
-					b.ReportMetric(median(v), "phase_"+name+"_median_s")
+					b.ReportMetric(median(v), s.prefix+"phase_"+name+"_median_s")
 				}
 				for i := range s.phases[0].Steps {
 					var v []float64
@@ -389,8 +389,17 @@ func benchWatch(b *testing.B) {
 							v = append(v, p.Steps[i].S)
 						}
 					}
-					b.ReportMetric(median(v), fmt.Sprintf("phase_step%d_median_s", i+1))
+					b.ReportMetric(median(v), fmt.Sprintf("%sphase_step%d_median_s", s.prefix, i+1))
+					v = v[:0]
+					for _, p := range s.phases {
+						if i < len(p.Steps) {
+							v = append(v, p.Steps[i].GuestS)
+						}
+					}
+					b.ReportMetric(median(v), fmt.Sprintf("%sphase_step%d_guest_median_s", s.prefix, i+1))
 				}
+			}
+			if s.prefix == "" {
 				b.ReportMetric(recovery, "crash_to_good_s")
 			}
 			b.Logf("%sedit-to-verdict (s), sorted: %v", s.prefix, sorted)
