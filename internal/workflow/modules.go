@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
-	"github.com/rkodev/rko/internal/kbuild"
 	"github.com/rkodev/rko/internal/kernel"
 )
 
@@ -34,38 +33,11 @@ func ModuleName(ko string) string {
 
 // BuildModules builds every directory against k.
 func (e *Env) BuildModules(ctx context.Context, k *kernel.Kernel, dirs []string) ([]ModuleRun, error) {
-	var mods []ModuleRun
-	for _, d := range dirs {
-		abs, err := kbuild.CheckDir(d)
-		if err != nil {
-			return nil, err
-		}
-		unlock, err := e.lockModuleDir(ctx, abs, "building")
-		if err != nil {
-			return nil, err
-		}
-		logPath, logf := LogFile("kbuild")
-		r, err := kbuild.Build(ctx, e.Toolchain, k, abs, logf)
-		logf.Close()
-		unlock()
-		if err != nil {
-			return nil, fmt.Errorf("%w\nfull make output: %s", err, logPath)
-		}
-		os.Remove(logPath)
-		for _, dg := range r.Diagnostics {
-			if dg.Severity == "warning" {
-				e.UI.Warnf("%s", dg)
-			}
-		}
-		mr := ModuleRun{Dir: r.Dir, KoPaths: r.Modules, BuildPath: r.BuildPath}
-		for _, ko := range r.Modules {
-			mr.Modules = append(mr.Modules, ModuleName(ko))
-		}
-		mr.Tests = findTests(r.Dir)
-		mr.KUnit = hasKUnitSuites(r.Dir)
-		mods = append(mods, mr)
+	b, err := e.buildCycle(ctx, k, dirs)
+	if err != nil {
+		return nil, err
 	}
-	return mods, nil
+	return b.mods, nil
 }
 
 // kunitMarkers declare KUnit suites: the kernel crate's attribute in

@@ -27,9 +27,9 @@ type cycleBuild struct {
 	compile time.Duration
 }
 
-// buildCycle builds every directory against k as BuildModules does, and
-// keeps how each was built: a cycle reports whether its build replayed
-// Kbuild's commands or ran make, and why. With several directories the
+// buildCycle builds every directory against k (BuildModules is this
+// without the path), and keeps how each was built: a cycle reports
+// whether its build replayed Kbuild's commands or ran make, and why. With several directories the
 // path is make if any went through make, with that directory's reason.
 func (e *Env) buildCycle(ctx context.Context, k *kernel.Kernel, dirs []string) (*cycleBuild, error) {
 	b := &cycleBuild{}
