@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +154,65 @@ func TestKeepOnCrash(t *testing.T) {
 	if xe, ok := err.(*exec.ExitError); !ok || xe.ExitCode() != 130 {
 		t.Errorf("rko after Ctrl-C: %v, want exit 130", err)
 	}
+}
+
+// TestRunWithGDB: rko run --gdb opens the stub of a guest that runs on
+// without waiting; gdb attached with the run's command file while the
+// command runs sees the module loaded, with its symbols at their
+// addresses, and the run still ends with the command's status. Opt-in
+// with the debug kernels (RKO_E2E_DEBUG=1).
+func TestRunWithGDB(t *testing.T) {
+	requireRealPath(t)
+	debugKernels(t)
+	dir := copyDir(t, "../examples/debug")
+	cmd := exec.Command(rkoBin, "run", "--profile", "debug", "--toolchain", "rootfs", "--gdb", "127.0.0.1:0", dir, "--", "sleep", "25")
+	if out, err := exec.Command(rkoBin, "run", "--gdb", "1234", dir, "--", "true").CombinedOutput(); err == nil || !strings.Contains(string(out), "HOST:PORT") {
+		t.Errorf("--gdb 1234: %v %s, want a refusal naming HOST:PORT", err, out)
+	}
+	port := freePort(t)
+	cmd.Args[len(cmd.Args)-5] = "127.0.0.1:" + port
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	attach := regexp.MustCompile(`attach with: gdb-multiarch -x (\S+gdbinit)`)
+	var script string
+	for deadline := time.Now().Add(5 * time.Minute); script == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if m := attach.FindStringSubmatch(errb.String()); m != nil {
+			script = m[1]
+		}
+	}
+	if script == "" {
+		t.Fatalf("no attach command printed:\n%s", errb.String())
+	}
+	var out []byte
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if !strings.Contains(errb.String(), "step 1/") {
+			continue // the module is not loaded yet
+		}
+		out, _ = exec.Command("gdb-multiarch", "-q", "-batch", "-nx", "-x", script,
+			"-ex", "python print('modules:', [m['name'].string() for m in linux.modules.module_list()])",
+			"-ex", "info address points::scaled", "-ex", "detach").CombinedOutput()
+		break
+	}
+	if !strings.Contains(string(out), "'points'") || !strings.Contains(string(out), "0xffff") {
+		t.Errorf("gdb attached to the running guest:\n%s\nwant the points module listed and points::scaled at a kernel address", out)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("rko run --gdb: %v\n%s", err, errb.String())
+	}
+}
+
+// freePort is a free TCP port on the loopback interface.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }
