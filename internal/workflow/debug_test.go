@@ -44,7 +44,7 @@ func TestGDBInit(t *testing.T) {
 	}{
 		{nil, false, ""},
 		{nil, true, "continue\n"},
-		{[]string{"init"}, true, "break init_module\ncontinue\n"},
+		{[]string{"init"}, true, "python rko_break_init = True\ncontinue\n"},
 		{[]string{"panic", "points::scaled"}, false, "break rust_begin_unwind\nbreak oops_enter\nbreak points::scaled\n"},
 	}
 	for _, tt := range tests {

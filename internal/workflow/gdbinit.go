@@ -115,6 +115,23 @@ func gdbInit(p gdbInitParams) string {
 	w("rko_lx = linux.symbols.LxSymbols()")
 	w("rko_lx.module_paths = [%s]", strings.Join(quoted, ", "))
 	w("rko_lx.module_files, rko_lx.module_files_updated = [], False")
+	w("rko_break_init = False")
+	// Every section the kernel placed (.init.text too, which lx-symbols'
+	// own argument list leaves out: init_module lives there), read from
+	// the module's sect_attrs as lx-symbols reads them; lx-symbols' list
+	// when that layout differs.
+	w("def rko_sections(m, addr):")
+	w("    try:")
+	w("        sa = m['sect_attrs'].dereference()")
+	w("        secs, i = {}, 0")
+	w("        while sa['grp']['bin_attrs'][i] != 0:")
+	w("            a = sa['grp']['bin_attrs'][i].dereference()")
+	w("            secs[a['attr']['name'].string()] = str(a['private']).split()[0]")
+	w("            i += 1")
+	w("    except gdb.error:")
+	w("        return rko_lx._section_arguments(m, addr)")
+	w("    text = secs.pop('.text', addr)")
+	w("    return text + ''.join(' -s %%s %%s' %% kv for kv in sorted(secs.items()) if kv[1] != '0x0')")
 	w("def rko_load(m):")
 	w("    name = m['name'].string()")
 	w("    rko_lx._update_module_files()")
@@ -124,7 +141,9 @@ func gdbInit(p gdbInitParams) string {
 	w("        return")
 	w("    addr = str(m['mem'][linux.constants.LX_MOD_TEXT]['base']).split()[0]")
 	w("    gdb.write('rko: symbols of %%s at %%s from %%s\\n' %% (name, addr, f))")
-	w("    gdb.execute('add-symbol-file -readnow %%s %%s' %% (f, rko_lx._section_arguments(m, addr)), to_string=True)")
+	w("    gdb.execute('add-symbol-file -readnow %%s %%s' %% (f, rko_sections(m, addr)), to_string=True)")
+	w("    if rko_break_init and int(m['init']) != 0:")
+	w("        gdb.Breakpoint('*%%d' %% int(m['init']))")
 	w("end")
 	if p.Running {
 		w("python [rko_load(m) for m in linux.modules.module_list()]")
@@ -140,14 +159,19 @@ func gdbInit(p gdbInitParams) string {
 
 // gdbBreaks is the second command file: the breakpoints, pending until
 // the module that has them is loaded, and continue for an interactive
-// session. It is its own file, sourced after gdbInit's: gdb 13 leaves a
-// pending breakpoint made in the same file as lx-symbols pending after
-// the module's symbols are loaded, and resolves one made in a later file
-// (seen with rko debug on examples/debug). A Rust path
-// (points::scaled) resolves like a C++ qualified name.
+// session (its own file, so that a debugger attaching with --listen's
+// gdbinit starts with none). A Rust path (points::scaled) resolves like a
+// C++ qualified name. init is a breakpoint on each module's own init
+// function (mod->init), made by the module hook once the module is
+// loaded: the init_module symbol is in .init.text, which the module's
+// symbol file may place elsewhere.
 func gdbBreaks(breaks []string, cont bool) string {
 	var b strings.Builder
 	for _, br := range breaks {
+		if br == "init" {
+			b.WriteString("python rko_break_init = True\n")
+			continue
+		}
 		for _, loc := range breakLocations(br) {
 			fmt.Fprintf(&b, "break %s\n", loc)
 		}
@@ -158,13 +182,11 @@ func gdbBreaks(breaks []string, cont bool) string {
 	return b.String()
 }
 
-// breakLocations are gdb locations of a --break: init is every module's
-// init function, panic a Rust panic (the kernel crate's panic handler)
-// and any oops (oops_enter, called on every architecture's die path).
+// breakLocations are gdb locations of a --break: panic is a Rust panic
+// (the kernel crate's panic handler) and any oops (oops_enter, called on
+// every architecture's die path); anything else is a location.
 func breakLocations(br string) []string {
 	switch br {
-	case "init":
-		return []string{"init_module"}
 	case "panic":
 		return []string{"rust_begin_unwind", "oops_enter"}
 	}
