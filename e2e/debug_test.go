@@ -12,16 +12,25 @@ import (
 	"time"
 )
 
-// debugScript stops in examples/debug's scaled(), reads its arguments
-// (locals of the frame) and a field of the struct behind one, stamps the
-// time of the stop, and detaches so that the guest runs to its verdict.
+// debugScript stops in examples/debug's scaled(), stamps the time of the
+// stop, reads the struct behind its argument and a field of it, steps
+// over its first line (a next or more: arm64's line table comes back to
+// it) and reads a local, and detaches so that the guest runs to
+// its verdict. (The argument k is not read: riscv64's rustc keeps no
+// location for it past the prologue.)
 const debugScript = `continue
 python import time; print("rko-debug-stopped-at", time.time())
-info args
-p k
-p p.x
 p *p
+p p.x
 bt 3
+python
+line = gdb.selected_frame().find_sal().line
+for _ in range(20):
+    gdb.execute("next", to_string=True)
+    if gdb.selected_frame().find_sal().line != line:
+        break
+end
+p folded
 delete
 detach
 `
@@ -55,8 +64,7 @@ func TestDebug(t *testing.T) {
 				t.Fatalf("rko debug exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
 			for _, want := range []string{
-				"hit Breakpoint", "points::scaled (p=", "k = 2", "$1 = 2", "$2 = 3", "$3 = points::Point {x: 3, y: 4}",
-				"PASS",
+				"hit Breakpoint", "points::scaled (p=", "$1 = points::Point {x: 3, y: 4}", "$2 = 3", "$3 = 10", "PASS",
 			} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("output lacks %q:\n%s", want, r.stdout)

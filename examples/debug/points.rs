@@ -25,8 +25,11 @@ struct Point {
 /// `p` scaled by `k` and folded into one number; `None` on overflow.
 #[inline(never)]
 fn scaled(p: &Point, k: i32) -> Option<i32> {
-    let folded = p.x.checked_mul(k)?.checked_add(p.y)?;
-    Some(core::hint::black_box(folded))
+    let mut folded = p.x.checked_mul(k)?.checked_add(p.y)?;
+    // Kept in memory, so that a debugger reads the local on every
+    // architecture (riscv64's rustc keeps no location for it otherwise).
+    core::hint::black_box(&mut folded);
+    Some(folded)
 }
 
 struct Points {
