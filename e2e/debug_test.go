@@ -37,14 +37,13 @@ detach
 
 // TestDebug runs rko debug --batch on examples/debug on each selected
 // architecture with a debug kernel (x86_64 always, arm64 and riscv64 per
-// RKO_E2E_ARCHES): gdb stops in the Rust function points::scaled, reads
+// RKO_E2E_ARCHES and RKO_E2E_DEBUG=1): gdb stops in the Rust function points::scaled, reads
 // a local and a struct field through the Rust pretty printers, detaches,
 // and the guest runs to a passing verdict. The time from the command to
-// the first stop is logged. Opt-in with the debug kernels
-// (RKO_E2E_DEBUG=1, docs/ci.md); it needs gdb-multiarch (scripts/setup).
+// the first stop is logged. It needs gdb-multiarch (scripts/setup).
 func TestDebug(t *testing.T) {
 	requireRealPath(t)
-	debugKernels(t)
+	debugKernel(t)
 	if _, err := exec.LookPath("gdb-multiarch"); err != nil {
 		t.Fatal("gdb-multiarch is not installed: run scripts/setup (apt-get install gdb-multiarch)")
 	}
@@ -56,6 +55,7 @@ func TestDebug(t *testing.T) {
 		t.Run(arch, func(t *testing.T) {
 			if arch != "x86_64" {
 				skipArch(t, arch)
+				debugKernels(t)
 			}
 			dir := copyDir(t, "../examples/debug")
 			start := time.Now()
@@ -94,10 +94,10 @@ func TestDebugRefusesKernelWithoutDebugInfo(t *testing.T) {
 // module's init in the backtrace of the panic, and the faulting
 // instruction in item_set through the exception frame's saved registers
 // (x86_64: frame exc_general_protection, regs->ip); Ctrl-C then ends rko (130) and the
-// guest. Opt-in with the debug kernels (RKO_E2E_DEBUG=1).
+// guest. On the x86_64 debug kernel.
 func TestKeepOnCrash(t *testing.T) {
 	requireRealPath(t)
-	debugKernels(t)
+	debugKernel(t)
 	cmd := exec.Command(rkoBin, "test", "--profile", "debug", "--keep-on-crash", "--toolchain", "rootfs", copyDir(t, "../examples/buggy/null_c"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -167,11 +167,11 @@ func TestKeepOnCrash(t *testing.T) {
 // TestRunWithGDB: rko run --gdb opens the stub of a guest that runs on
 // without waiting; gdb attached with the run's command file while the
 // command runs sees the module loaded, with its symbols at their
-// addresses, and the run still ends with the command's status. Opt-in
-// with the debug kernels (RKO_E2E_DEBUG=1).
+// addresses, and the run still ends with the command's status. On the
+// x86_64 debug kernel.
 func TestRunWithGDB(t *testing.T) {
 	requireRealPath(t)
-	debugKernels(t)
+	debugKernel(t)
 	dir := copyDir(t, "../examples/debug")
 	cmd := exec.Command(rkoBin, "run", "--profile", "debug", "--toolchain", "rootfs", "--gdb", "127.0.0.1:0", dir, "--", "sleep", "25")
 	if out, err := exec.Command(rkoBin, "run", "--gdb", "1234", dir, "--", "true").CombinedOutput(); err == nil || !strings.Contains(string(out), "HOST:PORT") {

@@ -301,10 +301,10 @@ func TestRustPanicFails(t *testing.T) {
 // as the default kernel): the leak fails the run in the kmemleak step, is
 // blamed on the leaking module's own line although the module was unloaded
 // before the scan, and the clean module's KUnit tests and steps pass with
-// no leak blamed on it. Opt-in with the other debug kernels (debugKernels).
+// no leak blamed on it. On the x86_64 debug kernel (debugKernel).
 func TestDebugProfileFindsLeak(t *testing.T) {
 	requireRealPath(t)
-	debugKernels(t)
+	debugKernel(t)
 	rep := testMustFail(t, "a leak", "--profile", "debug", copyDir(t, "../examples/hello/rust"), copyDir(t, "../examples/buggy/leak_rust"))
 	if rep.Verdict.Step != "kmemleak" {
 		t.Fatalf("verdict %+v: the leak must fail the kmemleak step", rep.Verdict)

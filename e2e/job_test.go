@@ -78,12 +78,10 @@ func TestJobRefusedBeforeAnything(t *testing.T) {
 // TestWatchDebugFindsLeak: rko watch boots the debug kernel through the
 // same boot path as rko test, with the command line kmemleak needs
 // (slab_debug=U), so it finds the leak rko test finds
-// (TestDebugProfileFindsLeak) in the same module. Opt-in with the debug
-// kernels (RKO_E2E_DEBUG=1); workflow.TestBootConfig checks the same
-// command line on every run.
+// (TestDebugProfileFindsLeak) in the same module.
 func TestWatchDebugFindsLeak(t *testing.T) {
 	requireRealPath(t)
-	debugKernels(t)
+	debugKernel(t)
 	dir := copyDir(t, "../examples/buggy/leak_rust")
 	w := rko(t, coldTimeout, "watch", "--json", "--cycles", "1", "--profile", "debug", dir)
 	var cycle struct {
