@@ -79,7 +79,7 @@ the JSON schema.`,
 	}
 	fl.kernelFlags.add(c, "bench")
 	fl.bootFlags.add(c, bootDefaults{timeoutHelp: "stop a round that has not finished after this long (default 20m)", kmemleak: "off"})
-	c.Flags().StringVar(&fl.jobFile, "job", "", "take the kernel and boot options from this job file (docs/schemas.md#job)")
+	c.Flags().StringVar(&fl.jobFile, "job", "", "take the kernel and boot options from this job file (docs/schemas.md#the-job)")
 	c.Flags().BoolVar(&fl.printJob, "print-job", false, "print the job as JSON and run nothing")
 	c.Flags().StringSliceVarP(&o.Workloads, "workload", "w", nil, "workloads to run (kv, kvi, rbt, blk; default all)")
 	c.Flags().Float64Var(&o.Target, "target", 0.03, "wanted 95 % interval half-width, relative to the ratio")

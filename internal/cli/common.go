@@ -174,8 +174,8 @@ func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
 	}
 	f.kernelFlags.add(c, d.profile)
 	f.bootFlags.add(c, d)
-	c.Flags().StringVar(&f.jobFile, "job", "", "run the job in this JSON file (- for stdin; docs/schemas.md#job) instead of one made from flags and arguments")
-	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#job) and run nothing")
+	c.Flags().StringVar(&f.jobFile, "job", "", "run the job in this JSON file (- for stdin; docs/schemas.md#the-job) instead of one made from flags and arguments")
+	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#the-job) and run nothing")
 }
 
 // jobOptions are what the options of every command that runs a job

@@ -34,7 +34,7 @@ on the debug profile, scans for leaks with kmemleak. The console is read
 for KUnit results and for every Oops, BUG, WARNING, KASAN report, lockdep
 splat or Rust panic. A guest that hangs is stopped after --timeout; its
 console log is kept. The flags and directories make one job
-(docs/schemas.md#job): --print-job prints it, --job FILE runs one.
+(docs/schemas.md#the-job): --print-job prints it, --job FILE runs one.
 Exit status: 0 when everything passed, 1 when anything failed, 2 when
 rko could not run (bad input: nothing is built or booted).`,
 		RunE: func(c *cobra.Command, args []string) error {

@@ -312,7 +312,7 @@ var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
 // jsonError turns encoding/json's error into one that says where.
 func jsonError(data []byte, err error) error {
 	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-		return &Error{Field: m[1], Msg: "unknown field: the job schema (docs/schemas.md#job) has no such field; rko test --print-job writes a valid job"}
+		return &Error{Field: m[1], Msg: "unknown field: the job schema (docs/schemas.md#the-job) has no such field; rko test --print-job writes a valid job"}
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
