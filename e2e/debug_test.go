@@ -157,7 +157,7 @@ func TestKeepOnCrash(t *testing.T) {
 	// The backtrace runs through the panic to the exception entry, where
 	// gdb stops unwinding (what it prints past that is stack garbage), so
 	// the test reads the faulting instruction from the saved registers.
-	if err != nil || !strings.Contains(string(out), "in panic") || !strings.Contains(string(out), "<item_set+") {
+	if err != nil || !strings.Contains(string(out), "rko: the panic is on thread") || !strings.Contains(string(out), "in panic") || !strings.Contains(string(out), "<item_set+") {
 		t.Errorf("gdb on the kept crash: %v; want the panic in the backtrace and regs->ip in item_set:\n%s", err, out)
 	}
 	cmd.Process.Signal(os.Interrupt)

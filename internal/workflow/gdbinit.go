@@ -147,6 +147,24 @@ func gdbInit(p gdbInitParams) string {
 	w("end")
 	if p.Running {
 		w("python [rko_load(m) for m in linux.modules.module_list()]")
+		// A guest stopped at a panic: gdb shows the CPU it attached to
+		// first, which on an SMP guest may be one the panic stopped
+		// (stop_this_cpu); select the CPU whose stack has the panic.
+		w("python")
+		w("def rko_select_panic():")
+		w("    for th in gdb.selected_inferior().threads():")
+		w("        th.switch()")
+		w("        try:")
+		w("            f = gdb.newest_frame()")
+		w("            while f is not None:")
+		w("                if f.name() in ('vpanic', 'panic'):")
+		w("                    gdb.write('rko: the panic is on thread %%d\\n' %% th.num)")
+		w("                    return")
+		w("                f = f.older()")
+		w("        except gdb.error:")
+		w("            pass")
+		w("rko_select_panic()")
+		w("end")
 	}
 	w("break do_init_module")
 	w("commands")
