@@ -84,13 +84,22 @@ func (f *kernelFlags) kernelRequest() job.Kernel {
 // prepare checks the kernel flags, then selects the toolchain and finds
 // the source for them (installing the toolchain when install is set).
 func (f *kernelFlags) prepare(ctx context.Context, p *ui.Printer, install bool) (*workflow.Env, job.Kernel, error) {
-	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain}
-	j.Defaults()
-	if _, err := j.CheckKernel(); err != nil {
-		return nil, j.Kernel, err
+	jk, err := f.checkedKernel(f.toolchain)
+	if err != nil {
+		return nil, jk, err
 	}
-	env, err := workflow.PrepareFor(ctx, f.toolchain, j.Kernel.Source, j.Kernel.Spec(), install, p)
-	return env, j.Kernel, err
+	env, err := workflow.PrepareFor(ctx, f.toolchain, jk.Source, jk.Spec(), install, p)
+	return env, jk, err
+}
+
+// checkedKernel is the kernel request of the flags, checked with the
+// toolchain mode tc (job.CheckKernel): what the commands without modules
+// (kernel build, doctor, doc, new, rust-analyzer) work from.
+func (f *kernelFlags) checkedKernel(tc string) (job.Kernel, error) {
+	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: tc}
+	j.Defaults()
+	_, err := j.CheckKernel()
+	return j.Kernel, err
 }
 
 // cachedKernel is the toolchain and the kernel the flags name, built

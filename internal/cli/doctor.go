@@ -43,10 +43,8 @@ built with (reading only the index and the headers package); with
 Exit status: 0 when every check passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			jk := kf.kernelRequest()
-			j := &job.Job{Kernel: jk, Toolchain: "auto"}
-			j.Defaults()
-			if _, err := j.CheckKernel(); err != nil {
+			jk, err := kf.checkedKernel("auto")
+			if err != nil {
 				return err
 			}
 			if kf.toolchain == "auto" {

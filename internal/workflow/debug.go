@@ -174,13 +174,11 @@ func findGDB(want, arch string) (string, error) {
 	if p, err := exec.LookPath("gdb-multiarch"); err == nil {
 		return p, nil
 	}
-	if p, err := exec.LookPath("gdb"); err == nil && arch == hostArchName() {
+	if p, err := exec.LookPath("gdb"); err == nil && arch == target.Host().Name {
 		return p, nil
 	}
 	return "", errors.New("no gdb-multiarch on the host: install it (apt-get install gdb-multiarch; scripts/setup does), or use --listen and attach a debugger of your own")
 }
-
-func hostArchName() string { return target.Host().Name }
 
 func gdbOrDefault(g string) string {
 	if g == "" {

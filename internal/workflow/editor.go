@@ -28,11 +28,7 @@ func (e *Env) CachedKernel(ctx context.Context, o job.Kernel) (*kernel.Kernel, e
 	if err != nil {
 		return nil, err
 	}
-	t, err := ownTarget(o)
-	if err != nil {
-		return nil, err
-	}
-	k, err := kernel.Lookup(kernel.Params{Target: t, Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
+	k, err := kernel.Lookup(kernel.Params{Target: o.Target(), Source: e.Source, Toolchain: e.Toolchain, Profile: o.Profile, Extra: extra})
 	if errors.Is(err, kernel.ErrNotBuilt) {
 		flags := ""
 		if o.Profile != "" && o.Profile != "default" {

@@ -19,7 +19,6 @@ import (
 	"github.com/rkodev/rko/internal/debian"
 	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
-	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/ui"
 )
@@ -189,21 +188,13 @@ func readFragments(paths []string) ([]kernel.Fragment, error) {
 	return out, nil
 }
 
-// ownTarget is the architecture of rko's own kernel for jk.
-func ownTarget(jk job.Kernel) (*target.Target, error) {
-	return jk.Target(), nil
-}
-
 // ownKernel builds (or loads from the cache) rko's kernel for jk.
 func (e *Env) ownKernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, error) {
 	extra, err := readFragments(jk.Fragments)
 	if err != nil {
 		return nil, err
 	}
-	t, err := ownTarget(jk)
-	if err != nil {
-		return nil, err
-	}
+	t := jk.Target()
 	if jk.Profile != "" {
 		// A bad profile name is the user's input: no build log for it.
 		if _, err := kernel.TargetFragments(jk.Profile, t); err != nil {
