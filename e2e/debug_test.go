@@ -227,3 +227,15 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// TestDebugRefusesUnknownFunction: a --break on a function that neither
+// the module nor the kernel has is refused (exit 2, naming it) before
+// the guest boots. On the x86_64 debug kernel.
+func TestDebugRefusesUnknownFunction(t *testing.T) {
+	requireRealPath(t)
+	debugKernel(t)
+	r := rko(t, coldTimeout, "debug", "--break", "points::nosuch", "--batch", "/dev/null", copyDir(t, "../examples/debug"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--break: no function points::nosuch") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming points::nosuch", r.code, r.stderr)
+	}
+}

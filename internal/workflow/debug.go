@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
@@ -86,6 +90,15 @@ func Debug(ctx context.Context, r *Resolved, o DebugOptions) (*DebugResult, erro
 			if !hasDebugInfo(ko) {
 				return nil, fmt.Errorf("%s has no debug info (.debug_info): rko builds modules with -g and -Cdebuginfo=2; was it built by hand? rebuild it with rko build", ko)
 			}
+		}
+	}
+	if gdb != "" {
+		var kos []string
+		for _, m := range mods {
+			kos = append(kos, m.KoPaths...)
+		}
+		if err := checkBreaks(ctx, gdb, o.Breaks, kos, vmlinux); err != nil {
+			return nil, err
 		}
 	}
 	scripts, err := r.Env.gdbScripts(ctx, k)
@@ -159,6 +172,33 @@ func Debug(ctx context.Context, r *Resolved, o DebugOptions) (*DebugResult, erro
 	res.Report.Timings.Total = res.Report.Timings.Kernel + res.Report.Timings.Boot
 	return res, nil
 }
+
+// checkBreaks refuses a --break function that neither a module nor the
+// kernel has, before anything boots: gdb itself looks each one up in the
+// modules' debug info (inlined functions included), then in vmlinux. A
+// location that is not a plain name (FILE:LINE, *ADDR) is left to gdb.
+func checkBreaks(ctx context.Context, gdb string, breaks, kos []string, vmlinux string) error {
+	for _, br := range breaks {
+		if br == "init" || br == "panic" || strings.ContainsAny(br, "*/") || lineSpec.MatchString(br) {
+			continue
+		}
+		found := false
+		for _, obj := range append(append([]string(nil), kos...), vmlinux) {
+			out, _ := exec.CommandContext(ctx, gdb, "-q", "-batch", "-nx", "-readnow", "-ex", "info line "+br, obj).CombinedOutput()
+			if bytes.Contains(out, []byte("starts at address")) || bytes.Contains(out, []byte("is at address")) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return &job.Error{Field: "--break", Msg: fmt.Sprintf("no function %s in the modules (%s) or the kernel: give a function of the module's source, such as points::scaled for a Rust module, or init or panic", br, strings.Join(kos, ", "))}
+		}
+	}
+	return nil
+}
+
+// lineSpec is a FILE:LINE or LINE breakpoint location.
+var lineSpec = regexp.MustCompile(`(^|:)[0-9]+$`)
 
 // findGDB is the debugger for guests of arch: the one asked for, else
 // gdb-multiarch (any architecture), else the host's gdb for guests of
