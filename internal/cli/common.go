@@ -88,7 +88,7 @@ func (f *kernelFlags) prepare(ctx context.Context, p *ui.Printer, install bool) 
 	if err != nil {
 		return nil, jk, err
 	}
-	env, err := workflow.PrepareFor(ctx, f.toolchain, jk.Source, jk.Spec(), install, p)
+	env, err := workflow.PrepareFor(ctx, f.toolchain, jk, install, p)
 	return env, jk, err
 }
 
@@ -214,6 +214,9 @@ var jobOnly = map[string]bool{"job": true, "print-job": true, "quiet": true, "js
 // with rko's defaults filled in and checked (job.Check), so that a bad
 // combination is refused before anything is built.
 func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Job, error) {
+	if err := f.oneKernel(); err != nil {
+		return nil, err
+	}
 	if f.jobFile != "" {
 		var set []string
 		c.Flags().Visit(func(fl *pflag.Flag) {
@@ -260,6 +263,46 @@ func (f *jobFlags) dirsJob(c *cobra.Command, dirs []string, in io.Reader) (*job.
 		dirs = []string{"."}
 	}
 	return f.toJob(c, dirs, in)
+}
+
+// dirsJobs is dirsJob for a command that takes a list of kernels
+// (--kernel 6.12,7.3: rko test): one job per kernel, the same otherwise.
+func (f *jobFlags) dirsJobs(c *cobra.Command, dirs []string, in io.Reader) ([]*job.Job, error) {
+	specs := strings.Split(f.kernel, ",")
+	if len(specs) == 1 {
+		j, err := f.dirsJob(c, dirs, in)
+		if err != nil {
+			return nil, err
+		}
+		return []*job.Job{j}, nil
+	}
+	if f.jobFile != "" {
+		return nil, &job.Error{Field: "--job", Msg: "the job file holds the whole job: drop --kernel, or edit the file"}
+	}
+	var jobs []*job.Job
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		if spec == "" || seen[spec] {
+			return nil, &job.Error{Field: "--kernel", Msg: fmt.Sprintf("%q: give a comma-separated list of distinct kernels, e.g. --kernel 6.12,7.2,7.3", f.kernel)}
+		}
+		seen[spec] = true
+		one := *f
+		one.kernel = spec
+		j, err := one.dirsJob(c, dirs, in)
+		if err != nil {
+			return nil, fmt.Errorf("--kernel %s: %w", spec, err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// oneKernel refuses a list of kernels on a command that runs one.
+func (f *jobFlags) oneKernel() error {
+	if strings.Contains(f.kernel, ",") {
+		return &job.Error{Field: "--kernel", Msg: fmt.Sprintf("%q: this command runs one kernel; rko test takes a list", f.kernel)}
+	}
+	return nil
 }
 
 // moduleParams reads --param MODULE.NAME=VALUE flags into the insmod

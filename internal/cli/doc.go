@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,17 +10,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kdoc"
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/toolchain"
+	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
 func newDocCmd(fa *Factory) *cobra.Command {
 	var f kernelFlags
 	var (
-		asJSON, serve, rebuild bool
-		crates                 []string
-		limit                  int
+		asJSON, serve, rebuild, diff bool
+		crates                       []string
+		limit                        int
 	)
 	c := &cobra.Command{
 		Use:   "doc [QUERY] | --serve [ADDR]",
@@ -32,9 +36,28 @@ KVec::push, rko doc miscdevice, rko doc --json mutex). Nothing found: the
 items the kernel's config leaves out (with the option that would bring them
 in), else the closest names; exit 1. Without QUERY it prints where the docs
 are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) until Ctrl-C.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(c *cobra.Command, args []string) error {
+			if diff {
+				if len(args) < 2 || len(args) > 3 {
+					return &job.Error{Field: "--diff", Msg: "want two kernels and an optional path: rko doc --diff 6.12 7.3 [kernel::sync]"}
+				}
+				return nil
+			}
+			return cobra.MaximumNArgs(1)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			p := fa.IO.Printer(f.quiet || (asJSON && !serve))
+			if diff {
+				crate := "kernel"
+				if len(crates) == 1 {
+					crate = crates[0]
+				}
+				prefix := ""
+				if len(args) == 3 {
+					prefix = args[2]
+				}
+				return runDocDiff(c.Context(), fa.IO, f, args[0], args[1], crate, prefix, asJSON, p)
+			}
 			env, k, err := f.cachedKernel(c.Context(), p)
 			if err != nil {
 				return err
@@ -98,8 +121,71 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 	c.Flags().BoolVar(&rebuild, "rebuild", false, "build the docs again")
 	c.Flags().StringArrayVar(&crates, "crate", nil, "search this crate (repeatable; all for every crate, core included); default: "+strings.Join(kdoc.DefaultCrates, ", "))
 	c.Flags().IntVarP(&limit, "limit", "n", 10, "print at most this many matches")
+	c.Flags().BoolVar(&diff, "diff", false, "rko doc --diff A B [PATH]: the items added, removed and changed in signature between kernels A and B (versions such as 6.12 and 7.3, or any --kernel value), from their rustdoc; PATH limits it to a module (kernel::sync)")
 	c.MarkFlagsMutuallyExclusive("serve", "json")
+	c.MarkFlagsMutuallyExclusive("serve", "diff")
 	return c
+}
+
+// docsOf builds (or finds) the rustdoc of the kernel spec names, built
+// already: rko doc --diff compares two of them.
+func docsOf(ctx context.Context, f kernelFlags, spec string, p *ui.Printer) (*kernel.Kernel, *kdoc.Index, error) {
+	f.kernel = spec
+	env, k, err := f.cachedKernel(ctx, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kernel %s: %w", spec, err)
+	}
+	logPath, logf := workflow.LogFile("rustdoc")
+	docs, err := kdoc.Build(ctx, kdoc.Params{Toolchain: env.Toolchain, Kernel: k, Log: logf, Progress: p.Logf})
+	logf.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kernel %s: %w\nfull make output: %s", spec, err, logPath)
+	}
+	if docs.Built {
+		p.Logf("rustdoc of kernel %s (%s) built in %s", spec, k.Release, docs.Took.Round(time.Second))
+	}
+	ix, err := kdoc.LoadIndex(docs.Dir)
+	return k, ix, err
+}
+
+// runDocDiff is rko doc --diff A B [PATH].
+func runDocDiff(ctx context.Context, ios *IOStreams, f kernelFlags, a, b, crate, prefix string, asJSON bool, p *ui.Printer) error {
+	ka, ixa, err := docsOf(ctx, f, a, p)
+	if err != nil {
+		return err
+	}
+	kb, ixb, err := docsOf(ctx, f, b, p)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	d := kdoc.DiffIndexes(ixa, ixb, crate, prefix)
+	d.Old, d.New, d.Seconds = ka.Release, kb.Release, time.Since(start).Seconds()
+	if asJSON {
+		return writeJSON(ios.Out, d)
+	}
+	w := ios.Out
+	what := crate + " crate"
+	if prefix != "" {
+		what = prefix
+	}
+	for _, sec := range []struct {
+		name  string
+		items []kdoc.DiffItem
+	}{{"added", d.Added}, {"removed", d.Removed}, {"changed", d.Changed}} {
+		if len(sec.items) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s in %s:\n", sec.name, d.New)
+		for _, it := range sec.items {
+			fmt.Fprintf(w, "  %-8s %s\n", kdoc.LongKind(it.Kind), it.Path)
+			if sec.name == "changed" {
+				fmt.Fprintf(w, "      %s: %s\n      %s: %s\n", d.Old, shortSignature(it.Old), d.New, shortSignature(it.New))
+			}
+		}
+	}
+	fmt.Fprintf(w, "%s, %s -> %s: %d added, %d removed, %d changed (compared in %.1fs)\n", what, d.Old, d.New, len(d.Added), len(d.Removed), len(d.Changed), d.Seconds)
+	return nil
 }
 
 // printAnswer prints a query's answer for people.

@@ -4,15 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/job"
+	"github.com/rkodev/rko/internal/ui"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
 // TestOptions are rko test's options: the job, and how to show its report.
 type TestOptions struct {
 	jobOptions
+	// Jobs are the jobs of a list of kernels (--kernel 6.12,7.3), one per
+	// kernel; nil for one kernel (Job).
+	Jobs  []*job.Job
 	JSON  bool
 	JUnit string
 	Quiet bool
@@ -38,11 +44,14 @@ console log is kept. The flags and directories make one job
 Exit status: 0 when everything passed, 1 when anything failed, 2 when
 rko could not run (bad input: nothing is built or booted).`,
 		RunE: func(c *cobra.Command, args []string) error {
-			j, err := fl.dirsJob(c, args, o.IO.In)
+			jobs, err := fl.dirsJobs(c, args, o.IO.In)
 			if err != nil {
 				return err
 			}
-			o.set(j, &fl)
+			o.set(jobs[0], &fl)
+			if len(jobs) > 1 {
+				o.Jobs = jobs
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -57,6 +66,9 @@ rko could not run (bad input: nothing is built or booted).`,
 
 func runTest(ctx context.Context, o *TestOptions) error {
 	p := o.IO.Printer(o.Quiet || o.JSON)
+	if o.Jobs != nil {
+		return runTestKernels(ctx, o, p)
+	}
 	r, done, err := resolve(ctx, o.IO, o.Job, o.PrintJob, p)
 	if done || err != nil {
 		return err
@@ -114,4 +126,79 @@ func printTestReport(w io.Writer, r *workflow.Report, color bool) {
 	} else {
 		fmt.Fprintf(w, "FAIL: %s\nconsole: %s\n", r.Verdict.Reason, r.ConsoleLog)
 	}
+}
+
+// runTestKernels is rko test --kernel A,B: a run per kernel, each report,
+// then a table of the verdicts.
+func runTestKernels(ctx context.Context, o *TestOptions, p *ui.Printer) error {
+	if o.PrintJob {
+		return writeJSON(o.IO.Out, o.Jobs)
+	}
+	if o.JUnit != "" {
+		return &job.Error{Field: "--junit", Msg: "one JUnit file holds one kernel's results: give one --kernel, or use --json"}
+	}
+	rep, err := workflow.TestKernels(ctx, o.Jobs, p)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		if err := writeJSON(o.IO.Out, rep); err != nil {
+			return err
+		}
+	} else {
+		printTestKernels(o.IO.Out, rep, isTerminal(o.IO.Out))
+	}
+	if !rep.Passed {
+		return exitCode(ExitFail)
+	}
+	return nil
+}
+
+func printTestKernels(w io.Writer, rep *workflow.KernelsReport, color bool) {
+	for _, k := range rep.Kernels {
+		fmt.Fprintf(w, "== --kernel %s\n", orDefault(k.Kernel))
+		if k.Report != nil {
+			printTestReport(w, k.Report, color)
+		} else {
+			fmt.Fprintf(w, "FAIL: %s\n", k.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tRELEASE\tARCH\tVERDICT\tTIME")
+	for _, k := range rep.Kernels {
+		rel, arch, verdict, took := "-", "-", "FAIL", "-"
+		if k.Report != nil {
+			rel, arch, took = k.Report.Kernel.Release, k.Report.Kernel.Arch, fmt.Sprintf("%.1fs", k.Report.Timings.Total)
+			if !k.Passed {
+				verdict = "FAIL: " + k.Report.Verdict.Reason
+			}
+		} else {
+			verdict = "FAIL: did not run (build)"
+		}
+		if k.Passed {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDefault(k.Kernel), rel, arch, verdict, took)
+	}
+	tw.Flush()
+	if rep.Passed {
+		fmt.Fprintf(w, "PASS on %d kernels\n", len(rep.Kernels))
+	} else {
+		failed := 0
+		for _, k := range rep.Kernels {
+			if !k.Passed {
+				failed++
+			}
+		}
+		fmt.Fprintf(w, "FAIL on %d of %d kernels\n", failed, len(rep.Kernels))
+	}
+}
+
+// orDefault names rko's default kernel in a table.
+func orDefault(spec string) string {
+	if spec == "" {
+		return "default"
+	}
+	return spec
 }

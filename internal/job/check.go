@@ -149,6 +149,9 @@ func (j *Job) checkKernel() (*target.Target, error) {
 		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
 			return nil, bad("profile", "--profile and --fragment configure rko's own kernel; --kernel %s is built already: drop them, or drop --kernel", k.Spec())
 		}
+		if k.Version != "" {
+			return nil, bad("kernel", "a version (%s) names rko's own build of that linux-source, not a %s kernel: drop one of them", k.Version, k.Kind)
+		}
 		if k.Source != "" && k.Kind == KindDir {
 			return nil, bad("source", "a kernel tree brings its own source: drop --source, or drop --kernel %s", k.Spec())
 		}
@@ -168,6 +171,12 @@ func (j *Job) checkKernel() (*target.Target, error) {
 			if st, err := os.Stat(f); err != nil || st.IsDir() {
 				return nil, bad("fragment", "%s is not a config fragment file: give the path of a file of CONFIG_ lines", f)
 			}
+		}
+		if k.Version != "" && !IsVersion(k.Version) {
+			return nil, bad("kernel", "%q is not a kernel version: give a series such as 6.12 or a full version such as 6.12.117 (rko kernel versions lists them)", k.Version)
+		}
+		if k.Version != "" && k.Source != "" {
+			return nil, bad("source", "--kernel %s builds Debian's linux-source of that version, and --source names another tree: drop one of them", k.Version)
 		}
 		if k.Source != "" {
 			if _, err := os.Stat(k.Source); err != nil {

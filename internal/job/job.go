@@ -72,6 +72,11 @@ type Kernel struct {
 	Release string `json:"release,omitempty"`
 	// Dir is the tree the user built (dir), absolute.
 	Dir string `json:"dir,omitempty"`
+	// Version is the kernel version rko builds (rko): a series ("6.12",
+	// the newest of it in Debian's archive) or a full version
+	// ("6.12.117"), built from Debian's linux-source package of it; ""
+	// is the toolchain's own linux-source (the newest, 7.3).
+	Version string `json:"version,omitempty"`
 	// Source is the linux-source tree or tarball rko builds from (rko;
 	// "" finds one: $RKO_LINUX_SRC, /usr/src, the toolchain's).
 	Source string `json:"source,omitempty"`
@@ -164,13 +169,25 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Field + ": " + e.Msg }
 
-// KernelSpec parses --kernel: "" for rko's own kernel, "debian" or
+// versionRE is a kernel version as --kernel takes it: "6.12" or
+// "6.12.117".
+var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+
+// IsVersion reports whether spec names a kernel version ("7.3",
+// "6.12.117") rather than a directory; a directory of that name is
+// given as ./7.3.
+func IsVersion(spec string) bool { return versionRE.MatchString(spec) }
+
+// KernelSpec parses --kernel: "" for rko's own kernel, a version ("6.12",
+// "6.12.117") for rko's own kernel of that version, "debian" or
 // "debian:RELEASE" for Debian's, anything else the directory of a tree
 // the user built.
 func KernelSpec(spec string) Kernel {
 	switch {
 	case spec == "":
 		return Kernel{Kind: KindRko}
+	case IsVersion(spec):
+		return Kernel{Kind: KindRko, Version: spec}
 	case spec == "debian":
 		return Kernel{Kind: KindDebian}
 	case strings.HasPrefix(spec, "debian:"):
@@ -253,7 +270,7 @@ func (k Kernel) Spec() string {
 	case KindDir:
 		return k.Dir
 	}
-	return ""
+	return k.Version
 }
 
 // Target is the architecture the request names, once Check passed: the
@@ -278,6 +295,9 @@ func (k Kernel) Describe() string {
 		p := k.Profile
 		if p == "" {
 			p = "default"
+		}
+		if k.Version != "" {
+			return k.Version + ", " + k.Arch + ", profile " + p
 		}
 		return k.Arch + ", profile " + p
 	default:

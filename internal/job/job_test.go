@@ -32,10 +32,12 @@ func TestKernelSpec(t *testing.T) {
 		{"debian:7.3.4+deb13", Kernel{Kind: KindDebian, Release: "7.3.4+deb13-amd64"}, "debian:7.3.4+deb13-amd64"},
 		{"debian:7.3.4+deb13-cloud-amd64", Kernel{Kind: KindDebian, Release: "7.3.4+deb13-cloud-amd64"}, "debian:7.3.4+deb13-cloud-amd64"},
 		{"tree", Kernel{Kind: KindDir, Dir: abs}, abs},
+		{"6.12", Kernel{Kind: KindRko, Version: "6.12"}, "6.12"},
+		{"6.12.117", Kernel{Kind: KindRko, Version: "6.12.117"}, "6.12.117"},
 	}
 	for _, tt := range tests {
 		got := KernelSpec(tt.spec)
-		if got.Kind != tt.want.Kind || got.Release != tt.want.Release || got.Dir != tt.want.Dir {
+		if got.Kind != tt.want.Kind || got.Release != tt.want.Release || got.Dir != tt.want.Dir || got.Version != tt.want.Version {
 			t.Errorf("KernelSpec(%q) = %+v, want %+v", tt.spec, got, tt.want)
 		}
 		if s := got.Spec(); s != tt.back {
@@ -113,6 +115,11 @@ func TestCheck(t *testing.T) {
 		{"negative timeout", func(j *Job) { j.Boot.Timeout = -1 }, "--timeout"},
 		{"param name", func(j *Job) { j.Plan.Params = map[string]string{"a-b c": "x=1"} }, "--param"},
 		{"run and shell", func(j *Job) { j.Plan.Run, j.Plan.Shell = []string{"ls"}, true }, "plan"},
+		{"version", func(j *Job) { j.Kernel.Version = "6.12" }, ""},
+		{"full version", func(j *Job) { j.Kernel.Version = "6.12.117" }, ""},
+		{"bad version", func(j *Job) { j.Kernel.Version = "6.12-rc1" }, "--kernel"},
+		{"version and source", func(j *Job) { j.Kernel.Version, j.Kernel.Source = "6.12", m }, "--source"},
+		{"version of debian", func(j *Job) { j.Kernel = Kernel{Kind: KindDebian, Version: "6.12"} }, "--kernel"},
 	}
 	for _, tt := range tests {
 		j := &Job{Modules: []string{m}}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/kapi"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/target"
@@ -94,6 +95,9 @@ type Error struct {
 	Err         error
 	// Reason says why make ran rather than a replay (Result.Reason).
 	Reason string
+	// Drift are the kernel-crate items the module's Rust code uses that
+	// the kernel lacks, with the kernels that have them (kapi.Drift).
+	Drift []kapi.Finding
 }
 
 func (e *Error) Error() string {
@@ -103,10 +107,17 @@ func (e *Error) Error() string {
 			errs = append(errs, d.String())
 		}
 	}
-	if len(errs) == 0 {
-		return fmt.Sprintf("module build in %s failed: %v", e.Dir, e.Err)
+	msg := fmt.Sprintf("module build in %s failed: %v", e.Dir, e.Err)
+	if len(errs) > 0 {
+		msg = fmt.Sprintf("module build in %s failed with %d error(s):\n  %s", e.Dir, len(errs), strings.Join(errs, "\n  "))
 	}
-	return fmt.Sprintf("module build in %s failed with %d error(s):\n  %s", e.Dir, len(errs), strings.Join(errs, "\n  "))
+	if len(e.Drift) > 0 {
+		msg += "\nthe module uses kernel-crate items this kernel lacks (gate them with rko's cfgs, docs/kernels.md#one-module-source-for-several-kernels):"
+		for _, f := range e.Drift {
+			msg += "\n  " + f.String()
+		}
+	}
+	return msg
 }
 
 // Format prints make's full output with %+v.
@@ -189,8 +200,15 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		binds = append(binds, memo.progDir, memo.dir)
 		env = append(env, "RKO_CCMEMO_DIR="+memo.dir)
 	}
+	// The module cfgs (kernel.ModuleCfgs: rko_kernel_6_12, ...) let one
+	// source build on several kernels.
+	cfgs, err := k.ModuleCfgs()
+	if err != nil {
+		return nil, err
+	}
+	rustflags := append(append([]string{"-Cdebuginfo=2"}, k.Target().ModuleRustFlags...), kernel.CfgFlags(cfgs)...)
 	argv := append(append(append([]string{"make"}, vars...), k.Target().MakeArgs()...), "-C", k.BuildDir, "M="+mdir, fmt.Sprintf("-j%d", runtime.NumCPU()),
-		"KCFLAGS=-g", "KRUSTFLAGS="+strings.Join(append([]string{"-Cdebuginfo=2"}, k.Target().ModuleRustFlags...), " "), "modules")
+		"KCFLAGS=-g", "KRUSTFLAGS="+strings.Join(rustflags, " "), "modules")
 	if mdir != abs {
 		log = &replaceWriter{w: log, old: []byte(mdir), new: []byte(abs)}
 	}
@@ -222,6 +240,7 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 		var be *Error
 		if errors.As(err, &be) {
 			be.Reason = reason
+			be.Drift = drift(k, abs)
 		}
 		return nil, err
 	}
@@ -396,6 +415,7 @@ func builtModules(dir string) ([]string, error) {
 	}
 	var mods []string
 	for _, line := range strings.Fields(string(data)) {
+		line = orderEntry(dir, line)
 		ko := filepath.Join(dir, strings.TrimSuffix(line, filepath.Ext(line))+".ko")
 		if _, err := os.Stat(ko); err != nil {
 			return nil, fmt.Errorf("modules.order names %s, which the build did not make: %w", line, err)
@@ -403,6 +423,49 @@ func builtModules(dir string) ([]string, error) {
 		mods = append(mods, ko)
 	}
 	return mods, nil
+}
+
+// drift is what the Rust sources in dir use that k's kernel crate lacks,
+// with the versions of the other sources rko has that have it.
+func drift(k *kernel.Kernel, dir string) []kapi.Finding {
+	src := k.SourceDir()
+	if src == "" {
+		return nil
+	}
+	uses, err := kapi.Uses(dir)
+	if err != nil || len(uses) == 0 {
+		return nil
+	}
+	version := k.Release
+	if v, err := kernel.MakefileVersion(filepath.Join(src, "Makefile")); err == nil {
+		version = v
+	}
+	var others []*kapi.Tree
+	for _, s := range kernel.ExtractedSources() {
+		if s.Version != version {
+			others = append(others, kapi.NewTree(s.Version, s.Dir))
+		}
+	}
+	return kapi.Drift(uses, kapi.NewTree(version, src), others)
+}
+
+// orderEntry is a modules.order line relative to the module directory
+// dir: Linux 7.x writes "hello.o" (or "./hello.o"), 6.12 the object's
+// absolute path as make saw it (dir itself, or the plain path a rootfs
+// build mounts it at, /rko-extmod/KEY).
+func orderEntry(dir, line string) string {
+	if !filepath.IsAbs(line) {
+		return strings.TrimPrefix(line, "./")
+	}
+	if rel, err := filepath.Rel(dir, line); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	if rest, ok := strings.CutPrefix(line, "/rko-extmod/"); ok {
+		if _, after, ok := strings.Cut(rest, "/"); ok {
+			return after
+		}
+	}
+	return line
 }
 
 // makeSafe reports whether make can take path as M=: no white space and

@@ -221,3 +221,19 @@ func TestBuiltModules(t *testing.T) {
 		t.Errorf("without modules.order: %v, want both .ko files", got)
 	}
 }
+
+// modules.order names a module relative to M= in Linux 7.x and by its
+// absolute path (as make saw it) in 6.12.
+func TestOrderEntry(t *testing.T) {
+	for _, tc := range []struct{ dir, line, want string }{
+		{"/m", "hello.o", "hello.o"},
+		{"/m", "./hello.o", "hello.o"},
+		{"/m", "/m/hello.o", "hello.o"},
+		{"/m", "/m/sub/hello.o", "sub/hello.o"},
+		{"/work/my mod", "/rko-extmod/0123abcd/hello.o", "hello.o"},
+	} {
+		if got := orderEntry(tc.dir, tc.line); got != tc.want {
+			t.Errorf("orderEntry(%q, %q) = %q, want %q", tc.dir, tc.line, got, tc.want)
+		}
+	}
+}

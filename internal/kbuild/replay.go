@@ -738,5 +738,8 @@ func replayUnsupported(k *kernel.Kernel) string {
 	if os.Getenv("WARN_ON_UNUSED_TRACEPOINTS") != "" {
 		return "WARN_ON_UNUSED_TRACEPOINTS is set"
 	}
+	if major, minor, err := kernel.Series(k.Release); err == nil && (major < 6 || major == 6 && minor < 13) {
+		return fmt.Sprintf("Linux %d.%d builds an external module with its absolute path in every target (6.13 made them relative), which replay does not map", major, minor)
+	}
 	return ""
 }

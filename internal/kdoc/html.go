@@ -49,11 +49,10 @@ func Text(fragment string) string {
 // in (see SourceRoots).
 func (ix *Index) Details(it *Item, roots map[string][]string) Details {
 	page, anchor, _ := strings.Cut(it.Href, "#")
-	data, err := os.ReadFile(filepath.Join(ix.Root, filepath.FromSlash(page)))
+	s, err := ix.page(page)
 	if err != nil {
 		return Details{}
 	}
-	s := string(data)
 	var d Details
 	var src string
 	if anchor == "" {
@@ -184,4 +183,21 @@ func SourceRoots(src, obj, lib string, crates []string) map[string][]string {
 		}
 	}
 	return roots
+}
+
+// page reads a page of the docs, once: the items of a type share its
+// page, and a diff reads every item's.
+func (ix *Index) page(rel string) (string, error) {
+	if s, ok := ix.pages[rel]; ok {
+		return s, nil
+	}
+	data, err := os.ReadFile(filepath.Join(ix.Root, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", err
+	}
+	if ix.pages == nil {
+		ix.pages = map[string]string{}
+	}
+	ix.pages[rel] = string(data)
+	return ix.pages[rel], nil
 }

@@ -58,6 +58,8 @@ func (it *Item) Path() string {
 type Index struct {
 	Root  string
 	Items []Item
+
+	pages map[string]string // pages read by Details
 }
 
 // rawCrate is one crate of search-index.js (rustdoc 1.85's field names:

@@ -108,6 +108,9 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		// after a finished build costs little more than configuring.
 		p.Progress("%v: rebuilding it (make resumes from the build tree)", err)
 	}
+	if err := ToolchainFits(ctx, p.Toolchain, p.Source, p.Target); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	k := &Kernel{Key: key, Origin: "rko", Dir: dir, BuildDir: filepath.Join(dir, "build"), Source: p.Source, Profile: p.Profile, Toolchain: p.Toolchain.ID, Arch: p.Target.Name}
 	for _, f := range frags {
@@ -295,4 +298,56 @@ func runOutput(err error) []byte {
 		return re.Output
 	}
 	return nil
+}
+
+// ToolchainError is a toolchain outside the range a kernel source accepts
+// (its scripts/min-tool-version.sh): found before anything is built.
+type ToolchainError struct {
+	Kernel    string // the source's version
+	Toolchain string
+	Failed    []toolchain.Check
+}
+
+func (e *ToolchainError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "toolchain %s cannot build Linux %s (nothing was built):", e.Toolchain, e.Kernel)
+	for _, c := range e.Failed {
+		fmt.Fprintf(&b, "\n  - %s %s, Linux %s wants %s", c.Name, orMissing(c.Found), e.Kernel, c.Want)
+		if c.Fix != "" {
+			fmt.Fprintf(&b, " (%s)", c.Fix)
+		}
+	}
+	return b.String()
+}
+
+func orMissing(s string) string {
+	if s == "" {
+		return "is missing"
+	}
+	return "is " + s
+}
+
+// ToolchainFits checks tc against the minima src's own
+// scripts/min-tool-version.sh gives for t (rustc, bindgen, libclang) and
+// the tools the Rust build needs, before a build starts: a kernel the
+// toolchain cannot build is refused with the reason, not after minutes
+// of make.
+func ToolchainFits(ctx context.Context, tc *toolchain.Toolchain, src *Source, t *target.Target) error {
+	if tc == nil || src == nil {
+		return nil
+	}
+	_, checks := tc.Checks(ctx, src.Dir, src.MinimaFor(ctx, t), toolchain.DebianHint)
+	var failed []toolchain.Check
+	for _, c := range checks {
+		switch c.Name {
+		case "rustc", "bindgen", "libclang", "rust-src":
+			if c.Status == toolchain.Fail {
+				failed = append(failed, c)
+			}
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &ToolchainError{Kernel: src.Version, Toolchain: tc.Describe(), Failed: failed}
 }

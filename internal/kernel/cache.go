@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/target"
@@ -88,6 +89,18 @@ func Load(dir string) (*Kernel, error) {
 // called arch, newest first. Entries that do not load (an interrupted
 // build, a lost image) are left out.
 func Cached(arch string) []*Kernel {
+	var ks []*Kernel
+	for _, k := range AllCached() {
+		if k.Target().Name == arch {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// AllCached returns every finished kernel rko built, of every version
+// and architecture, newest first.
+func AllCached() []*Kernel {
 	root, err := cache.Sub("kernels")
 	if err != nil {
 		return nil
@@ -98,11 +111,9 @@ func Cached(arch string) []*Kernel {
 		if !e.IsDir() {
 			continue
 		}
-		k, err := Load(filepath.Join(root, e.Name()))
-		if err != nil || k.Target().Name != arch {
-			continue
+		if k, err := Load(filepath.Join(root, e.Name())); err == nil {
+			ks = append(ks, k)
 		}
-		ks = append(ks, k)
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i].Built.After(ks[j].Built) })
 	return ks
@@ -127,4 +138,29 @@ func configured(dir, cfgPath string) bool {
 	}
 	data, err := os.ReadFile(cfgPath)
 	return err == nil && cache.Key(data) == strings.TrimSpace(string(want))
+}
+
+// Summary is a built kernel as rko kernel list and rko doctor show it.
+type Summary struct {
+	Key string `json:"key"`
+	// Version is the kernel's source version ("6.12.117"); Release is
+	// what uname -r says.
+	Version   string    `json:"version"`
+	Release   string    `json:"release"`
+	Arch      string    `json:"arch"`
+	Profile   string    `json:"profile"`
+	Toolchain string    `json:"toolchain"`
+	Built     time.Time `json:"built"`
+	BuildSecs float64   `json:"build_seconds"`
+	Dir       string    `json:"dir"`
+}
+
+// Summarize is k's Summary.
+func (k *Kernel) Summarize() Summary {
+	v := k.Release
+	if k.Source != nil && k.Source.Version != "" {
+		v = k.Source.Version
+	}
+	return Summary{Key: k.Key, Version: v, Release: k.Release, Arch: k.Target().Name, Profile: k.Profile,
+		Toolchain: k.Toolchain, Built: k.Built, BuildSecs: k.BuildSecs, Dir: k.Dir}
 }

@@ -302,3 +302,62 @@ func mergeFragments(t *testing.T, fs []Fragment) ([]string, kconfig.Config) {
 	}
 	return names, merged
 }
+
+func TestVersionCfgs(t *testing.T) {
+	for _, tc := range []struct {
+		release    string
+		first, has []string
+		not        []string
+		n          int
+	}{
+		{"6.12.117", []string{"rko_kernel_6_12", "rko_kernel_ge_6_1"}, []string{"rko_kernel_ge_6_12"}, []string{"rko_kernel_ge_6_13", "rko_kernel_ge_7_0"}, 1 + 12},
+		{"7.3.4+deb13-amd64", []string{"rko_kernel_7_3", "rko_kernel_ge_6_1"}, []string{"rko_kernel_ge_6_19", "rko_kernel_ge_7_0", "rko_kernel_ge_7_3"}, []string{"rko_kernel_ge_6_20", "rko_kernel_ge_7_4"}, 1 + 19 + 4},
+		{"6.1.0", []string{"rko_kernel_6_1", "rko_kernel_ge_6_1"}, nil, []string{"rko_kernel_ge_6_2"}, 2},
+	} {
+		got, err := VersionCfgs(tc.release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tc.n || got[0] != tc.first[0] || got[1] != tc.first[1] {
+			t.Errorf("VersionCfgs(%s) = %q (%d), want %d starting %q", tc.release, got, len(got), tc.n, tc.first)
+		}
+		set := map[string]bool{}
+		for _, c := range got {
+			set[c] = true
+		}
+		for _, c := range tc.has {
+			if !set[c] {
+				t.Errorf("VersionCfgs(%s) lacks %s", tc.release, c)
+			}
+		}
+		for _, c := range tc.not {
+			if set[c] {
+				t.Errorf("VersionCfgs(%s) has %s", tc.release, c)
+			}
+		}
+	}
+	if _, err := VersionCfgs("next"); err == nil {
+		t.Error("VersionCfgs(next): no error")
+	}
+}
+
+// TestFeatureCfgs reads the kernel crate of a real linux-source (7.3,
+// the one rko extracts; testutil.KernelSource).
+func TestFeatureCfgs(t *testing.T) {
+	got, err := FeatureCfgs(testutil.KernelSource(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	for _, c := range got {
+		set[c] = true
+	}
+	for _, c := range []string{"rko_has_kernel_sync", "rko_has_kernel_miscdevice", "rko_has_kunit_tests", "rko_has_module_authors"} {
+		if !set[c] {
+			t.Errorf("FeatureCfgs lacks %s: %q", c, got)
+		}
+	}
+	if set["rko_has_kernel_no_such"] {
+		t.Error("FeatureCfgs has a module that does not exist")
+	}
+}

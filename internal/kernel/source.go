@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rkodev/rko/internal/cache"
@@ -157,4 +158,43 @@ func (s *Source) MinimaFor(ctx context.Context, t *target.Target) toolchain.Mini
 	ask("bindgen", &m.Bindgen)
 	ask("llvm", &m.LLVM)
 	return m
+}
+
+// ExtractedSources are the kernel sources rko has extracted into its
+// cache (every version it built or was asked for), newest version first.
+func ExtractedSources() []*Source {
+	root, err := cache.Sub("src")
+	if err != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir(root)
+	var out []*Source
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		v, err := MakefileVersion(filepath.Join(dir, "Makefile"))
+		if err != nil || seen[v] {
+			continue
+		}
+		seen[v] = true
+		out = append(out, &Source{Dir: dir, Version: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return versionLess(out[j].Version, out[i].Version) })
+	return out
+}
+
+// versionLess orders kernel versions ("6.12.117" < "7.2.12").
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, _ := strconv.Atoi(as[i])
+		y, _ := strconv.Atoi(bs[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(as) < len(bs)
 }

@@ -155,7 +155,7 @@ func (s *Server) newModule(ctx context.Context, c *call, in NewInput) (NewOutput
 	out := NewOutput{Dir: dir, Lang: lang}
 	if lang == "rust" {
 		out.RustProject = "written for the kernel " + j.Kernel.Describe()
-		env, err := workflow.PrepareFor(ctx, j.Toolchain, j.Kernel.Source, j.Kernel.Spec(), false, c.p)
+		env, err := workflow.PrepareFor(ctx, j.Toolchain, j.Kernel, false, c.p)
 		if err == nil {
 			k, kerr := env.CachedKernel(ctx, j.Kernel)
 			if err = kerr; err == nil {
@@ -443,7 +443,7 @@ func (s *Server) doc(ctx context.Context, c *call, in DocInput) (*kdoc.Answer, s
 	if err != nil {
 		return nil, "", err
 	}
-	env, err := workflow.PrepareFor(ctx, j.Toolchain, j.Kernel.Source, j.Kernel.Spec(), false, c.p)
+	env, err := workflow.PrepareFor(ctx, j.Toolchain, j.Kernel, false, c.p)
 	if err != nil {
 		return nil, "", err
 	}

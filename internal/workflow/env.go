@@ -95,22 +95,35 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 
 // Prepare selects the toolchain and finds the kernel source.
 func Prepare(ctx context.Context, mode, source string, install bool, p *ui.Printer) (*Env, error) {
-	return PrepareFor(ctx, mode, source, "", install, p)
+	return PrepareFor(ctx, mode, job.Kernel{Kind: job.KindRko, Source: source}, install, p)
 }
 
-// PrepareFor is Prepare for a --kernel value: a kernel from elsewhere (a
+// PrepareFor is Prepare for a kernel request: a kernel from elsewhere (a
 // tree the user built, Debian's) brings its own source, so none is looked
-// for unless --source names one.
-func PrepareFor(ctx context.Context, mode, source, kernelSpec string, install bool, p *ui.Printer) (*Env, error) {
+// for unless --source names one; a version (--kernel 6.12) is Debian's
+// linux-source of that version, fetched from the archive once.
+func PrepareFor(ctx context.Context, mode string, jk job.Kernel, install bool, p *ui.Printer) (*Env, error) {
 	tc, err := SelectToolchain(ctx, mode, install, p)
 	if err != nil {
 		return nil, err
 	}
 	env := &Env{Toolchain: tc, UI: p}
-	if kernelSpec != "" && source == "" {
+	switch {
+	case jk.Kind != "" && jk.Kind != job.KindRko && jk.Source == "":
+		return env, nil
+	case jk.Version != "":
+		logPath, logf := LogFile("source")
+		defer logf.Close()
+		src, rel, err := debian.LinuxSource(ctx, debian.Params{Toolchain: tc, Log: logf, Progress: p.Logf, Warn: p.Warnf}, jk.Version)
+		if err != nil {
+			return nil, fmt.Errorf("--kernel %s: %w (log: %s)", jk.Version, err, logPath)
+		}
+		os.Remove(logPath)
+		p.Logf("kernel source %s", rel)
+		env.Source = src
 		return env, nil
 	}
-	if env.Source, err = kernel.FindSource(ctx, source, tc, p.Logf); err != nil {
+	if env.Source, err = kernel.FindSource(ctx, jk.Source, tc, p.Logf); err != nil {
 		return nil, err
 	}
 	return env, nil

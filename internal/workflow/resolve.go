@@ -27,7 +27,7 @@ func Resolve(ctx context.Context, j *job.Job, p *ui.Printer, install bool) (*Res
 	if err := j.Check(); err != nil {
 		return nil, err
 	}
-	env, err := PrepareFor(ctx, j.Toolchain, j.Kernel.Source, j.Kernel.Spec(), install, p)
+	env, err := PrepareFor(ctx, j.Toolchain, j.Kernel, install, p)
 	if err != nil {
 		return nil, err
 	}
