@@ -35,11 +35,13 @@ bindgen at least the tree's minima, bindgen 0.66.x refused, libclang as
 bindgen sees it, the known bindgen/libclang bug pairs, rust-src) and checks
 clang, ld.lld, make, flex, bison, bc, libelf headers, QEMU, bubblewrap and
 whether KVM really runs a guest. Each failing check says how to fix it.
-With --kernel debian[:RELEASE] it also compares the toolchain's rustc,
+With --kernel VERSION (6.12, 7.2, 7.3) the minima are that version's own
+(its scripts/min-tool-version.sh). With --kernel debian[:RELEASE] it also compares the toolchain's rustc,
 bindgen, C compiler and pahole with the versions Debian's kernel was
 built with (reading only the index and the headers package); with
 --kernel DIR, it checks the tree has what rko needs.
 --toolchain says which toolchain to check: host (default) or rootfs.
+It lists the kernels rko has built (version, architecture, profile).
 Exit status: 0 when every check passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -79,6 +81,13 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 		}
 	} else {
 		printChecks(w, rep.Checks)
+		if len(rep.Kernels) > 0 {
+			fmt.Fprintf(w, "\nkernels built (rko kernel list):")
+			for _, k := range rep.Kernels {
+				fmt.Fprintf(w, " %s %s %s;", k.Version, k.Arch, k.Profile)
+			}
+			fmt.Fprintln(w)
+		}
 		if rep.OK {
 			fmt.Fprintf(w, "\nall checks passed (toolchain: %s, %s guests: %s)\n", rep.Toolchain, rep.Arch, rep.Accel)
 		} else {

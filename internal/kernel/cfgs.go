@@ -101,18 +101,20 @@ func FeatureCfgs(src string) ([]string, error) {
 
 // ModuleCfgs are the cfgs rko gives a module's Rust code built against
 // k: rko, the version cfgs and the feature cfgs of its source tree.
+// A kernel whose version cannot be told (no source, a release that is
+// not a version) gets no version cfgs.
 func (k *Kernel) ModuleCfgs() ([]string, error) {
-	release := k.Release
+	src := k.SourceDir()
+	version := k.Release
 	if k.Source != nil && k.Source.Version != "" {
-		release = k.Source.Version
+		version = k.Source.Version
+	} else if v, err := MakefileVersion(filepath.Join(src, "Makefile")); src != "" && err == nil {
+		version = v
 	}
 	out := []string{"rko"}
-	v, err := VersionCfgs(release)
-	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", k.Describe(), err)
+	if v, err := VersionCfgs(version); err == nil {
+		out = append(out, v...)
 	}
-	out = append(out, v...)
-	src := k.SourceDir()
 	if src == "" {
 		return out, nil
 	}

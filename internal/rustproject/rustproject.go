@@ -204,6 +204,16 @@ func Generate(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, di
 	if err != nil {
 		return nil, fmt.Errorf("make rust-analyzer for %s wrote no %s: %w", dir, FileName, err)
 	}
+	// The module's crates see the cfgs rko builds them with
+	// (kernel.ModuleCfgs), so that the editor takes the same #[cfg]
+	// branches as the build.
+	cfgs, err := k.ModuleCfgs()
+	if err != nil {
+		return nil, err
+	}
+	if raw, err = AddCfgs(raw, dir, cfgs); err != nil {
+		return nil, fmt.Errorf("make rust-analyzer for %s: %w", dir, err)
+	}
 	root := ""
 	if tc.Kind == toolchain.Rootfs {
 		root = tc.Root
@@ -218,6 +228,34 @@ func Generate(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, di
 		return nil, fmt.Errorf("the %s made for %s is wrong: %w", FileName, dir, err)
 	}
 	return data, nil
+}
+
+// AddCfgs adds cfgs to the crates of raw whose root module is in dir
+// (the module's own, not the kernel's).
+func AddCfgs(raw []byte, dir string, cfgs []string) ([]byte, error) {
+	doc, err := decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	crates, ok := doc["crates"].([]any)
+	if !ok {
+		return nil, errors.New(`no "crates" list in the kernel's rust-project.json`)
+	}
+	for _, c := range crates {
+		crate, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		if rm, _ := crate["root_module"].(string); filepath.Dir(rm) != dir {
+			continue
+		}
+		have, _ := crate["cfg"].([]any)
+		for _, c := range cfgs {
+			have = append(have, c)
+		}
+		crate["cfg"] = have
+	}
+	return encode(doc)
 }
 
 // Rewrite turns the rule's output into the file rko writes: every path

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +257,25 @@ func TestWrite(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(fresh, FileName)); err == nil {
 		t.Error("a wrong file was written")
+	}
+}
+
+func TestAddCfgs(t *testing.T) {
+	raw := []byte(`{"crates": [{"root_module": "/k/rust/kernel/lib.rs", "cfg": ["CONFIG_RUST"]},
+		{"root_module": "/m/hello.rs", "cfg": ["MODULE"]}]}`)
+	out, err := AddCfgs(raw, "/m", []string{"rko", "rko_kernel_7_3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crates := doc["crates"].([]any)
+	if got := fmt.Sprint(crates[0].(map[string]any)["cfg"]); got != "[CONFIG_RUST]" {
+		t.Errorf("kernel crate cfg = %s, want it untouched", got)
+	}
+	if got := fmt.Sprint(crates[1].(map[string]any)["cfg"]); got != "[MODULE rko rko_kernel_7_3]" {
+		t.Errorf("module crate cfg = %s", got)
 	}
 }

@@ -24,6 +24,9 @@ type DoctorReport struct {
 	Source    string            `json:"source,omitempty"`
 	Kernel    string            `json:"kernel,omitempty"`
 	Checks    []toolchain.Check `json:"checks"`
+	// Kernels are the kernels rko has built, of every version and
+	// architecture (rko kernel list).
+	Kernels []kernel.Summary `json:"kernels"`
 	Accel     string            `json:"accel"`
 	OK        bool              `json:"ok"`
 }
@@ -66,7 +69,16 @@ func Doctor(ctx context.Context, p DoctorParams) (*DoctorReport, error) {
 		return nil, fmt.Errorf("unknown --toolchain %q, want host or rootfs", mode)
 	}
 	tree := ""
-	if source != "" {
+	if p.Kernel.Version != "" && tc != nil {
+		// --kernel 6.12: that version's minima (its source is fetched
+		// once, as a build would).
+		src, _, err := debian.LinuxSource(ctx, debian.Params{Toolchain: tc}, p.Kernel.Version)
+		if err != nil {
+			return nil, fmt.Errorf("--kernel %s: %w", p.Kernel.Version, err)
+		}
+		rep.Source, tree = src.Dir, src.Dir
+		rep.Minima = src.MinimaFor(ctx, t)
+	} else if source != "" {
 		src, err := kernel.FindSource(ctx, source, tc, func(string, ...any) {})
 		if err != nil {
 			return nil, err
@@ -86,6 +98,10 @@ func Doctor(ctx context.Context, p DoctorParams) (*DoctorReport, error) {
 			ktc = &toolchain.Toolchain{Kind: toolchain.Host}
 		}
 		rep.Checks = append(rep.Checks, kernelChecks(ctx, ktc, p.Kernel)...)
+	}
+	rep.Kernels = []kernel.Summary{}
+	for _, k := range kernel.AllCached() {
+		rep.Kernels = append(rep.Kernels, k.Summarize())
 	}
 	rep.OK = toolchain.Passed(rep.Checks)
 	return rep, nil
