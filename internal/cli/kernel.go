@@ -96,7 +96,7 @@ func runKernelList(ctx context.Context, o *KernelListOptions) error {
 		l.Built = append(l.Built, k.Summarize())
 	}
 	if o.Available {
-		tc, err := workflow.SelectToolchain(ctx, o.Toolchain, false, o.IO.Printer(true))
+		tc, err := workflow.SelectToolchain(ctx, o.Toolchain, "", false, o.IO.Printer(true))
 		if err != nil {
 			return err
 		}

@@ -79,6 +79,12 @@ func Series(rs []SourceRelease) []string {
 	return out
 }
 
+// VersionError is a kernel version the archive does not have: the
+// user's input, not a failure of the mirror.
+type VersionError struct{ Msg string }
+
+func (e *VersionError) Error() string { return e.Msg }
+
 // PickSource picks the release of want from rs: a series ("6.12") gives
 // its newest version, a full version ("6.12.117") that version. The error
 // lists what there is.
@@ -97,10 +103,10 @@ func PickSource(rs []SourceRelease, want string) (SourceRelease, error) {
 			}
 		}
 		if len(have) > 0 {
-			return SourceRelease{}, fmt.Errorf("kernel %s is not in the archive: linux-source-%s there has %s (give one of those, or the series %s for the newest)", want, seriesOf(want), strings.Join(have, ", "), seriesOf(want))
+			return SourceRelease{}, &VersionError{fmt.Sprintf("kernel %s is not in the archive: linux-source-%s there has %s (give one of those, or the series %s for the newest)", want, seriesOf(want), strings.Join(have, ", "), seriesOf(want))}
 		}
 	}
-	return SourceRelease{}, fmt.Errorf("kernel %s is not in the archive: rko builds the versions Debian's linux-source packages hold, and the mirror has %s (or give any tree or tarball with --source)", want, orNothing(Series(rs)))
+	return SourceRelease{}, &VersionError{fmt.Sprintf("kernel %s is not in the archive: rko builds the versions Debian's linux-source packages hold, and the mirror has %s (or give any tree or tarball with --source)", want, orNothing(Series(rs)))}
 }
 
 func seriesOf(v string) string {

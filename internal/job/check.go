@@ -22,6 +22,7 @@ var fields = map[string]string{
 	"profile":   "--profile (kernel.profile)",
 	"fragment":  "--fragment (kernel.fragments)",
 	"source":    "--source (kernel.source)",
+	"rustc":     "--rustc (kernel.rustc)",
 	"toolchain": "--toolchain (toolchain)",
 	"modules":   "module directory (modules)",
 	"devices":   "devices",
@@ -128,6 +129,9 @@ func (j *Job) CheckKernel() (*target.Target, error) {
 	default:
 		return nil, bad("toolchain", "unknown toolchain %q, want auto, host or rootfs", j.Toolchain)
 	}
+	if j.Kernel.Rustc != "" && j.Toolchain == "host" {
+		return nil, bad("rustc", "--rustc picks one of rko's rootfs compilers, and --toolchain host is the host's own: drop one of them")
+	}
 	return t, nil
 }
 
@@ -144,6 +148,12 @@ func (j *Job) checkKernel() (*target.Target, error) {
 			return nil, bad("arch", "%v", err)
 		}
 		t = k.Target()
+	}
+	if k.Rustc != "" && !rustcRE.MatchString(k.Rustc) {
+		return nil, bad("rustc", "%q is not a compiler version: give one such as 1.98", k.Rustc)
+	}
+	if k.Rustc != "" && k.Kind == KindDebian {
+		return nil, bad("rustc", "Debian's kernel was built with Debian's rustc 1.85, and modules must be built with the kernel's compiler: drop --rustc, or use rko's own kernel (drop --kernel debian)")
 	}
 	if k.Kind != KindRko {
 		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
@@ -203,6 +213,8 @@ func (j *Job) checkKernel() (*target.Target, error) {
 }
 
 var moduleName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+var rustcRE = regexp.MustCompile(`^1\.[0-9]+(\.[0-9]+)?$`)
 
 func (b Boot) check(t *target.Target) error {
 	switch b.Accel {

@@ -87,6 +87,11 @@ type Kernel struct {
 	Profile string `json:"profile,omitempty"`
 	// Fragments are extra config fragment files (rko), absolute.
 	Fragments []string `json:"fragments,omitempty"`
+	// Rustc is the compiler that builds the kernel and the modules: ""
+	// for the pinned one (rustc 1.85), "1.98" for the newest Debian ships
+	// (toolchain.Compilers). A kernel is never used with modules of
+	// another compiler.
+	Rustc string `json:"rustc,omitempty"`
 }
 
 // Device is a device attached to the guest. None is offered yet; the
@@ -224,6 +229,8 @@ type Request struct {
 	DefaultProfile string
 	// Fragments are --fragment's files.
 	Fragments []string
+	// Rustc is --rustc.
+	Rustc string
 }
 
 // Kernel is the job's Kernel of the request, unchecked (Check does
@@ -246,6 +253,7 @@ func (r Request) Kernel() Kernel {
 	if r.Source != "" {
 		jk.Source = AbsPath(r.Source)
 	}
+	jk.Rustc = r.Rustc
 	return jk
 }
 
@@ -296,10 +304,14 @@ func (k Kernel) Describe() string {
 		if p == "" {
 			p = "default"
 		}
+		d := k.Arch + ", profile " + p
 		if k.Version != "" {
-			return k.Version + ", " + k.Arch + ", profile " + p
+			d = k.Version + ", " + d
 		}
-		return k.Arch + ", profile " + p
+		if k.Rustc != "" {
+			d += ", rustc " + k.Rustc
+		}
+		return d
 	default:
 		return k.Spec()
 	}

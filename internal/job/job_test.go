@@ -120,6 +120,10 @@ func TestCheck(t *testing.T) {
 		{"bad version", func(j *Job) { j.Kernel.Version = "6.12-rc1" }, "--kernel"},
 		{"version and source", func(j *Job) { j.Kernel.Version, j.Kernel.Source = "6.12", m }, "--source"},
 		{"version of debian", func(j *Job) { j.Kernel = Kernel{Kind: KindDebian, Version: "6.12"} }, "--kernel"},
+		{"rustc", func(j *Job) { j.Kernel.Rustc = "1.98" }, ""},
+		{"bad rustc", func(j *Job) { j.Kernel.Rustc = "nightly" }, "--rustc"},
+		{"rustc of debian", func(j *Job) { j.Kernel = Kernel{Kind: KindDebian, Rustc: "1.98"} }, "--rustc"},
+		{"rustc on the host", func(j *Job) { j.Kernel.Rustc, j.Toolchain = "1.98", "host" }, "--rustc"},
 	}
 	for _, tt := range tests {
 		j := &Job{Modules: []string{m}}

@@ -441,8 +441,9 @@ func drift(k *kernel.Kernel, dir string) []kapi.Finding {
 		version = v
 	}
 	var others []*kapi.Tree
-	for _, s := range kernel.ExtractedSources() {
-		if s.Version != version {
+	srcs := kernel.ExtractedSources()
+	for i := len(srcs) - 1; i >= 0; i-- { // oldest first, as the hint lists them
+		if s := srcs[i]; s.Version != version {
 			others = append(others, kapi.NewTree(s.Version, s.Dir))
 		}
 	}

@@ -197,12 +197,41 @@ func Generate(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, di
 	defer os.RemoveAll(tmp)
 	binds := []string{k.Dir, k.Source.Dir, dir, tmp}
 	argv := []string{"make", "LLVM=1", "-C", k.BuildDir, "M=" + dir, "MO=" + tmp, "rust-analyzer"}
-	if _, err := tc.Run(ctx, run.Opts{}, binds, argv...); err != nil {
+	out := tmp
+	if major, minor, err := kernel.Series(k.Release); err == nil && (major < 6 || major == 6 && minor < 13) {
+		// Before 6.13 (no MO=) the rule writes into M= itself: it runs
+		// on a copy of the module's sources, whose paths are then
+		// those of the module.
+		// Its rule also fails for an external module with an O= tree,
+		// so its generator is run as the rule would run it.
+		out = filepath.Join(tmp, "module")
+		if err := copySources(dir, out); err != nil {
+			return nil, err
+		}
+		sr, err := tc.Run(ctx, run.Opts{}, nil, "rustc", "--print", "sysroot")
+		if err != nil {
+			return nil, fmt.Errorf("rustc --print sysroot: %w", err)
+		}
+		sysroot := strings.TrimSpace(string(sr.Stdout))
+		f, err := os.Create(filepath.Join(out, FileName))
+		if err != nil {
+			return nil, err
+		}
+		_, err = tc.Run(ctx, run.Opts{Stdout: f}, binds, "python3", filepath.Join(k.Source.Dir, "scripts/generate_rust_analyzer.py"),
+			"--cfgs=core=--cfg no_fp_fmt_parse", "2021", k.Source.Dir, k.BuildDir, sysroot, filepath.Join(sysroot, "lib/rustlib/src/rust/library"), out)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("generate_rust_analyzer.py for %s: %w", dir, err)
+		}
+	} else if _, err := tc.Run(ctx, run.Opts{}, binds, argv...); err != nil {
 		return nil, fmt.Errorf("make rust-analyzer for %s: %w", dir, err)
 	}
-	raw, err := os.ReadFile(filepath.Join(tmp, FileName))
+	raw, err := os.ReadFile(filepath.Join(out, FileName))
 	if err != nil {
 		return nil, fmt.Errorf("make rust-analyzer for %s wrote no %s: %w", dir, FileName, err)
+	}
+	if out != tmp {
+		raw = bytes.ReplaceAll(raw, []byte(out), []byte(dir))
 	}
 	// The module's crates see the cfgs rko builds them with
 	// (kernel.ModuleCfgs), so that the editor takes the same #[cfg]
@@ -228,6 +257,32 @@ func Generate(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, di
 		return nil, fmt.Errorf("the %s made for %s is wrong: %w", FileName, dir, err)
 	}
 	return data, nil
+}
+
+// copySources copies the files of module directory dir that the rule
+// reads (Kbuild, Makefile, *.rs) into to.
+func copySources(dir, to string) error {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || !(n == "Kbuild" || n == "Makefile" || strings.HasSuffix(n, ".rs")) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, n), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AddCfgs adds cfgs to the crates of raw whose root module is in dir

@@ -42,6 +42,76 @@ var DefaultPackages = []string{
 	"pahole", "openssl",
 }
 
+// Compiler is a Rust compiler rko offers as a rootfs toolchain: the
+// pinned one (trixie's rustc 1.85, what the kernels' minima ask for) and
+// the newest Debian ships (trixie-backports), so that a module and a
+// kernel are built and tested with both the oldest and the newest
+// compiler the kernel accepts (--rustc; docs/toolchain.md#two-compilers).
+type Compiler struct {
+	// Version is the rustc series users name: --rustc 1.98.
+	Version string `json:"version"`
+	// Name is the rootfs's directory in the toolchain cache.
+	Name string `json:"name"`
+	// Pins are packages taken from another suite than the rootfs's, as
+	// apt's NAME/RELEASE: the compiler and what must match its version.
+	Pins []string `json:"pins,omitempty"`
+}
+
+// Compilers are the compilers rko offers, the pinned one first.
+var Compilers = []Compiler{
+	{Version: "1.85", Name: DefaultSuite},
+	{Version: "1.98", Name: DefaultSuite + "-rustc-1.98", Pins: backports("rustc", "libstd-rust-dev", "libstd-rust-1.98", "rust-src", "rustfmt", "rust-analyzer")},
+}
+
+func backports(pkgs ...string) []string {
+	out := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		out[i] = p + "/" + DefaultSuite + "-backports"
+	}
+	return out
+}
+
+// LookupCompiler returns the compiler of version v ("" is the pinned
+// one); an unknown one is an error that lists the others.
+func LookupCompiler(v string) (Compiler, error) {
+	if v == "" {
+		return Compilers[0], nil
+	}
+	var have []string
+	for _, c := range Compilers {
+		if c.Version == v || strings.HasPrefix(v, c.Version+".") {
+			return c, nil
+		}
+		have = append(have, c.Version)
+	}
+	return Compiler{}, fmt.Errorf("rko offers no rustc %s: it has %s (the pinned trixie compiler and the newest of trixie-backports)", v, strings.Join(have, " and "))
+}
+
+// include is the package list to install for c: pkgs with each pinned
+// package named with its release.
+func (c Compiler) include(pkgs []string) []string {
+	pinned := map[string]string{}
+	for _, p := range c.Pins {
+		name, _, _ := strings.Cut(p, "/")
+		pinned[name] = p
+	}
+	out := make([]string, 0, len(pkgs)+len(c.Pins))
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if pin, ok := pinned[p]; ok {
+			p = pin
+		}
+		out = append(out, p)
+		seen[p] = true
+	}
+	for _, p := range c.Pins {
+		if !seen[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // ErrNotInstalled means the rootfs toolchain has not been provisioned.
 var ErrNotInstalled = errors.New("the rootfs toolchain is not installed (run: rko toolchain install)")
 
@@ -53,6 +123,9 @@ type Lock struct {
 	Requested []string          `json:"requested"`
 	Packages  map[string]string `json:"packages"`
 	Created   time.Time         `json:"created"`
+	// Rustc is the compiler's series when it is not the pinned one
+	// (Compilers).
+	Rustc string `json:"rustc,omitempty"`
 }
 
 // ID is a short hash of the exact package set, used in cache keys.
@@ -107,6 +180,8 @@ type InstallOpts struct {
 	// Runner runs mmdebstrap, tar and the rootfs's commands, and becomes
 	// the Runner of the toolchain returned; nil means run.OS.
 	Runner run.Runner
+	// Compiler is the Rust compiler of the rootfs (zero: the pinned one).
+	Compiler Compiler
 }
 
 func (o *InstallOpts) defaults() error {
@@ -119,6 +194,10 @@ func (o *InstallOpts) defaults() error {
 	}
 	if o.Suite == "" {
 		o.Suite = DefaultSuite
+	}
+	if o.Compiler.Name == "" {
+		o.Compiler = Compilers[0]
+		o.Compiler.Name = o.Suite
 	}
 	if o.Mirror == "" {
 		o.Mirror = os.Getenv("RKO_DEBIAN_MIRROR")
@@ -138,7 +217,8 @@ func (o *InstallOpts) defaults() error {
 // rootfsDir is where a suite's rootfs lives.
 func rootfsDir(dir, suite string) string { return filepath.Join(dir, suite) }
 
-// Load returns the installed rootfs toolchain, or ErrNotInstalled.
+// Load returns the installed rootfs toolchain of the directory name
+// (a Compiler's Name; "" is the pinned one), or ErrNotInstalled.
 func Load(dir, suite string) (*Toolchain, error) {
 	if dir == "" {
 		d, err := cache.Sub("toolchain")
@@ -203,7 +283,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	final := rootfsDir(o.Dir, o.Suite)
+	final := rootfsDir(o.Dir, o.Compiler.Name)
 	unlock, err := cache.Lock(ctx, final, func() { o.Progress("waiting for another rko that is installing the toolchain") })
 	if err != nil {
 		return nil, err
@@ -215,7 +295,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 	}
 	replace := o.Force
 	if !o.Force {
-		if tc, err := Load(o.Dir, o.Suite); err == nil {
+		if tc, err := Load(o.Dir, o.Compiler.Name); err == nil {
 			missing := tc.Lock.Missing(pkgs)
 			if len(missing) == 0 {
 				o.Progress("toolchain already installed at %s", final)
@@ -241,7 +321,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 			return nil, fmt.Errorf("%s not found: it is needed to build and enter the toolchain rootfs (fix: apt-get install %s)", tool, pkg)
 		}
 	}
-	tmp, err := os.MkdirTemp(o.Dir, ".tmp-"+o.Suite+"-")
+	tmp, err := os.MkdirTemp(o.Dir, ".tmp-"+o.Compiler.Name+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +336,9 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 				include = append(include, p)
 			}
 		}
+	}
+	if o.FromLock == nil {
+		include = o.Compiler.include(include)
 	}
 	sources := []string{
 		fmt.Sprintf("deb %s %s main", o.Mirror, o.Suite),
@@ -300,6 +383,9 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		return nil, fmt.Errorf("reading the rootfs package list: %w", err)
 	}
 	lock := &Lock{Suite: o.Suite, Mirror: o.Mirror, Requested: pkgs, Packages: parseDpkg(string(res.Stdout)), Created: time.Now().UTC()}
+	if o.Compiler.Version != Compilers[0].Version {
+		lock.Rustc = o.Compiler.Version
+	}
 	data, _ := json.MarshalIndent(lock, "", "  ")
 	if err := cache.WriteFileAtomic(filepath.Join(tmp, "lock.json"), append(data, '\n'), 0o644); err != nil {
 		return nil, err
@@ -315,7 +401,7 @@ func Install(ctx context.Context, o InstallOpts) (*Toolchain, error) {
 		return nil, err
 	}
 	o.Progress("toolchain installed at %s (lock: %s)", final, filepath.Join(final, "lock.json"))
-	tc, err = Load(o.Dir, o.Suite)
+	tc, err = Load(o.Dir, o.Compiler.Name)
 	if tc != nil {
 		tc.Runner = o.Runner
 	}

@@ -42,8 +42,19 @@ func HostToolchain(ctx context.Context, tree string, min toolchain.Minima) (*too
 // SelectToolchain resolves --toolchain: "host" uses the host's tools and
 // fails if doctor fails; "rootfs" uses the pinned rootfs, installing it if
 // install is set; "auto" uses the host when every doctor check passes and
-// the rootfs otherwise.
-func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Printer) (*toolchain.Toolchain, error) {
+// the rootfs otherwise. rustc names another compiler than the pinned one
+// (toolchain.Compilers: --rustc 1.98), which is a rootfs of its own.
+func SelectToolchain(ctx context.Context, mode, rustc string, install bool, p *ui.Printer) (*toolchain.Toolchain, error) {
+	compiler, err := toolchain.LookupCompiler(rustc)
+	if err != nil {
+		return nil, &job.Error{Field: "--rustc (kernel.rustc)", Msg: err.Error()}
+	}
+	if rustc != "" {
+		if mode == "host" {
+			return nil, &job.Error{Field: "--rustc (kernel.rustc)", Msg: "--rustc picks one of rko's rootfs compilers; the host's is the one it has: drop --rustc, or use --toolchain rootfs"}
+		}
+		mode = "rootfs"
+	}
 	switch mode {
 	case "", "auto", "host":
 		tc, checks := HostToolchain(ctx, "", toolchain.Minima73)
@@ -65,17 +76,17 @@ func SelectToolchain(ctx context.Context, mode string, install bool, p *ui.Print
 	default:
 		return nil, fmt.Errorf("unknown --toolchain %q, want auto, host or rootfs", mode)
 	}
-	tc, err := toolchain.Load("", "")
+	tc, err := toolchain.Load("", compiler.Name)
 	damaged := errors.Is(err, toolchain.ErrDamaged)
 	if (errors.Is(err, toolchain.ErrNotInstalled) || damaged) && install {
-		o := toolchain.InstallOpts{Progress: p.Logf}
+		o := toolchain.InstallOpts{Progress: p.Logf, Compiler: compiler}
 		if damaged {
 			// The same package versions again, so that the kernels built
 			// with it stay valid (their key is the lock's).
 			p.Warnf("%v: reinstalling it with the versions of its lock file", err)
 			o.Force, o.FromLock = true, tc.Lock
 		}
-		done := p.Phase("toolchain install (Debian trixie rootfs)")
+		done := p.Phase("toolchain install (Debian trixie rootfs, rustc " + compiler.Version + ")")
 		logPath, logf := LogFile("toolchain")
 		defer logf.Close()
 		o.Log = logf
@@ -103,7 +114,7 @@ func Prepare(ctx context.Context, mode, source string, install bool, p *ui.Print
 // for unless --source names one; a version (--kernel 6.12) is Debian's
 // linux-source of that version, fetched from the archive once.
 func PrepareFor(ctx context.Context, mode string, jk job.Kernel, install bool, p *ui.Printer) (*Env, error) {
-	tc, err := SelectToolchain(ctx, mode, install, p)
+	tc, err := SelectToolchain(ctx, mode, jk.Rustc, install, p)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +126,11 @@ func PrepareFor(ctx context.Context, mode string, jk job.Kernel, install bool, p
 		logPath, logf := LogFile("source")
 		defer logf.Close()
 		src, rel, err := debian.LinuxSource(ctx, debian.Params{Toolchain: tc, Log: logf, Progress: p.Logf, Warn: p.Warnf}, jk.Version)
+		var ve *debian.VersionError
+		if errors.As(err, &ve) {
+			os.Remove(logPath)
+			return nil, &job.Error{Field: "--kernel (kernel.version)", Msg: ve.Msg}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--kernel %s: %w (log: %s)", jk.Version, err, logPath)
 		}
