@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/workflow"
 )
@@ -27,6 +28,7 @@ func newToolchainInstallCmd(fa *Factory) *cobra.Command {
 		mirror   string
 		fromLock string
 		quiet    bool
+		rustc    string
 	)
 	c := &cobra.Command{
 		Use:   "install",
@@ -39,7 +41,11 @@ nothing. --from-lock rebuilds exactly the versions of a lock file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			p := fa.IO.Printer(quiet)
-			o := toolchain.InstallOpts{Extra: extra, Force: force, Mirror: mirror, Progress: p.Logf}
+			compiler, err := toolchain.LookupCompiler(rustc)
+			if err != nil {
+				return &job.Error{Field: "--rustc", Msg: err.Error()}
+			}
+			o := toolchain.InstallOpts{Extra: extra, Force: force, Mirror: mirror, Progress: p.Logf, Compiler: compiler}
 			if fromLock != "" {
 				data, err := os.ReadFile(fromLock)
 				if err != nil {
@@ -50,6 +56,9 @@ nothing. --from-lock rebuilds exactly the versions of a lock file.`,
 					return fmt.Errorf("%s is not a rko lock file: %w", fromLock, err)
 				}
 				o.FromLock, o.Suite, o.Mirror = &l, l.Suite, l.Mirror
+				if o.Compiler, err = toolchain.LookupCompiler(l.Rustc); err != nil {
+					return err
+				}
 			}
 			logPath, logf := workflow.LogFile("toolchain")
 			defer logf.Close()
@@ -69,6 +78,7 @@ nothing. --from-lock rebuilds exactly the versions of a lock file.`,
 	c.Flags().StringVar(&mirror, "mirror", "", "Debian mirror (default $RKO_DEBIAN_MIRROR or "+toolchain.DefaultMirror+")")
 	c.Flags().StringVar(&fromLock, "from-lock", "", "rebuild the exact package versions of this lock.json")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print no progress")
+	c.Flags().StringVar(&rustc, "rustc", "", "the compiler: 1.85 (the pinned trixie one, default) or 1.98 (trixie-backports'), each a rootfs of its own (docs/toolchain.md#two-compilers)")
 	return c
 }
 

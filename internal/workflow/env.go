@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/rkodev/rko/internal/debian"
 	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
+	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/toolchain"
 	"github.com/rkodev/rko/internal/ui"
 )
@@ -161,6 +163,7 @@ func (e *Env) Kernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, error)
 		k, err = kernel.FromDir(jk.Dir)
 		if err == nil {
 			e.UI.Logf("kernel %s", k.Describe())
+			err = e.sameCompiler(ctx, k)
 		}
 	default:
 		return nil, fmt.Errorf("unknown kernel kind %q, want rko, debian or dir", jk.Kind)
@@ -179,6 +182,42 @@ func (e *Env) Kernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, error)
 		return nil, &kernel.NeedsError{Kernel: k.Describe(), Unmet: unmet}
 	}
 	return k, nil
+}
+
+// sameCompiler refuses a kernel built by another rustc than the
+// toolchain's: rustc cannot read the kernel crate's metadata of another
+// compiler ("compiled by an incompatible version of rustc"), so modules
+// must be built by the kernel's own.
+func (e *Env) sameCompiler(ctx context.Context, k *kernel.Kernel) error {
+	cfg, err := k.Config()
+	if err != nil {
+		return err
+	}
+	built, err := strconv.Atoi(cfg.Get("RUSTC_VERSION"))
+	if err != nil || built == 0 {
+		return nil // no Rust: kernel.BootNeeds says so
+	}
+	have, err := toolchainRustc(ctx, e.Toolchain)
+	if err != nil {
+		return nil // the build will say what is wrong with the toolchain
+	}
+	if v := have.Major*10000 + have.Minor*100 + have.Patch; v != built {
+		return fmt.Errorf("kernel %s was built with rustc %d.%d.%d (CONFIG_RUSTC_VERSION=%d), and the toolchain has rustc %s: a module must be built by the compiler of its kernel (fix: the toolchain that built the tree, or --rustc %d.%d for one of rko's)",
+			k.Describe(), built/10000, built/100%100, built%100, built, have, built/10000, built/100%100)
+	}
+	return nil
+}
+
+// toolchainRustc is the version of tc's rustc.
+func toolchainRustc(ctx context.Context, tc *toolchain.Toolchain) (toolchain.Version, error) {
+	if tc.Lock != nil && tc.Lock.Packages["rustc"] != "" {
+		return toolchain.ParseVersion(tc.Lock.Packages["rustc"])
+	}
+	r, err := tc.Run(ctx, run.Opts{}, nil, "rustc", "--version")
+	if err != nil {
+		return toolchain.Version{}, err
+	}
+	return toolchain.ParseVersion(string(r.Stdout))
 }
 
 // debianKernel fetches and prepares Debian's kernel of release.
