@@ -160,3 +160,41 @@ func TestKernelVersions(t *testing.T) {
 		}
 	})
 }
+
+// TestNewestCompiler builds and tests examples/multiversion with the
+// second compiler (rustc 1.98 from trixie-backports: a rootfs and a
+// kernel of its own per version), on the versions of RKO_E2E_VERSIONS.
+// Opt-in, RKO_E2E_RUSTC=1.98: a rootfs install and a kernel build per
+// version (docs/ci.md).
+func TestNewestCompiler(t *testing.T) {
+	requireRealPath(t)
+	rustc := os.Getenv("RKO_E2E_RUSTC")
+	if rustc == "" {
+		t.Skip("opt-in: RKO_E2E_RUSTC=1.98 tests the second compiler (docs/ci.md)")
+	}
+	versions := testedVersions()
+	dirs := []string{copyDir(t, "../examples/multiversion/rust"), copyDir(t, "../examples/multiversion/c")}
+	args := append([]string{"test", "--json", "--accel", "tcg", "--rustc", rustc, "--kernel", strings.Join(versions, ",")}, dirs...)
+	r := rko(t, time.Duration(len(versions)+1)*coldTimeout, args...)
+	var rep kernelsReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("no JSON (%v, exit %d)\nstderr:\n%s", err, r.code, r.stderr)
+	}
+	for _, k := range rep.Kernels {
+		if !k.Passed {
+			t.Errorf("rustc %s, kernel %s: %s", rustc, k.Kernel, k.Error)
+			continue
+		}
+		t.Logf("rustc %s, kernel %s (%s, key %s): passed", rustc, k.Kernel, k.Report.Kernel.Release, k.Report.Kernel.Key)
+	}
+	// The kernels are not the pinned compiler's: another cache key.
+	pinned := rko(t, coldTimeout, "kernel", "build", "--json", "--kernel", versions[len(versions)-1])
+	var pk struct{ Key string }
+	json.Unmarshal([]byte(pinned.stdout), &pk)
+	if n := len(rep.Kernels); n > 0 && rep.Kernels[n-1].Report != nil && rep.Kernels[n-1].Report.Kernel.Key == pk.Key {
+		t.Errorf("rustc %s used the pinned compiler's kernel %s", rustc, pk.Key)
+	}
+	if r := rko(t, time.Minute, "test", "--rustc", rustc, "--toolchain", "host", dirs[0]); r.code != 2 {
+		t.Errorf("--rustc with --toolchain host: exit %d, want 2: %s", r.code, r.stderr)
+	}
+}

@@ -133,6 +133,14 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		return nil
 	}
 	cfgPath := filepath.Join(k.BuildDir, ".config")
+	userSyms := map[string]bool{} // the options of the user's fragments
+	for _, f := range p.Extra {
+		if fc, err := kconfig.Parse(bytes.NewReader(f.Data)); err == nil {
+			for sym := range fc {
+				userSyms[sym] = true
+			}
+		}
+	}
 	configure := func() error {
 		p.Progress("configuring %s: tinyconfig + %s", p.Target.Name, strings.Join(k.Fragments, " + "))
 		if err := mk("tinyconfig", "tinyconfig"); err != nil {
@@ -163,7 +171,23 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		if err != nil {
 			return err
 		}
-		if dropped := explain(requested, final, p.Source.Dir); len(dropped) > 0 {
+		dropped := explain(requested, final, p.Source.Dir)
+		// An option of rko's own profiles that this kernel version does
+		// not define at all (a newer kernel's sample, say, on 6.12) is
+		// left out, and said; the user's fragments stay strict, and what
+		// the boot needs is checked after the build (BootNeeds).
+		var kept []kconfig.Dropped
+		for _, d := range dropped {
+			if d.Unknown && !userSyms[d.Symbol] {
+				k.Skipped = append(k.Skipped, "CONFIG_"+d.Symbol)
+				continue
+			}
+			kept = append(kept, d)
+		}
+		if len(k.Skipped) > 0 {
+			p.Progress("options of rko's profile that Linux %s does not have, left out: %s", p.Source.Version, strings.Join(k.Skipped, ", "))
+		}
+		if dropped = kept; len(dropped) > 0 {
 			de := &DroppedError{Dropped: dropped}
 			if _, asked := requested["RUST"]; asked && final.Get("RUST") != "y" {
 				// Say why Rust itself is off: the toolchain, most often.

@@ -42,6 +42,9 @@ type Kernel struct {
 	Built     time.Time `json:"built"`
 	BuildSecs float64   `json:"build_seconds"`
 	Objects   int       `json:"objects"`
+	// Skipped are options of rko's profiles this kernel's version does
+	// not define (CONFIG_NAME), left out of its configuration.
+	Skipped []string `json:"skipped_options,omitempty"`
 
 	config struct { // the parsed .config, read once
 		sync.Once
