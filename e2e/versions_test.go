@@ -198,3 +198,35 @@ func TestNewestCompiler(t *testing.T) {
 		t.Errorf("--rustc with --toolchain host: exit %d, want 2: %s", r.code, r.stderr)
 	}
 }
+
+// TestKernelNewerThanToolchain: a kernel whose scripts/min-tool-version.sh
+// wants a newer rustc than the toolchain's is refused before any make,
+// with what it wants and what the toolchain has.
+func TestKernelNewerThanToolchain(t *testing.T) {
+	requireRealPath(t)
+	tree := t.TempDir()
+	files := map[string]string{
+		"Makefile":                    "VERSION = 9\nPATCHLEVEL = 1\nSUBLEVEL = 0\n",
+		"rust/kernel/lib.rs":          "//! a future kernel\n",
+		"scripts/min-tool-version.sh": "#!/bin/sh\ncase \"$1\" in rustc) echo 9.99.0;; bindgen) echo 0.71.1;; llvm) echo 15.0.0;; *) echo 0;; esac\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(tree, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rko(t, 10*time.Minute, "kernel", "build", "--toolchain", "rootfs", "--source", tree)
+	if r.code == 0 {
+		t.Fatalf("a kernel wanting rustc 9.99 was built:\n%s", r.stderr)
+	}
+	for _, want := range []string{"cannot build Linux 9.1.0 (nothing was built)", "rustc", "9.99.0"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "configuring") {
+		t.Errorf("make ran before the refusal:\n%s", r.stderr)
+	}
+}

@@ -337,10 +337,12 @@ func (e *ToolchainError) Error() string {
 	fmt.Fprintf(&b, "toolchain %s cannot build Linux %s (nothing was built):", e.Toolchain, e.Kernel)
 	for _, c := range e.Failed {
 		fmt.Fprintf(&b, "\n  - %s %s, Linux %s wants %s", c.Name, orMissing(c.Found), e.Kernel, c.Want)
-		if c.Fix != "" {
-			fmt.Fprintf(&b, " (%s)", c.Fix)
-		}
 	}
+	var have []string
+	for _, c := range toolchain.Compilers {
+		have = append(have, c.Version)
+	}
+	fmt.Fprintf(&b, "\nrko's rootfs compilers are rustc %s (--rustc); for another, a host toolchain in the range (--toolchain host, rko doctor --source TREE checks it)", strings.Join(have, " and "))
 	return b.String()
 }
 
