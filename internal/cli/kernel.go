@@ -108,9 +108,9 @@ func runKernelList(ctx context.Context, o *KernelListOptions) error {
 		return writeJSON(o.IO.Out, l)
 	}
 	w := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "VERSION\tARCH\tPROFILE\tKEY\tBUILT\tBUILD TIME")
+	fmt.Fprintln(w, "VERSION\tARCH\tPROFILE\tRUSTC\tKEY\tBUILT\tBUILD TIME")
 	for _, k := range l.Built {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.0fs\n", k.Version, k.Arch, k.Profile, k.Key, k.Built.Local().Format("2006-01-02 15:04"), k.BuildSecs)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%.0fs\n", k.Version, k.Arch, k.Profile, k.Rustc, k.Key, k.Built.Local().Format("2006-01-02 15:04"), k.BuildSecs)
 	}
 	if len(l.Built) == 0 {
 		fmt.Fprintln(w, "(none built: rko kernel build)")

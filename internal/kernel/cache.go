@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,11 +146,13 @@ type Summary struct {
 	Key string `json:"key"`
 	// Version is the kernel's source version ("6.12.117"); Release is
 	// what uname -r says.
-	Version   string    `json:"version"`
-	Release   string    `json:"release"`
-	Arch      string    `json:"arch"`
-	Profile   string    `json:"profile"`
-	Toolchain string    `json:"toolchain"`
+	Version   string `json:"version"`
+	Release   string `json:"release"`
+	Arch      string `json:"arch"`
+	Profile   string `json:"profile"`
+	Toolchain string `json:"toolchain"`
+	// Rustc is the compiler that built it ("1.85.1"), from its config.
+	Rustc     string    `json:"rustc,omitempty"`
 	Built     time.Time `json:"built"`
 	BuildSecs float64   `json:"build_seconds"`
 	Dir       string    `json:"dir"`
@@ -161,6 +164,21 @@ func (k *Kernel) Summarize() Summary {
 	if k.Source != nil && k.Source.Version != "" {
 		v = k.Source.Version
 	}
+	rustc := ""
+	if cfg, err := k.Config(); err == nil {
+		if n, err := strconv.Atoi(cfg.Get("RUSTC_VERSION")); err == nil && n > 0 {
+			rustc = RustcVersionText(n)
+		}
+	}
 	return Summary{Key: k.Key, Version: v, Release: k.Release, Arch: k.Target().Name, Profile: k.Profile,
-		Toolchain: k.Toolchain, Built: k.Built, BuildSecs: k.BuildSecs, Dir: k.Dir}
+		Toolchain: k.Toolchain, Rustc: rustc, Built: k.Built, BuildSecs: k.BuildSecs, Dir: k.Dir}
 }
+
+// RustcVersionText is CONFIG_RUSTC_VERSION (scripts/rustc-version.sh:
+// 100000 * major + 100 * minor + patch) as "1.85.1".
+func RustcVersionText(n int) string {
+	return fmt.Sprintf("%d.%d.%d", n/100000, n/100%1000, n%100)
+}
+
+// RustcVersionNumber is a version as CONFIG_RUSTC_VERSION writes it.
+func RustcVersionNumber(major, minor, patch int) int { return 100000*major + 100*minor + patch }

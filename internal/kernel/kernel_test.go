@@ -361,3 +361,12 @@ func TestFeatureCfgs(t *testing.T) {
 		t.Error("FeatureCfgs has a module that does not exist")
 	}
 }
+
+func TestRustcVersion(t *testing.T) {
+	if got := RustcVersionText(108501); got != "1.85.1" {
+		t.Errorf("RustcVersionText(108501) = %s", got)
+	}
+	if got := RustcVersionNumber(1, 98, 1); got != 109801 {
+		t.Errorf("RustcVersionNumber(1, 98, 1) = %d", got)
+	}
+}

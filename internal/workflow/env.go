@@ -201,9 +201,10 @@ func (e *Env) sameCompiler(ctx context.Context, k *kernel.Kernel) error {
 	if err != nil {
 		return nil // the build will say what is wrong with the toolchain
 	}
-	if v := have.Major*10000 + have.Minor*100 + have.Patch; v != built {
-		return fmt.Errorf("kernel %s was built with rustc %d.%d.%d (CONFIG_RUSTC_VERSION=%d), and the toolchain has rustc %s: a module must be built by the compiler of its kernel (fix: the toolchain that built the tree, or --rustc %d.%d for one of rko's)",
-			k.Describe(), built/10000, built/100%100, built%100, built, have, built/10000, built/100%100)
+	if kernel.RustcVersionNumber(have.Major, have.Minor, have.Patch) != built {
+		b := kernel.RustcVersionText(built)
+		return fmt.Errorf("kernel %s was built with rustc %s (CONFIG_RUSTC_VERSION=%d), and the toolchain has rustc %s: a module must be built by the compiler of its kernel (fix: the toolchain that built the tree, or --rustc %s for one of rko's)",
+			k.Describe(), b, built, have, b[:strings.LastIndex(b, ".")])
 	}
 	return nil
 }
