@@ -127,6 +127,19 @@ are. --serve [ADDR] serves them over HTTP (default ` + kdoc.DefaultAddr + `) unt
 	return c
 }
 
+// blanketMin is how many types a method with one signature must be added
+// to (or removed from) for rko doc --diff to show it as one line: the
+// methods of a blanket impl.
+const blanketMin = 4
+
+// lastSegment is the last part of a path ("size" of kernel::sync::Arc::size).
+func lastSegment(path string) string {
+	if i := strings.LastIndex(path, "::"); i >= 0 {
+		return path[i+2:]
+	}
+	return path
+}
+
 // docsOf builds (or finds) the rustdoc of the kernel spec names, built
 // already: rko doc --diff compares two of them.
 func docsOf(ctx context.Context, f kernelFlags, spec string, p *ui.Printer) (*kernel.Kernel, *kdoc.Index, error) {
@@ -177,7 +190,27 @@ func runDocDiff(ctx context.Context, ios *IOStreams, f kernelFlags, a, b, crate,
 			continue
 		}
 		fmt.Fprintf(w, "%s in %s:\n", sec.name, d.New)
+		// A method that a blanket impl gives every type (size,
+		// into_safe_cast...) is one line, not one per type.
+		groups := map[string][]kdoc.DiffItem{}
 		for _, it := range sec.items {
+			if it.Kind == "method" && sec.name != "changed" {
+				k := lastSegment(it.Path) + "\x00" + it.Old + it.New
+				groups[k] = append(groups[k], it)
+			}
+		}
+		shown := map[string]bool{}
+		for _, it := range sec.items {
+			if it.Kind == "method" && sec.name != "changed" {
+				k := lastSegment(it.Path) + "\x00" + it.Old + it.New
+				if g := groups[k]; len(g) >= blanketMin {
+					if !shown[k] {
+						shown[k] = true
+						fmt.Fprintf(w, "  %-8s %s on %d types (e.g. %s)\n", "method", lastSegment(it.Path), len(g), g[0].Path)
+					}
+					continue
+				}
+			}
 			fmt.Fprintf(w, "  %-8s %s\n", kdoc.LongKind(it.Kind), it.Path)
 			if sec.name == "changed" {
 				fmt.Fprintf(w, "      %s: %s\n      %s: %s\n", d.Old, shortSignature(it.Old), d.New, shortSignature(it.New))
