@@ -13,12 +13,13 @@ import (
 // KernelInput is the kernel request of a tool call: the kernel fields of
 // a job (docs/schemas.md#the-job), named as rko's flags name them.
 type KernelInput struct {
-	Kernel    string   `json:"kernel,omitempty" jsonschema:"the kernel: empty for rko's own (see profile), debian or debian:RELEASE for Debian's Rust-enabled kernel, or the absolute path of a kernel tree you built"`
+	Kernel    string   `json:"kernel,omitempty" jsonschema:"the kernel: empty for rko's own (see profile), a version (6.12, 7.2, 7.3 or a full one such as 6.12.117) for rko's own build of that version, debian or debian:RELEASE for Debian's Rust-enabled kernel, or the absolute path of a kernel tree you built"`
 	Arch      string   `json:"arch,omitempty" jsonschema:"guest architecture: x86_64, arm64, riscv64 or um (default: the host's, or the kernel tree's own)"`
 	Profile   string   `json:"profile,omitempty" jsonschema:"rko's kernel profile: default, debug (KASAN, lockdep, kmemleak) or bench; rko's own kernel only"`
 	Fragments []string `json:"fragments,omitempty" jsonschema:"extra kernel config fragment files (CONFIG_ lines), absolute; rko's own kernel only"`
 	Source    string   `json:"source,omitempty" jsonschema:"linux-source tree or tarball for rko's own kernel (default: found)"`
 	Toolchain string   `json:"toolchain,omitempty" jsonschema:"toolchain: auto (default: the host's if rko doctor passes, else the pinned rootfs), host or rootfs"`
+	Rustc     string   `json:"rustc,omitempty" jsonschema:"the rootfs compiler that builds kernel and modules: 1.85 (the pinned one, default) or 1.98"`
 }
 
 // BootInput are the boot options and the plan's parameters of a tool
@@ -54,7 +55,7 @@ type BuildInput struct {
 // same meaning, so that a message names what the caller gave.
 var argNames = []struct{ flag, arg string }{
 	{"--kernel", "kernel"}, {"--arch", "arch"}, {"--profile", "profile"}, {"--fragment", "fragments"},
-	{"--source", "source"}, {"--toolchain", "toolchain"}, {"module directory", "dirs"},
+	{"--source", "source"}, {"--toolchain", "toolchain"}, {"--rustc", "rustc"}, {"module directory", "dirs"},
 	{"--accel", "accel"}, {"--timeout", "timeout"}, {"--memory", "memory_mb"}, {"--cpus", "cpus"},
 	{"--append", "append"}, {"--console-limit", "console_limit_mb"}, {"--kmemleak", "kmemleak"},
 	{"--param", "params"}, {"--job", "job"},
@@ -83,7 +84,7 @@ func absPath(p string) string { return job.AbsPath(p) }
 // request is the job's kernel request the fields name (unchecked), made
 // as the kernel flags make one (job.Request).
 func (in KernelInput) request() job.Kernel {
-	return job.Request{Spec: in.Kernel, Arch: in.Arch, Profile: in.Profile, Source: in.Source, Fragments: in.Fragments}.Kernel()
+	return job.Request{Spec: in.Kernel, Arch: in.Arch, Profile: in.Profile, Source: in.Source, Fragments: in.Fragments, Rustc: in.Rustc}.Kernel()
 }
 
 // set reports whether any field is given.
@@ -100,6 +101,7 @@ func (in KernelInput) set() []string {
 	add("fragments", len(in.Fragments) > 0)
 	add("source", in.Source != "")
 	add("toolchain", in.Toolchain != "")
+	add("rustc", in.Rustc != "")
 	return s
 }
 
