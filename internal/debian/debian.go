@@ -113,10 +113,7 @@ func (p *Params) defaults() {
 // toolchain, else fetched and prepared.
 func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 	p.defaults()
-	if err := canApt(p.Toolchain); err != nil {
-		return nil, err
-	}
-	root, err := cache.Sub("debian")
+	a, root, err := aptOf(p)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +122,6 @@ func Kernel(ctx context.Context, p Params) (*kernel.Kernel, error) {
 			return k, nil
 		}
 	}
-	a := newApt(p, root)
 	unlock, err := cache.Lock(ctx, a.dir, func() { p.Progress("waiting for another rko using the Debian index") })
 	if err != nil {
 		return nil, err
@@ -153,6 +149,19 @@ func canApt(tc *toolchain.Toolchain) error {
 		}
 	}
 	return nil
+}
+
+// aptOf is the apt state of p (defaults filled in) and the cache
+// directory it is under, once the toolchain is known to run apt.
+func aptOf(p Params) (*apt, string, error) {
+	if err := canApt(p.Toolchain); err != nil {
+		return nil, "", err
+	}
+	root, err := cache.Sub("debian")
+	if err != nil {
+		return nil, "", err
+	}
+	return newApt(p, root), root, nil
 }
 
 // newApt is the apt state for p's mirror and suites: one directory per

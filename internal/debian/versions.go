@@ -128,14 +128,11 @@ func orNothing(s []string) string {
 // the kernel sources rko can build, newest first.
 func SourceVersions(ctx context.Context, p Params) ([]SourceRelease, error) {
 	p.defaults()
-	if err := canApt(p.Toolchain); err != nil {
-		return nil, err
-	}
-	root, err := cache.Sub("debian")
+	a, _, err := aptOf(p)
 	if err != nil {
 		return nil, err
 	}
-	return sourceIndex(ctx, p, newApt(p, root))
+	return sourceIndex(ctx, p, a)
 }
 
 // LinuxSource returns the extracted kernel source of version want ("6.12"
@@ -144,14 +141,10 @@ func SourceVersions(ctx context.Context, p Params) ([]SourceRelease, error) {
 // fetched from the archive once and cached.
 func LinuxSource(ctx context.Context, p Params, want string) (*kernel.Source, SourceRelease, error) {
 	p.defaults()
-	if err := canApt(p.Toolchain); err != nil {
+	a, root, err := aptOf(p)
+	if err != nil {
 		return nil, SourceRelease{}, fmt.Errorf("kernel %s: %w", want, err)
 	}
-	root, err := cache.Sub("debian")
-	if err != nil {
-		return nil, SourceRelease{}, err
-	}
-	a := newApt(p, root)
 	rs, err := sourceIndex(ctx, p, a)
 	if err != nil {
 		return nil, SourceRelease{}, err
@@ -167,6 +160,11 @@ func LinuxSource(ctx context.Context, p Params, want string) (*kernel.Source, So
 // sourceIndex lists the archive's sources from the index rko has,
 // refreshing it only when it is old.
 func sourceIndex(ctx context.Context, p Params, a *apt) ([]SourceRelease, error) {
+	unlock, err := cache.Lock(ctx, a.dir, func() { p.Progress("waiting for another rko using the Debian index") })
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := a.update(ctx, false, p.Warn); err != nil {
 		return nil, err
 	}

@@ -285,6 +285,21 @@ func copySources(dir, to string) error {
 	return nil
 }
 
+// crateList is the "crates" of a rust-project.json document.
+func crateList(doc map[string]any) ([]map[string]any, error) {
+	list, ok := doc["crates"].([]any)
+	if !ok {
+		return nil, errors.New(`no "crates" list in the kernel's rust-project.json`)
+	}
+	var out []map[string]any
+	for _, c := range list {
+		if crate, ok := c.(map[string]any); ok {
+			out = append(out, crate)
+		}
+	}
+	return out, nil
+}
+
 // AddCfgs adds cfgs to the crates of raw whose root module is in dir
 // (the module's own, not the kernel's).
 func AddCfgs(raw []byte, dir string, cfgs []string) ([]byte, error) {
@@ -292,15 +307,11 @@ func AddCfgs(raw []byte, dir string, cfgs []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	crates, ok := doc["crates"].([]any)
-	if !ok {
-		return nil, errors.New(`no "crates" list in the kernel's rust-project.json`)
+	crates, err := crateList(doc)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range crates {
-		crate, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, crate := range crates {
 		if rm, _ := crate["root_module"].(string); filepath.Dir(rm) != dir {
 			continue
 		}
@@ -340,15 +351,11 @@ func Rewrite(raw []byte, root string, hostDirs []string, m Marker) ([]byte, erro
 			doc[k] = host(s)
 		}
 	}
-	crates, ok := doc["crates"].([]any)
-	if !ok {
-		return nil, errors.New(`no "crates" list in the kernel's rust-project.json`)
+	crates, err := crateList(doc)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range crates {
-		crate, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, crate := range crates {
 		for _, k := range []string{"root_module", "proc_macro_dylib_path"} {
 			if s, ok := crate[k].(string); ok {
 				crate[k] = host(s)
