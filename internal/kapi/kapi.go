@@ -215,19 +215,30 @@ func declares(src, name string) bool {
 	return re.MatchString(src)
 }
 
-// Finding is one kernel-crate path a module uses that a kernel lacks.
+// Finding is one kernel-crate path a module uses that a kernel lacks, or
+// has with another signature than another kernel.
 type Finding struct {
 	// Path is the item ("kernel::miscdevice::MiscDevice").
 	Path string `json:"path"`
-	// Missing is the version that lacks it.
+	// Missing is the version that lacks it (or, when Changed, that has
+	// it as Signature).
 	Missing string `json:"missing"`
 	// In are the other versions rko has the source of that have it.
 	In []string `json:"in,omitempty"`
+	// Changed says the kernel has the item, with Signature, and the
+	// version In[0] has it with Other (from the kernels' rustdoc).
+	Changed   bool   `json:"changed,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Other     string `json:"other,omitempty"`
 }
 
 // String is the hint: "kernel::miscdevice::MiscDevice: not in 6.12.117;
-// in 7.2.12, 7.3.4".
+// in 7.2.12, 7.3.4", or for a changed item "kernel::x::f: in 6.12.117 `fn
+// f(a: u32)`; in 7.3.4 `fn f(a: u64)`".
 func (f Finding) String() string {
+	if f.Changed && len(f.In) > 0 {
+		return fmt.Sprintf("%s: in %s `%s`; in %s `%s`", f.Path, f.Missing, f.Signature, f.In[0], f.Other)
+	}
 	if len(f.In) == 0 {
 		return fmt.Sprintf("%s: not in %s; in none of the other kernels rko has the source of", f.Path, f.Missing)
 	}

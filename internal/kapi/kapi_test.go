@@ -83,3 +83,11 @@ func TestHasRealTree(t *testing.T) {
 		}
 	}
 }
+
+func TestFindingChanged(t *testing.T) {
+	f := Finding{Path: "kernel::sync::lock::Lock::new", Missing: "6.12.117", In: []string{"7.3.4"}, Changed: true,
+		Signature: "pub fn new(t: T)", Other: "pub fn new(t: impl PinInit<T>)"}
+	if got, want := f.String(), "kernel::sync::lock::Lock::new: in 6.12.117 `pub fn new(t: T)`; in 7.3.4 `pub fn new(t: impl PinInit<T>)`"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kapi"
+	"github.com/rkodev/rko/internal/kdoc"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/run"
 	"github.com/rkodev/rko/internal/target"
@@ -112,7 +113,7 @@ func (e *Error) Error() string {
 		msg = fmt.Sprintf("module build in %s failed with %d error(s):\n  %s", e.Dir, len(errs), strings.Join(errs, "\n  "))
 	}
 	if len(e.Drift) > 0 {
-		msg += "\nthe module uses kernel-crate items this kernel lacks (gate them with rko's cfgs, docs/kernels.md#one-module-source-for-several-kernels):"
+		msg += "\nthe module uses kernel-crate items this kernel lacks or has otherwise (gate them with rko's cfgs, docs/kernels.md#one-module-source-for-several-kernels):"
 		for _, f := range e.Drift {
 			msg += "\n  " + f.String()
 		}
@@ -447,7 +448,47 @@ func drift(k *kernel.Kernel, dir string) []kapi.Finding {
 			others = append(others, kapi.NewTree(s.Version, s.Dir))
 		}
 	}
-	return kapi.Drift(uses, kapi.NewTree(version, src), others)
+	tree := kapi.NewTree(version, src)
+	out := kapi.Drift(uses, tree, others)
+	return append(out, changed(k, uses, tree, version)...)
+}
+
+// changed is what the module uses that k has with another signature
+// than another kernel of another version, from the rustdoc of both when
+// it was built already (rko doc builds it; a failed build never waits
+// for one).
+func changed(k *kernel.Kernel, uses []string, tree *kapi.Tree, version string) []kapi.Finding {
+	mine, ok := kdoc.Built(k)
+	if !ok {
+		return nil
+	}
+	var out []kapi.Finding
+	seen := map[string]bool{}
+	for _, o := range kernel.AllCached() {
+		ov := o.Release
+		if o.Source != nil && o.Source.Version != "" {
+			ov = o.Source.Version
+		}
+		if ov == version || seen[ov] {
+			continue
+		}
+		theirs, ok := kdoc.Built(o)
+		if !ok {
+			continue
+		}
+		seen[ov] = true
+		for _, u := range uses {
+			if !tree.Has(u) {
+				continue
+			}
+			a, okA := mine.Signature("kernel", u)
+			b, okB := theirs.Signature("kernel", u)
+			if okA && okB && a != b {
+				out = append(out, kapi.Finding{Path: u, Missing: version, In: []string{ov}, Changed: true, Signature: a, Other: b})
+			}
+		}
+	}
+	return out
 }
 
 // orderEntry is a modules.order line relative to the module directory

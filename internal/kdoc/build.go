@@ -163,3 +163,14 @@ func complete(dir string) bool {
 	}
 	return true
 }
+
+// Built returns the index of k's docs if they were built already (rko
+// doc, rko doc --diff), and false otherwise: it never builds them.
+func Built(k *kernel.Kernel) (*Index, bool) {
+	dir := Dir(k)
+	if !complete(dir) {
+		return nil, false
+	}
+	ix, err := LoadIndex(dir)
+	return ix, err == nil
+}

@@ -88,3 +88,17 @@ func (ix *Index) signatures(crate, prefix string) map[itemKey]string {
 	}
 	return out
 }
+
+// Signature is the signature of the item at path in crate (several
+// joined as in a Diff), and whether there is one.
+func (ix *Index) Signature(crate, path string) (string, bool) {
+	sigs := ix.signatures(crate, path)
+	var out []string
+	for k, sig := range sigs {
+		if k.path == path {
+			out = append(out, sig)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " | "), len(out) > 0
+}

@@ -61,3 +61,13 @@ func paths(items []DiffItem) []string {
 	}
 	return out
 }
+
+func TestSignature(t *testing.T) {
+	ix := index(map[string][2]string{"kernel::sync::new_arc": {"fn", "pub fn new_arc(x: u32) -&gt; Arc"}})
+	if sig, ok := ix.Signature("kernel", "kernel::sync::new_arc"); !ok || sig != "pub fn new_arc(x: u32) -> Arc" {
+		t.Errorf("Signature = %q, %v", sig, ok)
+	}
+	if _, ok := ix.Signature("kernel", "kernel::sync::gone"); ok {
+		t.Error("Signature of an item that is not there")
+	}
+}
