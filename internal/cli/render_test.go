@@ -179,3 +179,29 @@ func TestDoctorFlags(t *testing.T) {
 		t.Errorf("printChecks = %q, want %q", w.String(), want)
 	}
 }
+
+// TestPrintTestKernels checks the table of rko test --kernel A,B: a
+// kernel that passed, one whose module did not build (its drift), and the
+// last line.
+func TestPrintTestKernels(t *testing.T) {
+	ok := report(true)
+	ok.Kernel.Release = "7.3.4"
+	rep := &workflow.KernelsReport{Schema: workflow.KernelsSchema, Kernels: []workflow.KernelRun{
+		{Kernel: "6.12", Error: "module build in /m failed with 1 error(s)"},
+		{Kernel: "7.3", Passed: true, Report: ok},
+	}}
+	var b bytes.Buffer
+	printTestKernels(&b, rep, false)
+	for _, want := range []string{
+		"== --kernel 6.12\nFAIL: module build in /m failed with 1 error(s)\n",
+		"== --kernel 7.3\nkernel x86_64 7.3.4 (default), tcg\n",
+		"KERNEL  RELEASE  ARCH    VERDICT                    TIME\n",
+		"6.12    -        -       FAIL: did not run (build)  -\n",
+		"7.3     7.3.4    x86_64  PASS                       1.2s\n",
+		"FAIL on 1 of 2 kernels\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
