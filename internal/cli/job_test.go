@@ -253,3 +253,34 @@ func foreignArch() string {
 	}
 	return "arm64"
 }
+
+// TestKernelList checks --kernel A,B on rko test: one job per kernel,
+// equal but for the kernel; and that the commands that run one kernel
+// refuse a list.
+func TestKernelList(t *testing.T) {
+	m := moduleDir(t, "hello")
+	f, _, _ := testStreams("")
+	var got *TestOptions
+	c := NewCmdTest(f, func(_ context.Context, o *TestOptions) error { got = o; return nil })
+	c.SilenceUsage, c.SilenceErrors = true, true
+	c.SetArgs([]string{"--kernel", "6.12,7.3", "--rustc", "1.98", "--accel", "tcg", m})
+	if err := c.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Jobs) != 2 || got.Jobs[0].Kernel.Version != "6.12" || got.Jobs[1].Kernel.Version != "7.3" {
+		t.Fatalf("jobs = %+v", got.Jobs)
+	}
+	for _, j := range got.Jobs {
+		if j.Kernel.Rustc != "1.98" || j.Boot.Accel != "tcg" || !reflect.DeepEqual(j.Modules, []string{m}) {
+			t.Errorf("job %+v lost the other flags", j)
+		}
+	}
+	for _, args := range [][]string{{"run", m, "--", "true"}, {"shell", m}, {"watch", m}} {
+		cmd := args[0]
+		_, err := captureJob(t, cmd, append([]string{"--kernel", "6.12,7.3"}, args[1:]...), "")
+		var je *job.Error
+		if !errors.As(err, &je) || je.Field != "--kernel" {
+			t.Errorf("rko %s --kernel 6.12,7.3: %v, want a --kernel error", cmd, err)
+		}
+	}
+}
