@@ -11,6 +11,7 @@ type benchReport struct {
 	KernelConfig map[string]string `json:"kernel_config"`
 	Toolchain    string            `json:"toolchain"`
 	Accel        string            `json:"accel"`
+	Count        string            `json:"count"`
 	Rounds       int               `json:"rounds"`
 	VMSeconds    float64           `json:"vm_seconds"`
 	Workloads    []struct {
@@ -29,10 +30,10 @@ type benchReport struct {
 }
 
 // TestBench runs a short real bench of the two workloads that need no fio
-// (the bench-profile kernel, the twins built against it, one TCG VM) and
-// checks the shape and the sanity of the JSON report. It asserts nothing
-// about the figures themselves or about time: a loose target makes one
-// round enough.
+// (the bench-profile kernel, the twins built against it, one TCG VM, so
+// counted in instructions, the default without KVM) and checks the shape
+// and the sanity of the JSON report. It asserts nothing about the figures
+// themselves or about time: a loose target makes one round enough.
 func TestBench(t *testing.T) {
 	requireRealPath(t)
 	r := rko(t, coldTimeout, "bench", "--json", "--accel", "tcg", "-w", "kv,rbt",
@@ -45,6 +46,9 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("rko bench --json printed no JSON (%v)\nstdout:\n%s", err, r.stdout)
 	}
+	if rep.Count != "instructions" {
+		t.Errorf("count %q under TCG, want instructions (the default without KVM)", rep.Count)
+	}
 	if rep.Accel != "tcg" || rep.Kernel == "" || rep.Toolchain == "" || rep.Rounds < 1 || rep.VMSeconds <= 0 {
 		t.Errorf("report header: accel %q kernel %q toolchain %q rounds %d vm_seconds %v", rep.Accel, rep.Kernel, rep.Toolchain, rep.Rounds, rep.VMSeconds)
 	}
@@ -53,7 +57,7 @@ func TestBench(t *testing.T) {
 	if rep.KernelConfig["CC_OPTIMIZE_FOR_PERFORMANCE"] != "y" || rep.KernelConfig["RUST_INLINE_HELPERS"] != "n" {
 		t.Errorf("kernel_config = %v, want CC_OPTIMIZE_FOR_PERFORMANCE=y and RUST_INLINE_HELPERS=n", rep.KernelConfig)
 	}
-	want := map[string]string{"kv": "ops/s", "rbt": "ns/op"}
+	want := map[string]string{"kv": "instructions/op", "rbt": "instructions/op"}
 	if len(rep.Workloads) != len(want) {
 		t.Fatalf("workloads = %d entries, want kv and rbt:\n%s", len(rep.Workloads), r.stdout)
 	}

@@ -55,6 +55,12 @@ type Report struct {
 	Toolchain    string            `json:"toolchain"`
 	Accel        string            `json:"accel"`
 	AccelNote    string            `json:"accel_note,omitempty"`
+	// Count is what was measured: "instructions" (QEMU -icount: every
+	// workload in instructions per operation) or "time" (wall time in the
+	// guest, under Accel).
+	Count string `json:"count"`
+	// CountNote says why Count was chosen when the user did not.
+	CountNote string `json:"count_note,omitempty"`
 	Target       float64           `json:"target_half_width"`
 	Rounds       int               `json:"rounds"`
 	VMSeconds    float64           `json:"vm_seconds"`
@@ -101,8 +107,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nkernel %s, %s, %s; %d rounds, %.0f s of VM time\n", r.Kernel, r.Toolchain, r.Accel, r.Rounds, r.VMSeconds)
+	_, err := fmt.Fprintf(w, "\nkernel %s, %s, %s, %s; %d rounds, %.0f s of VM time\n", r.Kernel, r.Toolchain, r.Accel, r.countDesc(), r.Rounds, r.VMSeconds)
 	return err
+}
+
+// countDesc says what was measured, for the table's last line.
+func (r *Report) countDesc() string {
+	if r.Count == CountInstructions {
+		return "counted instructions (QEMU -icount shift=0,sleep=off)"
+	}
+	return "timed (wall time in the guest)"
 }
 
 // WriteMarkdown writes the report as a Markdown table, for docs.

@@ -42,6 +42,43 @@ type Options struct {
 	Modules map[string]string
 	// BlkModules are the guest paths of null_blk.ko and rnull_mod.ko.
 	BlkModules [2]string
+	// Count is what the samples measure: CountInstructions (the guest's
+	// clock advances one nanosecond per instruction executed, so the
+	// samples become instructions per operation) or CountTime (the
+	// default when empty).
+	Count string
+}
+
+// What a bench run counts (Options.Count, Report.Count).
+const (
+	// CountInstructions: the guest runs under QEMU TCG with -icount
+	// shift=0,sleep=off, whose virtual clock advances one nanosecond per
+	// instruction executed; every guest-side timing reads instructions,
+	// and every workload reports instructions per operation.
+	CountInstructions = "instructions"
+	// CountTime: the guest's clock is the host's (KVM or TCG wall time).
+	CountTime = "time"
+)
+
+// InstructionUnit is the unit of every workload under CountInstructions.
+const InstructionUnit = "instructions/op"
+
+// asInstructions is w measured in instructions: the driver's figures are
+// read on a clock of one nanosecond per instruction, so ns/op are
+// instructions per operation and a throughput (ops/s, IOPS) v is 1e9/v
+// instructions per operation, a cost.
+func (w Workload) asInstructions() Workload {
+	w.Unit, w.HigherIsBetter = InstructionUnit, false
+	return w
+}
+
+// instructionsPerOp converts one sample of workload w (as the driver
+// prints it) to instructions per operation under CountInstructions.
+func instructionsPerOp(w Workload, v float64) float64 {
+	if w.HigherIsBetter {
+		return 1e9 / v
+	}
+	return v
 }
 
 // NullBlkParams make null_blk match rnull as built in the 7.3 tree
@@ -90,11 +127,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Workloads == nil {
 		o.Workloads = Workloads
 	}
+	switch o.Count {
+	case "":
+		o.Count = CountTime
+	case CountTime, CountInstructions:
+	default:
+		return nil, fmt.Errorf("bench: unknown count %q, want %s or %s", o.Count, CountInstructions, CountTime)
+	}
 	var sts []*state
 	for _, w := range o.Workloads {
 		sts = append(sts, &state{w: w, nextRep: w.Reps})
 	}
-	rep := &Report{Target: o.Target, Started: time.Now()}
+	rep := &Report{Target: o.Target, Started: time.Now(), Count: o.Count}
 	var used time.Duration
 	for round := 1; ; round++ {
 		var pending []*state
@@ -140,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := collect(console, plan, run); err != nil {
+		if err := collect(console, plan, run, o.Count); err != nil {
 			return nil, fmt.Errorf("round %d: %w", round, err)
 		}
 		for _, s := range run {
@@ -148,8 +192,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if s.w.Paired {
 				estimate = PairedCostRatio
 			}
+			// Instructions per operation are costs.
+			higher := s.w.HigherIsBetter && o.Count != CountInstructions
 			var err error
-			s.ratio, err = estimate(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
+			s.ratio, err = estimate(s.c, s.rust, higher, CIOpts{Seed: o.Seed})
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.w.Name, err)
 			}
@@ -175,8 +221,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if len(s.c) == 0 {
 			continue
 		}
+		w := s.w
+		if o.Count == CountInstructions {
+			w = w.asInstructions()
+		}
 		rep.Workloads = append(rep.Workloads, WorkloadResult{
-			Name: s.w.Name, Unit: s.w.Unit, HigherIsBetter: s.w.HigherIsBetter, Paired: s.w.Paired,
+			Name: w.Name, Unit: w.Unit, HigherIsBetter: w.HigherIsBetter, Paired: w.Paired,
 			C: Median(s.c), Rust: Median(s.rust),
 			Ratio: s.ratio.Value, CILow: s.ratio.Low, CIHigh: s.ratio.High,
 			HalfWidth: s.ratio.HalfWidth(), Level: s.ratio.Level,
@@ -219,9 +269,10 @@ func roundPlan(run []*state, o Options) *guest.Plan {
 // driverGuestPath is where the driver is put in the guest.
 const driverGuestPath = "/rko/bench/benchdrv"
 
-// collect reads the BENCH lines of each workload's step and records the
-// step's VM time per repetition.
-func collect(console []byte, plan *guest.Plan, run []*state) error {
+// collect reads the BENCH lines of each workload's step (converted to
+// instructions per operation when count is CountInstructions) and records
+// the step's VM time per repetition.
+func collect(console []byte, plan *guest.Plan, run []*state, count string) error {
 	sess := guest.ReadSession(console, plan)
 	byName := map[string]guest.StepResult{}
 	for _, st := range sess.Steps {
@@ -248,8 +299,11 @@ func collect(console []byte, plan *guest.Plan, run []*state) error {
 				continue
 			}
 			v, err := strconv.ParseFloat(f[3], 64)
-			if err != nil {
+			if err != nil || !(v > 0) {
 				return fmt.Errorf("workload %s: bad sample %q", s.w.Name, line)
+			}
+			if count == CountInstructions {
+				v = instructionsPerOp(s.w, v)
 			}
 			switch f[2] {
 			case "c":

@@ -190,3 +190,63 @@ func TestReportOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunInstructions: under CountInstructions every workload is a cost in
+// instructions per operation (a throughput v read on a clock of one ns per
+// instruction is 1e9/v), the ratio is Rust/C of those, and the same
+// samples give the same report (the computation adds no noise of its own).
+func TestRunInstructions(t *testing.T) {
+	run := func() *Report {
+		fb := &fakeBooter{rng: rand.New(rand.NewPCG(5, 6)), slow: map[string]float64{"kv": 1.2, "kvi": 1.05, "rbt": 1.37, "blk": 0.98}, relSD: 0.002}
+		rep, err := Run(context.Background(), Options{Booter: fb, Seed: 1, Count: CountInstructions, Modules: map[string]string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := run()
+	if rep.Count != CountInstructions || rep.Rounds != 1 {
+		t.Errorf("count %q after %d rounds, want instructions in one round", rep.Count, rep.Rounds)
+	}
+	want := map[string]float64{"kv": 1.2, "kvi": 1.05, "rbt": 1.37, "blk": 0.98}
+	for _, w := range rep.Workloads {
+		if w.Unit != InstructionUnit || w.HigherIsBetter {
+			t.Errorf("%s: unit %q higher_is_better %v, want %s, a cost", w.Name, w.Unit, w.HigherIsBetter, InstructionUnit)
+		}
+		if math.Abs(w.C-1000) > 10 || math.Abs(w.Rust/w.C-want[w.Name]) > 0.01 {
+			t.Errorf("%s: C %.1f Rust %.1f instructions/op, want 1000 and %.0f", w.Name, w.C, w.Rust, 1000*want[w.Name])
+		}
+		if math.Abs(w.Ratio-want[w.Name]) > 0.005 || w.HalfWidth > 0.005 {
+			t.Errorf("%s: ratio %.4f ±%.4f, want %.2f within 0.5 %%", w.Name, w.Ratio, w.HalfWidth, want[w.Name])
+		}
+	}
+	again := run()
+	var a, b bytes.Buffer
+	rep.Started, again.Started = time.Time{}, time.Time{}
+	rep.WriteJSON(&a)
+	again.WriteJSON(&b)
+	if a.String() != b.String() {
+		t.Errorf("the same samples gave two reports:\n%s\n%s", a.String(), b.String())
+	}
+	var tab bytes.Buffer
+	rep.WriteTable(&tab)
+	if !strings.Contains(tab.String(), "counted instructions") {
+		t.Errorf("the table does not say what was measured:\n%s", tab.String())
+	}
+	if _, err := Run(context.Background(), Options{Booter: &fakeBooter{}, Count: "cycles"}); err == nil || !strings.Contains(err.Error(), `"cycles"`) {
+		t.Errorf("Count cycles: %v, want an error naming it", err)
+	}
+}
+
+// TestUnavailable: blk needs the amd64 fio of the toolchain rootfs; the
+// other workloads run on every architecture.
+func TestUnavailable(t *testing.T) {
+	for _, w := range Workloads {
+		for _, arch := range []string{"x86_64", "arm64", "riscv64"} {
+			why := w.Unavailable(arch)
+			if want := w.Name == "blk" && arch != "x86_64"; (why != "") != want {
+				t.Errorf("%s on %s: %q, want unavailable=%v", w.Name, arch, why, want)
+			}
+		}
+	}
+}

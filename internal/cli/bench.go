@@ -24,6 +24,9 @@ type BenchOptions struct {
 	Chart     string
 	Markdown  string
 	Seed      uint64
+	// Count is --count: instructions, time, or "" (instructions unless
+	// the rounds run under KVM).
+	Count string
 }
 
 // NewCmdBench makes rko bench; runF, when not nil, runs instead of
@@ -68,6 +71,12 @@ the JSON schema.`,
 				return err
 			}
 			o.set(j, &fl)
+			if o.Count != "" && o.Count != bench.CountInstructions && o.Count != bench.CountTime {
+				return &job.Error{Field: "--count", Msg: fmt.Sprintf("invalid %q, want %s or %s", o.Count, bench.CountInstructions, bench.CountTime)}
+			}
+			if o.Count == bench.CountInstructions && fl.accel == "kvm" {
+				return &job.Error{Field: "--count", Msg: "instructions are counted by QEMU's TCG, and --accel kvm runs the guest on the CPU: use --accel tcg (or auto), or --count time"}
+			}
 			if o.Target <= 0 || o.Target >= 1 {
 				return &job.Error{Field: "--target", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.03", o.Target)}
 			}
@@ -88,6 +97,7 @@ the JSON schema.`,
 	c.Flags().StringVar(&o.Chart, "chart", "", "write the ratio chart here (.svg or .png)")
 	c.Flags().StringVar(&o.Markdown, "markdown", "", "also write the table as Markdown here")
 	c.Flags().Uint64Var(&o.Seed, "seed", 1, "bootstrap seed")
+	c.Flags().StringVar(&o.Count, "count", "", "what to measure: instructions (QEMU TCG's -icount: instructions per operation, unmoved by the host's load) or time (wall time in the guest); default instructions unless the guest runs under KVM")
 	return c
 }
 
@@ -102,6 +112,26 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		return err
 	}
 	k, env := r.Kernel, r.Env
+	var runnable []bench.Workload
+	for _, w := range ws {
+		why := w.Unavailable(k.Target().Name)
+		switch {
+		case why == "":
+			runnable = append(runnable, w)
+		case len(o.Workloads) > 0:
+			return &job.Error{Field: "--workload", Msg: "workload " + w.Name + " on " + k.Target().Name + ": " + why}
+		default:
+			p.Logf("leaving out %s: %s", w.Name, why)
+		}
+	}
+	ws = runnable
+	count, countNote, err := r.BenchCount(ctx, o.Count)
+	if err != nil {
+		return err
+	}
+	if countNote != "" {
+		p.Logf("counting %s: %s", count, countNote)
+	}
 	runDir, err := workflow.NewRunDir("bench")
 	if err != nil {
 		return err
@@ -114,11 +144,11 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		return err
 	}
 	phase()
-	booter := r.BenchBooter(g, runDir)
+	booter := r.BenchBooter(g, runDir, count)
 	phase = p.Phase("bench")
 	rep, err := bench.Run(ctx, bench.Options{
 		Workloads: ws, Target: o.Target, Budget: o.Budget, Seed: o.Seed,
-		Booter: booter, Modules: g.Modules, BlkModules: g.Blk, Progress: p.Logf,
+		Booter: booter, Modules: g.Modules, BlkModules: g.Blk, Progress: p.Logf, Count: count,
 	})
 	if err != nil {
 		return fmt.Errorf("%w (run directory: %s)", err, runDir)
@@ -141,6 +171,7 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	}
 	rep.Toolchain = env.Toolchain.Describe()
 	rep.Accel, rep.AccelNote = booter.Accel()
+	rep.CountNote = countNote
 	if f, err := os.Create(filepath.Join(runDir, "bench.json")); err == nil {
 		rep.WriteJSON(f)
 		f.Close()
