@@ -60,12 +60,12 @@ type Report struct {
 	// guest, under Accel).
 	Count string `json:"count"`
 	// CountNote says why Count was chosen when the user did not.
-	CountNote string `json:"count_note,omitempty"`
-	Target       float64           `json:"target_half_width"`
-	Rounds       int               `json:"rounds"`
-	VMSeconds    float64           `json:"vm_seconds"`
-	Workloads    []WorkloadResult  `json:"workloads"`
-	Started      time.Time         `json:"started"`
+	CountNote string           `json:"count_note,omitempty"`
+	Target    float64          `json:"target_half_width"`
+	Rounds    int              `json:"rounds"`
+	VMSeconds float64          `json:"vm_seconds"`
+	Workloads []WorkloadResult `json:"workloads"`
+	Started   time.Time        `json:"started"`
 }
 
 // PerfOptions are the kernel options Report.KernelConfig records.
