@@ -21,18 +21,24 @@ func WriteChart(r *Report, path string) error {
 	if ext != ".svg" && ext != ".png" {
 		return fmt.Errorf("chart %s: unknown format %q, want .svg or .png", path, ext)
 	}
-	if len(r.Workloads) == 0 {
+	var ws []WorkloadResult
+	for _, w := range r.Workloads {
+		if w.Error == "" {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
 		return fmt.Errorf("chart %s: no workloads", path)
 	}
 	p := plot.New()
 	p.Title.Text = "Rust/C cost ratio (above 1: Rust slower), 95 % CI"
 	p.X.Label.Text = "Rust/C cost"
-	n := len(r.Workloads)
+	n := len(ws)
 	pts := make(plotter.XYs, n)
 	errs := make(plotter.XErrors, n)
 	names := make([]string, n)
 	lo, hi := 1.0, 1.0
-	for i, w := range r.Workloads {
+	for i, w := range ws {
 		y := float64(n - 1 - i) // first workload on top
 		pts[i] = plotter.XY{X: w.Ratio, Y: y}
 		errs[i] = struct{ Low, High float64 }{w.CILow - w.Ratio, w.CIHigh - w.Ratio}

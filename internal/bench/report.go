@@ -38,8 +38,23 @@ type WorkloadResult struct {
 	SamplesC    []float64 `json:"samples_c"`
 	SamplesRust []float64 `json:"samples_rust"`
 	// Verdict is "rust slower", "rust faster" or "no difference" at the
-	// interval's level.
+	// interval's level, or "failed".
 	Verdict string `json:"verdict"`
+	// Error says why the workload failed (a twin that did not load, a
+	// checksum that differs); the other fields but name and unit are
+	// then empty.
+	Error string `json:"error,omitempty"`
+}
+
+// Failed lists the workloads that failed, each with why.
+func (r *Report) Failed() []string {
+	var out []string
+	for _, w := range r.Workloads {
+		if w.Error != "" {
+			out = append(out, w.Name+": "+w.Error)
+		}
+	}
+	return out
 }
 
 // Report is the result of a bench run (the --json document).
@@ -97,6 +112,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "workload\tunit\tC (median)\tRust (median)\tRust/C cost\t95% CI\t±\tn\tverdict")
 	for _, x := range r.Workloads {
+		if x.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\tFAILED: %s\n", x.Name, x.Unit, x.Error)
+			continue
+		}
 		mark := ""
 		if !x.Converged {
 			mark = " (target not reached)"
@@ -125,6 +144,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("| workload | unit | C (median) | Rust (median) | Rust/C cost | 95 % CI | ± | n per side |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n")
 	for _, x := range r.Workloads {
+		if x.Error != "" {
+			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | |\n", x.Name, x.Unit, x.Error)
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f | [%.3f, %.3f] | %.1f %% | %d |\n", x.Name, x.Unit,
 			num(x.C), num(x.Rust), x.Ratio, x.CILow, x.CIHigh, 100*x.HalfWidth, x.N)
 	}

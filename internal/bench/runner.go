@@ -101,6 +101,10 @@ type state struct {
 	done    bool          // the interval reached the target with enough samples
 	perRep  time.Duration // measured VM time per repetition pair
 	nextRep int
+	// failed says why the workload failed (a twin that did not load, a
+	// driver that stopped: a checksum that differs, a device that does
+	// not answer); it runs no more rounds and the others go on.
+	failed string
 }
 
 // n is the number of samples per side.
@@ -143,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for round := 1; ; round++ {
 		var pending []*state
 		for _, s := range sts {
-			if !s.done {
+			if !s.done && s.failed == "" {
 				pending = append(pending, s)
 			}
 		}
@@ -188,6 +192,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("round %d: %w", round, err)
 		}
 		for _, s := range run {
+			if s.failed != "" {
+				o.Progress("  %s: failed: %s", s.w.Name, s.failed)
+				continue
+			}
 			estimate := CostRatio
 			if s.w.Paired {
 				estimate = PairedCostRatio
@@ -218,12 +226,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.VMSeconds = used.Seconds()
 	for _, s := range sts {
-		if len(s.c) == 0 {
-			continue
-		}
 		w := s.w
 		if o.Count == CountInstructions {
 			w = w.asInstructions()
+		}
+		if s.failed != "" {
+			rep.Workloads = append(rep.Workloads, WorkloadResult{Name: w.Name, Unit: w.Unit,
+				HigherIsBetter: w.HigherIsBetter, Paired: w.Paired, Error: s.failed, Verdict: "failed"})
+			continue
+		}
+		if len(s.c) == 0 {
+			continue
 		}
 		rep.Workloads = append(rep.Workloads, WorkloadResult{
 			Name: w.Name, Unit: w.Unit, HigherIsBetter: w.HigherIsBetter, Paired: w.Paired,
@@ -251,12 +264,13 @@ func roundPlan(run []*state, o Options) *guest.Plan {
 				continue // kv and kvi share their modules
 			}
 			loaded[m] = true
-			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + m, Kind: "insmod", Path: o.Modules[m], StopOnFail: true})
+			// A twin that does not load fails its workloads, not the round.
+			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + m, Kind: "insmod", Path: o.Modules[m]})
 		}
 		if s.w.Name == "blk" {
 			p.Steps = append(p.Steps,
-				guest.Step{Name: "insmod null_blk", Kind: "insmod", Path: o.BlkModules[0], Params: NullBlkParams, StopOnFail: true},
-				guest.Step{Name: "insmod rnull_mod", Kind: "insmod", Path: o.BlkModules[1], StopOnFail: true})
+				guest.Step{Name: "insmod null_blk", Kind: "insmod", Path: o.BlkModules[0], Params: NullBlkParams},
+				guest.Step{Name: "insmod rnull_mod", Kind: "insmod", Path: o.BlkModules[1]})
 		}
 	}
 	for _, s := range run {
@@ -264,6 +278,38 @@ func roundPlan(run []*state, o Options) *guest.Plan {
 		p.Steps = append(p.Steps, guest.Step{Name: stepName(s.w.Name), Kind: "exec", Argv: argv, TimeoutSec: 600})
 	}
 	return p
+}
+
+// twinSteps are the plan steps that load w's twins.
+func (s *state) twinSteps() []string {
+	var out []string
+	for _, m := range s.w.Modules {
+		out = append(out, "insmod "+m)
+	}
+	if s.w.Name == "blk" {
+		out = append(out, "insmod null_blk", "insmod rnull_mod")
+	}
+	return out
+}
+
+// lastLine is the last line a step printed, else its error.
+func lastLine(st guest.StepResult) string {
+	for i := len(st.Output) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(st.Output[i]); l != "" && !strings.HasPrefix(l, "BENCH ") {
+			return l
+		}
+	}
+	if st.Error != "" {
+		return st.Error
+	}
+	return "no output"
+}
+
+func prefixed(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
 }
 
 // driverGuestPath is where the driver is put in the guest.
@@ -274,23 +320,30 @@ const driverGuestPath = "/rko/bench/benchdrv"
 // the step's VM time per repetition.
 func collect(console []byte, plan *guest.Plan, run []*state, count string) error {
 	sess := guest.ReadSession(console, plan)
+	if !sess.Booted {
+		return fmt.Errorf("the guest did not start rko's init")
+	}
 	byName := map[string]guest.StepResult{}
 	for _, st := range sess.Steps {
 		byName[st.Name] = st
 	}
-	for _, st := range sess.Steps {
-		if st.Kind != "exec" && st.Status != "passed" {
-			return fmt.Errorf("step %q %s (rc %d %s %s)", st.Name, st.Status, st.RC, st.Signal, st.Error)
-		}
-	}
 	for _, s := range run {
+		// Its twins first: one that does not load fails the workload.
+		for _, m := range s.twinSteps() {
+			if st, ok := byName[m]; ok && st.Status != "passed" {
+				s.failed = fmt.Sprintf("%s %s: %s", m, st.Status, lastLine(st))
+				break
+			}
+		}
+		if s.failed != "" {
+			continue
+		}
 		st, ok := byName[stepName(s.w.Name)]
 		if !ok || st.Status != "passed" {
-			tail := st.Output
-			if len(tail) > 20 {
-				tail = tail[len(tail)-20:]
-			}
-			return fmt.Errorf("workload %s: driver %s (rc %d %s %s):\n%s", s.w.Name, st.Status, st.RC, st.Signal, st.Error, strings.Join(tail, "\n"))
+			// The driver says why (a checksum that differs, a device that
+			// does not answer) on its last line.
+			s.failed = fmt.Sprintf("driver %s (rc %d%s): %s", st.Status, st.RC, prefixed(" ", st.Signal), lastLine(st))
+			continue
 		}
 		got := 0
 		for _, line := range st.Output {
@@ -316,7 +369,8 @@ func collect(console []byte, plan *guest.Plan, run []*state, count string) error
 			got++
 		}
 		if got != 2*s.nextRep {
-			return fmt.Errorf("workload %s: %d samples, want %d", s.w.Name, got, 2*s.nextRep)
+			s.failed = fmt.Sprintf("the driver printed %d samples, want %d", got, 2*s.nextRep)
+			continue
 		}
 		s.perRep = time.Duration(st.Ms) * time.Millisecond / time.Duration(s.nextRep+s.w.Warmup)
 	}

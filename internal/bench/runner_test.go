@@ -24,6 +24,8 @@ type fakeBooter struct {
 	slow   map[string]float64
 	relSD  float64
 	rounds int
+	// fail maps a step name to the last line it prints before failing.
+	fail map[string]string
 }
 
 func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.Duration, error) {
@@ -36,6 +38,11 @@ func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.D
 	frame(map[string]any{"ev": "boot", "version": "1"})
 	for _, st := range plan.Steps {
 		frame(map[string]any{"ev": "start", "step": st.Name})
+		if msg, ok := f.fail[st.Name]; ok {
+			frame(map[string]any{"ev": "out", "step": st.Name, "stream": "stderr", "line": msg})
+			frame(map[string]any{"ev": "end", "step": st.Name, "rc": 1, "ms": 10})
+			continue
+		}
 		if st.Kind == "exec" {
 			var w Workload
 			for _, x := range Workloads {
@@ -248,5 +255,46 @@ func TestUnavailable(t *testing.T) {
 				t.Errorf("%s on %s: %q, want unavailable=%v", w.Name, arch, why, want)
 			}
 		}
+	}
+}
+
+// TestRunWorkloadFails: a twin that does not load, or a driver that stops
+// on a checksum that differs, fails its own workload, named with why, and
+// the others still run to their result.
+func TestRunWorkloadFails(t *testing.T) {
+	fb := &fakeBooter{rng: rand.New(rand.NewPCG(7, 8)), slow: map[string]float64{"kv": 1, "kvi": 1, "rbt": 1, "blk": 1}, relSD: 0.01,
+		fail: map[string]string{
+			"insmod rbt_rust": "insmod: ERROR: could not insert module rko_rbt_rust.ko: Invalid module format",
+			"bench kvi":       "benchdrv: rust: checksum 12, want 13: the twins do not do the same work",
+		}}
+	rep, err := Run(context.Background(), Options{Booter: fb, Seed: 1, Modules: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]WorkloadResult{}
+	for _, w := range rep.Workloads {
+		got[w.Name] = w
+	}
+	if w := got["rbt"]; w.Verdict != "failed" || !strings.Contains(w.Error, "insmod rbt_rust failed") || !strings.Contains(w.Error, "Invalid module format") {
+		t.Errorf("rbt: verdict %q error %q, want failed naming the twin and why", w.Verdict, w.Error)
+	}
+	if w := got["kvi"]; w.Verdict != "failed" || !strings.Contains(w.Error, "checksum 12, want 13") {
+		t.Errorf("kvi: verdict %q error %q, want failed with the driver's reason", w.Verdict, w.Error)
+	}
+	for _, name := range []string{"kv", "blk"} {
+		if w := got[name]; w.Error != "" || !w.Converged || w.N < minSamples {
+			t.Errorf("%s: %+v, want a result despite the others' failures", name, w)
+		}
+	}
+	if f := rep.Failed(); len(f) != 2 {
+		t.Errorf("Failed() = %q, want kvi and rbt", f)
+	}
+	var tab bytes.Buffer
+	rep.WriteTable(&tab)
+	if !strings.Contains(tab.String(), "FAILED: insmod rbt_rust") {
+		t.Errorf("table does not name the failure:\n%s", tab.String())
+	}
+	if err := WriteChart(rep, filepath.Join(t.TempDir(), "r.svg")); err != nil {
+		t.Errorf("chart with failed workloads: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -192,7 +193,15 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	}
 	p.Logf("run directory: %s", runDir)
 	if o.JSON {
-		return rep.WriteJSON(o.IO.Out)
+		err = rep.WriteJSON(o.IO.Out)
+	} else {
+		err = rep.WriteTable(o.IO.Out)
 	}
-	return rep.WriteTable(o.IO.Out)
+	if err != nil {
+		return err
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		return fmt.Errorf("%d workload(s) failed: %s (run directory: %s)", len(failed), strings.Join(failed, "; "), runDir)
+	}
+	return nil
 }
