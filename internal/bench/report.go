@@ -59,7 +59,12 @@ func (r *Report) Failed() []string {
 
 // Report is the result of a bench run (the --json document).
 type Report struct {
+	// Arch is the guest architecture (x86_64, arm64, riscv64).
+	Arch   string `json:"arch"`
 	Kernel string `json:"kernel"`
+	// KernelKey is rko's cache key of the kernel (its fragments, source
+	// and toolchain), empty for a kernel tree given with --kernel DIR.
+	KernelKey string `json:"kernel_key,omitempty"`
 	// KernelDir is the kernel's build tree (KDIR).
 	KernelDir string `json:"kernel_dir,omitempty"`
 	// KernelConfig holds the kernel options that change what is measured
@@ -81,6 +86,8 @@ type Report struct {
 	VMSeconds float64          `json:"vm_seconds"`
 	Workloads []WorkloadResult `json:"workloads"`
 	Started   time.Time        `json:"started"`
+	// Baseline is the comparison with --baseline's saved report.
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 // PerfOptions are the kernel options Report.KernelConfig records.

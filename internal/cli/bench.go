@@ -12,6 +12,7 @@ import (
 
 	"github.com/rkodev/rko/internal/bench"
 	"github.com/rkodev/rko/internal/job"
+	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/workflow"
 )
 
@@ -28,6 +29,11 @@ type BenchOptions struct {
 	// Count is --count: instructions, time, or "" (instructions unless
 	// the rounds run under KVM).
 	Count string
+	// Baseline is a saved --json report to compare with; Threshold the
+	// largest relative move of a ratio that passes (0: the count's
+	// default, bench.DefaultThreshold).
+	Baseline  string
+	Threshold float64
 }
 
 // NewCmdBench makes rko bench; runF, when not nil, runs instead of
@@ -78,6 +84,12 @@ the JSON schema.`,
 			if o.Count == bench.CountInstructions && fl.accel == "kvm" {
 				return &job.Error{Field: "--count", Msg: "instructions are counted by QEMU's TCG, and --accel kvm runs the guest on the CPU: use --accel tcg (or auto), or --count time"}
 			}
+			if o.Threshold < 0 || o.Threshold >= 1 {
+				return &job.Error{Field: "--threshold", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.01", o.Threshold)}
+			}
+			if c.Flags().Changed("threshold") && o.Baseline == "" {
+				return &job.Error{Field: "--threshold", Msg: "it bounds the moves from a --baseline: give --baseline FILE"}
+			}
 			if o.Target <= 0 || o.Target >= 1 {
 				return &job.Error{Field: "--target", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.03", o.Target)}
 			}
@@ -98,6 +110,8 @@ the JSON schema.`,
 	c.Flags().StringVar(&o.Chart, "chart", "", "write the ratio chart here (.svg or .png)")
 	c.Flags().StringVar(&o.Markdown, "markdown", "", "also write the table as Markdown here")
 	c.Flags().Uint64Var(&o.Seed, "seed", 1, "bootstrap seed")
+	c.Flags().StringVar(&o.Baseline, "baseline", "", "compare with this saved rko bench --json report and fail when a Rust/C ratio moved more than --threshold")
+	c.Flags().Float64Var(&o.Threshold, "threshold", 0, "largest relative move of a ratio that --baseline passes (default 0.01 when counting instructions, 0.05 for time)")
 	c.Flags().StringVar(&o.Count, "count", "", "what to measure: instructions (QEMU TCG's -icount: instructions per operation, unmoved by the host's load) or time (wall time in the guest); default instructions unless the guest runs under KVM")
 	return c
 }
@@ -133,6 +147,19 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	if countNote != "" {
 		p.Logf("counting %s: %s", count, countNote)
 	}
+	head := benchHeader(k, env, count)
+	var base *bench.Report
+	if o.Baseline != "" {
+		if base, err = bench.LoadReport(o.Baseline); err != nil {
+			return fmt.Errorf("--baseline: %w", err)
+		}
+		if err := bench.Comparable(base, head); err != nil {
+			return fmt.Errorf("--baseline %s refused: %w", o.Baseline, err)
+		}
+		if o.Threshold == 0 {
+			o.Threshold = bench.DefaultThreshold(count)
+		}
+	}
 	runDir, err := workflow.NewRunDir("bench")
 	if err != nil {
 		return err
@@ -155,24 +182,16 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		return fmt.Errorf("%w (run directory: %s)", err, runDir)
 	}
 	phase()
-	rep.Kernel = k.Release
-	if rep.Kernel == "" {
-		rep.Kernel = k.BuildDir
-	}
-	rep.KernelDir = k.BuildDir
-	if cfg, err := k.Config(); err == nil {
-		rep.KernelConfig = map[string]string{}
-		for _, opt := range bench.PerfOptions {
-			v := cfg.Get(opt)
-			if v == "" {
-				v = "n"
-			}
-			rep.KernelConfig[opt] = v
-		}
-	}
-	rep.Toolchain = env.Toolchain.Describe()
+	rep.Arch, rep.Kernel, rep.KernelKey, rep.KernelDir = head.Arch, head.Kernel, head.KernelKey, head.KernelDir
+	rep.KernelConfig, rep.Toolchain = head.KernelConfig, head.Toolchain
 	rep.Accel, rep.AccelNote = booter.Accel()
 	rep.CountNote = countNote
+	if base != nil {
+		rep.Baseline = bench.Compare(o.Baseline, base, rep, o.Threshold)
+		if !o.JSON {
+			rep.Baseline.WriteText(o.IO.ErrOut)
+		}
+	}
 	if f, err := os.Create(filepath.Join(runDir, "bench.json")); err == nil {
 		rep.WriteJSON(f)
 		f.Close()
@@ -203,5 +222,31 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	if failed := rep.Failed(); len(failed) > 0 {
 		return fmt.Errorf("%d workload(s) failed: %s (run directory: %s)", len(failed), strings.Join(failed, "; "), runDir)
 	}
+	if rep.Baseline != nil {
+		if moved := rep.Baseline.Moved(); len(moved) > 0 {
+			return fmt.Errorf("against the baseline %s: %s: more than --threshold %.2f %%", o.Baseline, strings.Join(moved, "; "), 100*o.Threshold)
+		}
+	}
 	return nil
+}
+
+// benchHeader is what a bench report says of its kernel and toolchain,
+// known before the rounds (--baseline is checked against it).
+func benchHeader(k *kernel.Kernel, env *workflow.Env, count string) *bench.Report {
+	rep := &bench.Report{Arch: k.Target().Name, Kernel: k.Release, KernelKey: k.Key, KernelDir: k.BuildDir,
+		Toolchain: env.Toolchain.Describe(), Count: count}
+	if rep.Kernel == "" {
+		rep.Kernel = k.BuildDir
+	}
+	if cfg, err := k.Config(); err == nil {
+		rep.KernelConfig = map[string]string{}
+		for _, opt := range bench.PerfOptions {
+			v := cfg.Get(opt)
+			if v == "" {
+				v = "n"
+			}
+			rep.KernelConfig[opt] = v
+		}
+	}
+	return rep
 }
