@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"math"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +28,25 @@ type benchReport struct {
 		SamplesC    []float64 `json:"samples_c"`
 		SamplesRust []float64 `json:"samples_rust"`
 		Verdict     string    `json:"verdict"`
+		Functions   *struct {
+			Ops int `json:"ops"`
+			C   struct {
+				PerOp float64 `json:"instructions_per_op"`
+				Top   []struct {
+					Function string  `json:"function"`
+					Where    string  `json:"where"`
+					PerOp    float64 `json:"instructions_per_op"`
+				} `json:"top"`
+			} `json:"c"`
+			Rust struct {
+				PerOp float64 `json:"instructions_per_op"`
+			} `json:"rust"`
+			Diff []struct {
+				Function string  `json:"function"`
+				Where    string  `json:"where"`
+				Diff     float64 `json:"diff"`
+			} `json:"diff"`
+		} `json:"functions"`
 	} `json:"workloads"`
 }
 
@@ -37,7 +58,7 @@ type benchReport struct {
 func TestBench(t *testing.T) {
 	requireRealPath(t)
 	r := rko(t, coldTimeout, "bench", "--json", "--accel", "tcg", "-w", "kv,rbt",
-		"--budget", "90s", "--target", "0.5", "--chart", "")
+		"--budget", "90s", "--target", "0.5", "--chart", "", "--functions", "8")
 	t.Logf("rko bench took %s\n%s", r.took, r.stderr)
 	if r.code != 0 {
 		t.Fatalf("rko bench exited %d\nstdout:\n%s", r.code, r.stdout)
@@ -91,5 +112,64 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: no verdict", w.Name)
 		}
 		t.Logf("%s: ratio %.3f [%.3f, %.3f], n=%d, %s", w.Name, *w.Ratio, *w.CILow, *w.CIHigh, w.N, w.Verdict)
+		// --functions: the plugin's exact counts add up to what the
+		// guest's instruction clock measured (within 2 %: other seeds,
+		// the marks' own read), and the difference names the twins.
+		f := w.Functions
+		if f == nil || f.Ops <= 0 || len(f.C.Top) == 0 || len(f.Diff) == 0 {
+			t.Errorf("%s: no attribution: %+v", w.Name, f)
+			continue
+		}
+		if math.Abs(f.C.PerOp / *w.C - 1) > 0.02 || math.Abs(f.Rust.PerOp / *w.Rust - 1) > 0.02 {
+			t.Errorf("%s: attributed C %.0f Rust %.0f instructions/op, measured %.0f and %.0f", w.Name, f.C.PerOp, f.Rust.PerOp, *w.C, *w.Rust)
+		}
+		twins := map[string]bool{}
+		for _, d := range f.Diff {
+			twins[d.Where] = true
+		}
+		mod := map[string]string{"kv": "rko_kv", "rbt": "rko_rbt"}[w.Name]
+		if !twins[mod+"_c"] || !twins[mod+"_rust"] {
+			t.Errorf("%s: the functions that differ %+v name neither twin module", w.Name, f.Diff)
+		}
+	}
+}
+
+// TestBenchArches runs a short instruction-counted bench of kv and rbt on
+// each foreign QEMU architecture selected by RKO_E2E_ARCHES (opt-in: each
+// needs its own default kernel, which carries the bench options; docs/ci.md)
+// and checks that the report names the architecture and the count, and
+// that blk, whose fio is the amd64 rootfs's, is refused by name.
+func TestBenchArches(t *testing.T) {
+	requireRealPath(t)
+	for _, arch := range []string{"arm64", "riscv64"} {
+		t.Run(arch, func(t *testing.T) {
+			skipArch(t, arch)
+			r := rko(t, coldTimeout, "bench", "--json", "--arch", arch, "-w", "kv,rbt", "--budget", "120s", "--target", "0.5")
+			t.Logf("rko bench --arch %s took %s\n%s", arch, r.took, r.stderr)
+			if r.code != 0 {
+				t.Fatalf("rko bench --arch %s exited %d\nstdout:\n%s", arch, r.code, r.stdout)
+			}
+			var rep struct {
+				benchReport
+				Arch string `json:"arch"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatalf("no JSON (%v):\n%s", err, r.stdout)
+			}
+			if rep.Arch != arch || rep.Count != "instructions" || rep.Accel != "tcg" || len(rep.Workloads) != 2 {
+				t.Errorf("arch %q count %q accel %q, %d workloads; want %s, instructions, tcg, 2", rep.Arch, rep.Count, rep.Accel, len(rep.Workloads), arch)
+			}
+			for _, w := range rep.Workloads {
+				if w.Ratio == nil || !(*w.Ratio > 0) || w.C == nil || !(*w.C > 0) || w.Unit != "instructions/op" {
+					t.Errorf("%s: %+v", w.Name, w)
+					continue
+				}
+				t.Logf("%s %s: C %.0f Rust %.0f instructions/op, ratio %.3f [%.3f, %.3f]", arch, w.Name, *w.C, *w.Rust, *w.Ratio, *w.CILow, *w.CIHigh)
+			}
+			r = rko(t, coldTimeout, "bench", "--arch", arch, "-w", "blk")
+			if r.code == 0 || !strings.Contains(r.stderr, "blk runs fio") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 20 {
+				t.Errorf("bench -w blk --arch %s: exit %d, stderr:\n%s\nwant a refusal naming fio", arch, r.code, r.stderr)
+			}
+		})
 	}
 }

@@ -40,6 +40,9 @@ type WorkloadResult struct {
 	// Verdict is "rust slower", "rust faster" or "no difference" at the
 	// interval's level, or "failed".
 	Verdict string `json:"verdict"`
+	// Functions is where each side's instructions go (rko bench
+	// --functions).
+	Functions *Attribution `json:"functions,omitempty"`
 	// Error says why the workload failed (a twin that did not load, a
 	// checksum that differs); the other fields but name and unit are
 	// then empty.
@@ -170,4 +173,58 @@ func num(v float64) string {
 		return fmt.Sprintf("%.1f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// WriteFunctions writes each attributed workload's top functions, C and
+// Rust side by side, in instructions per operation.
+func (r *Report) WriteFunctions(w io.Writer) error {
+	for _, x := range r.Workloads {
+		a := x.Functions
+		if a == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: instructions per operation by function (%d operations per side; C %.0f, Rust %.0f in all)\n", x.Name, a.Ops, a.C.PerOp, a.Rust.PerOp)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "C function\twhere\tinsns/op\t\tRust function\twhere\tinsns/op")
+		for i := 0; i < max(len(a.C.Top), len(a.Rust.Top)); i++ {
+			var c, rs FunctionCost
+			if i < len(a.C.Top) {
+				c = a.C.Top[i]
+			}
+			if i < len(a.Rust.Top) {
+				rs = a.Rust.Top[i]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t%s\t%s\t%s\n", short(c.Function, 48), c.Where, perOp(c.PerOp), short(rs.Function, 60), rs.Where, perOp(rs.PerOp))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s: where the sides differ (Rust minus C, instructions per operation)\n", x.Name)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "function\twhere\tC\tRust\tRust-C")
+		for _, d := range a.Diff {
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%+.1f\n", short(d.Function, 72), d.Where, d.C, d.Rust, d.Diff)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func perOp(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// short cuts s to n runes, keeping its end (a Rust path's last segments
+// say the most).
+func short(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
 }

@@ -34,6 +34,9 @@ type BenchOptions struct {
 	// default, bench.DefaultThreshold).
 	Baseline  string
 	Threshold float64
+	// Functions is --functions: the top functions per side to attribute
+	// each workload's instructions to (0: no attribution run).
+	Functions int
 }
 
 // NewCmdBench makes rko bench; runF, when not nil, runs instead of
@@ -84,6 +87,12 @@ the JSON schema.`,
 			if o.Count == bench.CountInstructions && fl.accel == "kvm" {
 				return &job.Error{Field: "--count", Msg: "instructions are counted by QEMU's TCG, and --accel kvm runs the guest on the CPU: use --accel tcg (or auto), or --count time"}
 			}
+			if o.Functions < 0 || o.Functions > 1000 {
+				return &job.Error{Field: "--functions", Msg: fmt.Sprintf("invalid %d, want 1 to 1000 functions per side (0: none)", o.Functions)}
+			}
+			if o.Functions > 0 && fl.accel == "kvm" {
+				return &job.Error{Field: "--functions", Msg: "the attribution counts instructions with a QEMU TCG plugin, and --accel kvm runs the guest on the CPU: use --accel tcg or auto"}
+			}
 			if o.Threshold < 0 || o.Threshold >= 1 {
 				return &job.Error{Field: "--threshold", Msg: fmt.Sprintf("invalid %v, want a fraction in (0, 1), e.g. 0.01", o.Threshold)}
 			}
@@ -112,6 +121,7 @@ the JSON schema.`,
 	c.Flags().Uint64Var(&o.Seed, "seed", 1, "bootstrap seed")
 	c.Flags().StringVar(&o.Baseline, "baseline", "", "compare with this saved rko bench --json report and fail when a Rust/C ratio moved more than --threshold")
 	c.Flags().Float64Var(&o.Threshold, "threshold", 0, "largest relative move of a ratio that --baseline passes (default 0.01 when counting instructions, 0.05 for time)")
+	c.Flags().IntVar(&o.Functions, "functions", 0, "after the rounds, one more boot (TCG) counting every instruction per address with rko's QEMU plugin: list the top N functions of each side of kv, kvi and rbt")
 	c.Flags().StringVar(&o.Count, "count", "", "what to measure: instructions (QEMU TCG's -icount: instructions per operation, unmoved by the host's load) or time (wall time in the guest); default instructions unless the guest runs under KVM")
 	return c
 }
@@ -186,6 +196,13 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	rep.KernelConfig, rep.Toolchain = head.KernelConfig, head.Toolchain
 	rep.Accel, rep.AccelNote = booter.Accel()
 	rep.CountNote = countNote
+	if o.Functions > 0 {
+		phase = p.Phase("attribute instructions to functions")
+		if err := attribute(ctx, r, booter, g, ws, rep, runDir, o.Functions); err != nil {
+			return fmt.Errorf("--functions: %w (run directory: %s)", err, runDir)
+		}
+		phase()
+	}
 	if base != nil {
 		rep.Baseline = bench.Compare(o.Baseline, base, rep, o.Threshold)
 		if !o.JSON {
@@ -213,8 +230,8 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 	p.Logf("run directory: %s", runDir)
 	if o.JSON {
 		err = rep.WriteJSON(o.IO.Out)
-	} else {
-		err = rep.WriteTable(o.IO.Out)
+	} else if err = rep.WriteTable(o.IO.Out); err == nil {
+		err = rep.WriteFunctions(o.IO.Out)
 	}
 	if err != nil {
 		return err
@@ -249,4 +266,44 @@ func benchHeader(k *kernel.Kernel, env *workflow.Env, count string) *bench.Repor
 		}
 	}
 	return rep
+}
+
+// attribute runs rko bench --functions' boot and adds each workload's
+// attribution to rep.
+func attribute(ctx context.Context, r *workflow.Resolved, booter *workflow.BenchBooter, g *bench.Guest, ws []bench.Workload, rep *bench.Report, runDir string, top int) error {
+	so, err := bench.BuildPlugin(ctx, r.Env.Toolchain)
+	if err != nil {
+		return err
+	}
+	sysmap := filepath.Join(r.Kernel.BuildDir, "System.map")
+	mark, err := bench.MarkAddress(sysmap)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(runDir, "functions")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	counts := filepath.Join(dir, "counts.txt")
+	failed := map[string]bool{}
+	for _, w := range rep.Workloads {
+		failed[w.Name] = w.Error != ""
+	}
+	var ok []bench.Workload
+	for _, w := range ws {
+		if !failed[w.Name] {
+			ok = append(ok, w)
+		}
+	}
+	attr, err := bench.Attribute(ctx, bench.AttribOptions{
+		Booter: booter.Attribution(dir, bench.PluginArg(so, counts, mark)), Counts: counts,
+		SystemMap: sysmap, Workloads: ok, Modules: g.Modules, Top: top,
+	})
+	if err != nil {
+		return err
+	}
+	for i := range rep.Workloads {
+		rep.Workloads[i].Functions = attr[rep.Workloads[i].Name]
+	}
+	return nil
 }

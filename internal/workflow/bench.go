@@ -106,3 +106,12 @@ func (b *BenchBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.
 	}
 	return res.Console, res.Duration, nil
 }
+
+// Attribution is a booter like b for rko bench --functions' one boot: under
+// TCG, instruction-counted, with the TCG plugins, keeping its image and
+// console in dir.
+func (b *BenchBooter) Attribution(dir string, plugins ...string) *BenchBooter {
+	o := b.o
+	o.Accel, o.ICount, o.Plugins = vm.TCG, true, plugins
+	return &BenchBooter{r: b.r, o: o, dir: dir}
+}
