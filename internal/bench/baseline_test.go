@@ -91,3 +91,30 @@ func TestLoadReport(t *testing.T) {
 		t.Error("LoadReport(missing file) = nil")
 	}
 }
+
+// TestReportsTogether: reports of several architectures render as one
+// table and one chart, each row named with its architecture.
+func TestReportsTogether(t *testing.T) {
+	x86, arm := header(), header()
+	arm.Arch, arm.VMSeconds = "arm64", 24
+	x86.Workloads = []WorkloadResult{{Name: "rbt", Unit: InstructionUnit, C: 690, Rust: 948, Ratio: 1.375, CILow: 1.369, CIHigh: 1.376}}
+	arm.Workloads = []WorkloadResult{{Name: "rbt", Unit: InstructionUnit, C: 690.6, Rust: 914.5, Ratio: 1.325, CILow: 1.322, CIHigh: 1.329},
+		{Name: "kv", Unit: InstructionUnit, Error: "insmod kv_c failed"}}
+	var b strings.Builder
+	if err := WriteReportsMarkdown(&b, []*Report{x86, arm}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| rbt | x86_64 | instructions | 690.0 | 948.0 |", "| rbt | arm64 | instructions | 690.6 | 914.5 | instructions/op | 1.325 | [1.322, 1.329] | 24 s |", "| kv | arm64 | instructions | failed: insmod kv_c failed"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	svg := filepath.Join(t.TempDir(), "arch.svg")
+	if err := WriteCharts([]*Report{x86, arm}, svg); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(svg)
+	if !strings.Contains(string(data), "rbt arm64") || !strings.Contains(string(data), "rbt x86_64") {
+		t.Errorf("chart rows are not named with their architectures")
+	}
+}

@@ -228,3 +228,24 @@ func short(s string, n int) string {
 	}
 	return "…" + string(r[len(r)-n+1:])
 }
+
+// WriteReportsMarkdown writes several reports (one per architecture, say)
+// as one Markdown table: per workload and report, each side's median,
+// the ratio with its interval, and the run's VM time.
+func WriteReportsMarkdown(w io.Writer, reports []*Report) error {
+	var b strings.Builder
+	b.WriteString("| workload | arch | count | C | Rust | unit | Rust/C | 95 % CI | run's VM time |\n")
+	b.WriteString("| --- | --- | --- | ---: | ---: | --- | ---: | --- | ---: |\n")
+	for _, r := range reports {
+		for _, x := range r.Workloads {
+			if x.Error != "" {
+				fmt.Fprintf(&b, "| %s | %s | %s | failed: %s | | | | | |\n", x.Name, r.arch(), r.count(), x.Error)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.3f | [%.3f, %.3f] | %.0f s |\n", x.Name, r.arch(), r.count(),
+				num(x.C), num(x.Rust), x.Unit, x.Ratio, x.CILow, x.CIHigh, r.VMSeconds)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

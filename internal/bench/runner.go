@@ -220,7 +220,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			s.nextRep = max(4, min(o.MaxReps, need))
 		}
 		if used >= o.Budget {
-			o.Progress("VM-time budget of %v spent", o.Budget)
+			for _, s := range sts {
+				if !s.done && s.failed == "" {
+					o.Progress("VM-time budget of %v spent", o.Budget)
+					break
+				}
+			}
 			break
 		}
 	}

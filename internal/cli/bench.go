@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ type BenchOptions struct {
 	// default, bench.DefaultThreshold).
 	Baseline  string
 	Threshold float64
+	// From are saved --json reports to render (table, --markdown,
+	// --chart) instead of running.
+	From []string
 	// Functions is --functions: the top functions per side to attribute
 	// each workload's instructions to (0: no attribution run).
 	Functions int
@@ -61,6 +65,9 @@ bench); --timeout bounds each round. See docs/bench.md for the method and
 the JSON schema.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if len(o.From) > 0 {
+				return renderFrom(o)
+			}
 			if c.Flags().Changed("cpus") && fl.cpus != 1 {
 				return &job.Error{Field: "--cpus (boot.cpus)", Msg: "rko bench runs both twins on one vCPU: drop --cpus"}
 			}
@@ -121,6 +128,7 @@ the JSON schema.`,
 	c.Flags().Uint64Var(&o.Seed, "seed", 1, "bootstrap seed")
 	c.Flags().StringVar(&o.Baseline, "baseline", "", "compare with this saved rko bench --json report and fail when a Rust/C ratio moved more than --threshold")
 	c.Flags().Float64Var(&o.Threshold, "threshold", 0, "largest relative move of a ratio that --baseline passes (default 0.01 when counting instructions, 0.05 for time)")
+	c.Flags().StringArrayVar(&o.From, "from", nil, "run nothing: render these saved --json reports (repeatable, e.g. one per architecture) as one table, --markdown and --chart")
 	c.Flags().IntVar(&o.Functions, "functions", 0, "after the rounds, one more boot (TCG) counting every instruction per address with rko's QEMU plugin: list the top N functions of each side of kv, kvi and rbt")
 	c.Flags().StringVar(&o.Count, "count", "", "what to measure: instructions (QEMU TCG's -icount: instructions per operation, unmoved by the host's load) or time (wall time in the guest); default instructions unless the guest runs under KVM")
 	return c
@@ -306,4 +314,32 @@ func attribute(ctx context.Context, r *workflow.Resolved, booter *workflow.Bench
 		rep.Workloads[i].Functions = attr[rep.Workloads[i].Name]
 	}
 	return nil
+}
+
+// renderFrom renders saved reports: rko bench --from.
+func renderFrom(o *BenchOptions) error {
+	var reps []*bench.Report
+	for _, f := range o.From {
+		r, err := bench.LoadReport(f)
+		if err != nil {
+			return &job.Error{Field: "--from", Msg: err.Error()}
+		}
+		reps = append(reps, r)
+	}
+	if o.Chart != "" {
+		if err := bench.WriteCharts(reps, o.Chart); err != nil {
+			return err
+		}
+	}
+	if o.Markdown != "" {
+		var b strings.Builder
+		bench.WriteReportsMarkdown(&b, reps)
+		if err := os.WriteFile(o.Markdown, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		return json.NewEncoder(o.IO.Out).Encode(reps)
+	}
+	return bench.WriteReportsMarkdown(o.IO.Out, reps)
 }
