@@ -180,7 +180,9 @@ func (t *symtab) addModule(lines []string) {
 			continue
 		}
 		addr, err := strconv.ParseUint(f[0], 16, 64)
-		if err != nil || addr == 0 {
+		// ELF mapping symbols ($x, $d on arm64 and riscv64) and local
+		// labels mark code and data, not functions.
+		if err != nil || addr == 0 || strings.HasPrefix(f[2], "$") || strings.HasPrefix(f[2], ".L") {
 			continue
 		}
 		t.syms = append(t.syms, symbol{addr: addr, name: f[2], where: strings.Trim(f[3], "[]")})

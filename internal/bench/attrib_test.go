@@ -35,6 +35,7 @@ func TestAttributionCounts(t *testing.T) {
 	}
 	syms.addModule([]string{
 		"ffffffffa0000000 t rbt_ioctl\t[rko_rbt_c]",
+		"ffffffffa0000008 t $x\t[rko_rbt_c]", // arm64's mapping symbols are in kallsyms too
 		"ffffffffa0002000 t _RNvXs_CsdXbUtjxdH8p_12rko_rbt_rustNtB4_9RbtDeviceNtNtCsbDqzXfLQacH_6kernel10miscdevice10MiscDevice5ioctl\t[rko_rbt_rust]",
 		"ffffffffa0001000 d some_data\t[rko_rbt_c]",
 	})
