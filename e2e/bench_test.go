@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -131,6 +133,22 @@ func TestBench(t *testing.T) {
 		if !twins[mod+"_c"] || !twins[mod+"_rust"] {
 			t.Errorf("%s: the functions that differ %+v name neither twin module", w.Name, f.Diff)
 		}
+	}
+
+	// The regression gate on the saved report: the same count again
+	// passes at 1 % (instructions repeat to 0.4 %); a timed run is
+	// refused before any round, saying why.
+	base := filepath.Join(t.TempDir(), "base.json")
+	if err := os.WriteFile(base, []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := rko(t, coldTimeout, "bench", "-q", "--accel", "tcg", "-w", "kv", "--baseline", base, "--threshold", "0.01")
+	if g.code != 0 || !strings.Contains(g.stderr, "kv: ") || !strings.Contains(g.stderr, " ok") {
+		t.Errorf("bench --baseline (the same run again): exit %d\nstdout:\n%s\nstderr:\n%s", g.code, g.stdout, g.stderr)
+	}
+	g = rko(t, coldTimeout, "bench", "-q", "--accel", "tcg", "-w", "kv", "--count", "time", "--baseline", base)
+	if g.code == 0 || !strings.Contains(g.stderr, "counted instructions and this run counts time") {
+		t.Errorf("bench --count time --baseline (an instructions report): exit %d, stderr:\n%s\nwant a refusal", g.code, g.stderr)
 	}
 }
 
