@@ -245,18 +245,6 @@ func TestRunInstructions(t *testing.T) {
 	}
 }
 
-// TestUnavailable: blk needs the amd64 fio of the toolchain rootfs; the
-// other workloads run on every architecture.
-func TestUnavailable(t *testing.T) {
-	for _, w := range Workloads {
-		for _, arch := range []string{"x86_64", "arm64", "riscv64"} {
-			why := w.Unavailable(arch)
-			if want := w.Name == "blk" && arch != "x86_64"; (why != "") != want {
-				t.Errorf("%s on %s: %q, want unavailable=%v", w.Name, arch, why, want)
-			}
-		}
-	}
-}
 
 // TestRunWorkloadFails: a twin that does not load, or a driver that stops
 // on a checksum that differs, fails its own workload, named with why, and

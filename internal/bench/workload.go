@@ -66,15 +66,6 @@ var Workloads = []Workload{
 // fioGuestPath is where fio is put in the guest.
 const fioGuestPath = "/usr/bin/fio"
 
-// Unavailable says why w cannot run in guests of the architecture arch
-// (a target name), or "" when it can.
-func (w Workload) Unavailable(arch string) string {
-	if w.Name == "blk" && arch != "x86_64" {
-		return "blk runs fio in the guest, copied from the toolchain rootfs, which is amd64: benchmark blk under --arch x86_64"
-	}
-	return ""
-}
-
 // SelectWorkloads returns the named workloads, all of them for none.
 func SelectWorkloads(names []string) ([]Workload, error) {
 	if len(names) == 0 {

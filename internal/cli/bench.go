@@ -145,19 +145,6 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		return err
 	}
 	k, env := r.Kernel, r.Env
-	var runnable []bench.Workload
-	for _, w := range ws {
-		why := w.Unavailable(k.Target().Name)
-		switch {
-		case why == "":
-			runnable = append(runnable, w)
-		case len(o.Workloads) > 0:
-			return &job.Error{Field: "--workload", Msg: "workload " + w.Name + " on " + k.Target().Name + ": " + why}
-		default:
-			p.Logf("leaving out %s: %s", w.Name, why)
-		}
-	}
-	ws = runnable
 	count, countNote, err := r.BenchCount(ctx, o.Count)
 	if err != nil {
 		return err
