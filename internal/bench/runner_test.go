@@ -245,7 +245,6 @@ func TestRunInstructions(t *testing.T) {
 	}
 }
 
-
 // TestRunWorkloadFails: a twin that does not load, or a driver that stops
 // on a checksum that differs, fails its own workload, named with why, and
 // the others still run to their result.
