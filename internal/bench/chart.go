@@ -17,26 +17,59 @@ import (
 // (parity), and saves it to path; the extension (.svg or .png) chooses the
 // format.
 func WriteChart(r *Report, path string) error {
+	return WriteCharts([]*Report{r}, path)
+}
+
+// WriteCharts draws the ratios of several reports in one chart, one row
+// per workload and report, each named with its architecture when the
+// reports' architectures differ (rko bench --from a.json --from b.json
+// --chart FILE).
+func WriteCharts(reports []*Report, path string) error {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".svg" && ext != ".png" {
 		return fmt.Errorf("chart %s: unknown format %q, want .svg or .png", path, ext)
 	}
-	if len(r.Workloads) == 0 {
+	var ws []WorkloadResult
+	var labels []string
+	arches := map[string]bool{}
+	for _, r := range reports {
+		arches[r.arch()] = true
+	}
+	for _, r := range reports {
+		for _, w := range r.Workloads {
+			if w.Error != "" {
+				continue
+			}
+			ws = append(ws, w)
+			label := w.Name
+			if len(arches) > 1 {
+				label += " " + r.arch()
+			}
+			labels = append(labels, label)
+		}
+	}
+	if len(ws) == 0 {
 		return fmt.Errorf("chart %s: no workloads", path)
 	}
 	p := plot.New()
 	p.Title.Text = "Rust/C cost ratio (above 1: Rust slower), 95 % CI"
+	if reports[0].count() == CountInstructions {
+		p.Title.Text = "Rust/C instructions per operation (above 1: Rust slower), 95 % CI"
+	}
 	p.X.Label.Text = "Rust/C cost"
-	n := len(r.Workloads)
+	n := len(ws)
 	pts := make(plotter.XYs, n)
 	errs := make(plotter.XErrors, n)
 	names := make([]string, n)
 	lo, hi := 1.0, 1.0
-	for i, w := range r.Workloads {
+	for i, w := range ws {
 		y := float64(n - 1 - i) // first workload on top
 		pts[i] = plotter.XY{X: w.Ratio, Y: y}
 		errs[i] = struct{ Low, High float64 }{w.CILow - w.Ratio, w.CIHigh - w.Ratio}
-		names[n-1-i] = fmt.Sprintf("%s (%s)", w.Name, w.Unit)
+		names[n-1-i] = labels[i]
+		if len(reports) == 1 {
+			names[n-1-i] = fmt.Sprintf("%s (%s)", w.Name, w.Unit)
+		}
 		lo, hi = min(lo, w.CILow), max(hi, w.CIHigh)
 	}
 	pad := max(0.02, (hi-lo)*0.15)

@@ -38,13 +38,36 @@ type WorkloadResult struct {
 	SamplesC    []float64 `json:"samples_c"`
 	SamplesRust []float64 `json:"samples_rust"`
 	// Verdict is "rust slower", "rust faster" or "no difference" at the
-	// interval's level.
+	// interval's level, or "failed".
 	Verdict string `json:"verdict"`
+	// Functions is where each side's instructions go (rko bench
+	// --functions).
+	Functions *Attribution `json:"functions,omitempty"`
+	// Error says why the workload failed (a twin that did not load, a
+	// checksum that differs); the other fields but name and unit are
+	// then empty.
+	Error string `json:"error,omitempty"`
+}
+
+// Failed lists the workloads that failed, each with why.
+func (r *Report) Failed() []string {
+	var out []string
+	for _, w := range r.Workloads {
+		if w.Error != "" {
+			out = append(out, w.Name+": "+w.Error)
+		}
+	}
+	return out
 }
 
 // Report is the result of a bench run (the --json document).
 type Report struct {
+	// Arch is the guest architecture (x86_64, arm64, riscv64).
+	Arch   string `json:"arch"`
 	Kernel string `json:"kernel"`
+	// KernelKey is rko's cache key of the kernel (its fragments, source
+	// and toolchain), empty for a kernel tree given with --kernel DIR.
+	KernelKey string `json:"kernel_key,omitempty"`
 	// KernelDir is the kernel's build tree (KDIR).
 	KernelDir string `json:"kernel_dir,omitempty"`
 	// KernelConfig holds the kernel options that change what is measured
@@ -55,11 +78,19 @@ type Report struct {
 	Toolchain    string            `json:"toolchain"`
 	Accel        string            `json:"accel"`
 	AccelNote    string            `json:"accel_note,omitempty"`
-	Target       float64           `json:"target_half_width"`
-	Rounds       int               `json:"rounds"`
-	VMSeconds    float64           `json:"vm_seconds"`
-	Workloads    []WorkloadResult  `json:"workloads"`
-	Started      time.Time         `json:"started"`
+	// Count is what was measured: "instructions" (QEMU -icount: every
+	// workload in instructions per operation) or "time" (wall time in the
+	// guest, under Accel).
+	Count string `json:"count"`
+	// CountNote says why Count was chosen when the user did not.
+	CountNote string           `json:"count_note,omitempty"`
+	Target    float64          `json:"target_half_width"`
+	Rounds    int              `json:"rounds"`
+	VMSeconds float64          `json:"vm_seconds"`
+	Workloads []WorkloadResult `json:"workloads"`
+	Started   time.Time        `json:"started"`
+	// Baseline is the comparison with --baseline's saved report.
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 // PerfOptions are the kernel options Report.KernelConfig records.
@@ -91,6 +122,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "workload\tunit\tC (median)\tRust (median)\tRust/C cost\t95% CI\t±\tn\tverdict")
 	for _, x := range r.Workloads {
+		if x.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\tFAILED: %s\n", x.Name, x.Unit, x.Error)
+			continue
+		}
 		mark := ""
 		if !x.Converged {
 			mark = " (target not reached)"
@@ -101,8 +136,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nkernel %s, %s, %s; %d rounds, %.0f s of VM time\n", r.Kernel, r.Toolchain, r.Accel, r.Rounds, r.VMSeconds)
+	_, err := fmt.Fprintf(w, "\nkernel %s, %s, %s, %s; %d rounds, %.0f s of VM time\n", r.Kernel, r.Toolchain, r.Accel, r.countDesc(), r.Rounds, r.VMSeconds)
 	return err
+}
+
+// countDesc says what was measured, for the table's last line.
+func (r *Report) countDesc() string {
+	if r.Count == CountInstructions {
+		return "counted instructions (QEMU -icount shift=0,sleep=off)"
+	}
+	return "timed (wall time in the guest)"
 }
 
 // WriteMarkdown writes the report as a Markdown table, for docs.
@@ -111,6 +154,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("| workload | unit | C (median) | Rust (median) | Rust/C cost | 95 % CI | ± | n per side |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n")
 	for _, x := range r.Workloads {
+		if x.Error != "" {
+			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | |\n", x.Name, x.Unit, x.Error)
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f | [%.3f, %.3f] | %.1f %% | %d |\n", x.Name, x.Unit,
 			num(x.C), num(x.Rust), x.Ratio, x.CILow, x.CIHigh, 100*x.HalfWidth, x.N)
 	}
@@ -126,4 +173,79 @@ func num(v float64) string {
 		return fmt.Sprintf("%.1f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// WriteFunctions writes each attributed workload's top functions, C and
+// Rust side by side, in instructions per operation.
+func (r *Report) WriteFunctions(w io.Writer) error {
+	for _, x := range r.Workloads {
+		a := x.Functions
+		if a == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: instructions per operation by function (%d operations per side; C %.0f, Rust %.0f in all)\n", x.Name, a.Ops, a.C.PerOp, a.Rust.PerOp)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "C function\twhere\tinsns/op\t\tRust function\twhere\tinsns/op")
+		for i := 0; i < max(len(a.C.Top), len(a.Rust.Top)); i++ {
+			var c, rs FunctionCost
+			if i < len(a.C.Top) {
+				c = a.C.Top[i]
+			}
+			if i < len(a.Rust.Top) {
+				rs = a.Rust.Top[i]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t%s\t%s\t%s\n", short(c.Function, 48), c.Where, perOp(c.PerOp), short(rs.Function, 60), rs.Where, perOp(rs.PerOp))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s: where the sides differ (Rust minus C, instructions per operation)\n", x.Name)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "function\twhere\tC\tRust\tRust-C")
+		for _, d := range a.Diff {
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%+.1f\n", short(d.Function, 72), d.Where, d.C, d.Rust, d.Diff)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func perOp(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// short cuts s to n runes, keeping its end (a Rust path's last segments
+// say the most).
+func short(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}
+
+// WriteReportsMarkdown writes several reports (one per architecture, say)
+// as one Markdown table: per workload and report, each side's median,
+// the ratio with its interval, and the run's VM time.
+func WriteReportsMarkdown(w io.Writer, reports []*Report) error {
+	var b strings.Builder
+	b.WriteString("| workload | arch | count | C | Rust | unit | Rust/C | 95 % CI | run's VM time |\n")
+	b.WriteString("| --- | --- | --- | ---: | ---: | --- | ---: | --- | ---: |\n")
+	for _, r := range reports {
+		for _, x := range r.Workloads {
+			if x.Error != "" {
+				fmt.Fprintf(&b, "| %s | %s | %s | failed: %s | | | | | |\n", x.Name, r.arch(), r.count(), x.Error)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.3f | [%.3f, %.3f] | %.0f s |\n", x.Name, r.arch(), r.count(),
+				num(x.C), num(x.Rust), x.Unit, x.Ratio, x.CILow, x.CIHigh, r.VMSeconds)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

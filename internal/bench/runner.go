@@ -42,6 +42,43 @@ type Options struct {
 	Modules map[string]string
 	// BlkModules are the guest paths of null_blk.ko and rnull_mod.ko.
 	BlkModules [2]string
+	// Count is what the samples measure: CountInstructions (the guest's
+	// clock advances one nanosecond per instruction executed, so the
+	// samples become instructions per operation) or CountTime (the
+	// default when empty).
+	Count string
+}
+
+// What a bench run counts (Options.Count, Report.Count).
+const (
+	// CountInstructions: the guest runs under QEMU TCG with -icount
+	// shift=0,sleep=off, whose virtual clock advances one nanosecond per
+	// instruction executed; every guest-side timing reads instructions,
+	// and every workload reports instructions per operation.
+	CountInstructions = "instructions"
+	// CountTime: the guest's clock is the host's (KVM or TCG wall time).
+	CountTime = "time"
+)
+
+// InstructionUnit is the unit of every workload under CountInstructions.
+const InstructionUnit = "instructions/op"
+
+// asInstructions is w measured in instructions: the driver's figures are
+// read on a clock of one nanosecond per instruction, so ns/op are
+// instructions per operation and a throughput (ops/s, IOPS) v is 1e9/v
+// instructions per operation, a cost.
+func (w Workload) asInstructions() Workload {
+	w.Unit, w.HigherIsBetter = InstructionUnit, false
+	return w
+}
+
+// instructionsPerOp converts one sample of workload w (as the driver
+// prints it) to instructions per operation under CountInstructions.
+func instructionsPerOp(w Workload, v float64) float64 {
+	if w.HigherIsBetter {
+		return 1e9 / v
+	}
+	return v
 }
 
 // NullBlkParams make null_blk match rnull as built in the 7.3 tree
@@ -64,6 +101,10 @@ type state struct {
 	done    bool          // the interval reached the target with enough samples
 	perRep  time.Duration // measured VM time per repetition pair
 	nextRep int
+	// failed says why the workload failed (a twin that did not load, a
+	// driver that stopped: a checksum that differs, a device that does
+	// not answer); it runs no more rounds and the others go on.
+	failed string
 }
 
 // n is the number of samples per side.
@@ -90,16 +131,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Workloads == nil {
 		o.Workloads = Workloads
 	}
+	switch o.Count {
+	case "":
+		o.Count = CountTime
+	case CountTime, CountInstructions:
+	default:
+		return nil, fmt.Errorf("bench: unknown count %q, want %s or %s", o.Count, CountInstructions, CountTime)
+	}
 	var sts []*state
 	for _, w := range o.Workloads {
 		sts = append(sts, &state{w: w, nextRep: w.Reps})
 	}
-	rep := &Report{Target: o.Target, Started: time.Now()}
+	rep := &Report{Target: o.Target, Started: time.Now(), Count: o.Count}
 	var used time.Duration
 	for round := 1; ; round++ {
 		var pending []*state
 		for _, s := range sts {
-			if !s.done {
+			if !s.done && s.failed == "" {
 				pending = append(pending, s)
 			}
 		}
@@ -140,16 +188,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := collect(console, plan, run); err != nil {
+		if err := collect(console, plan, run, o.Count); err != nil {
 			return nil, fmt.Errorf("round %d: %w", round, err)
 		}
 		for _, s := range run {
+			if s.failed != "" {
+				o.Progress("  %s: failed: %s", s.w.Name, s.failed)
+				continue
+			}
 			estimate := CostRatio
 			if s.w.Paired {
 				estimate = PairedCostRatio
 			}
+			// Instructions per operation are costs.
+			higher := s.w.HigherIsBetter && o.Count != CountInstructions
 			var err error
-			s.ratio, err = estimate(s.c, s.rust, s.w.HigherIsBetter, CIOpts{Seed: o.Seed})
+			s.ratio, err = estimate(s.c, s.rust, higher, CIOpts{Seed: o.Seed})
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.w.Name, err)
 			}
@@ -166,17 +220,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			s.nextRep = max(4, min(o.MaxReps, need))
 		}
 		if used >= o.Budget {
-			o.Progress("VM-time budget of %v spent", o.Budget)
+			for _, s := range sts {
+				if !s.done && s.failed == "" {
+					o.Progress("VM-time budget of %v spent", o.Budget)
+					break
+				}
+			}
 			break
 		}
 	}
 	rep.VMSeconds = used.Seconds()
 	for _, s := range sts {
+		w := s.w
+		if o.Count == CountInstructions {
+			w = w.asInstructions()
+		}
+		if s.failed != "" {
+			rep.Workloads = append(rep.Workloads, WorkloadResult{Name: w.Name, Unit: w.Unit,
+				HigherIsBetter: w.HigherIsBetter, Paired: w.Paired, Error: s.failed, Verdict: "failed"})
+			continue
+		}
 		if len(s.c) == 0 {
 			continue
 		}
 		rep.Workloads = append(rep.Workloads, WorkloadResult{
-			Name: s.w.Name, Unit: s.w.Unit, HigherIsBetter: s.w.HigherIsBetter, Paired: s.w.Paired,
+			Name: w.Name, Unit: w.Unit, HigherIsBetter: w.HigherIsBetter, Paired: w.Paired,
 			C: Median(s.c), Rust: Median(s.rust),
 			Ratio: s.ratio.Value, CILow: s.ratio.Low, CIHigh: s.ratio.High,
 			HalfWidth: s.ratio.HalfWidth(), Level: s.ratio.Level,
@@ -201,12 +269,13 @@ func roundPlan(run []*state, o Options) *guest.Plan {
 				continue // kv and kvi share their modules
 			}
 			loaded[m] = true
-			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + m, Kind: "insmod", Path: o.Modules[m], StopOnFail: true})
+			// A twin that does not load fails its workloads, not the round.
+			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + m, Kind: "insmod", Path: o.Modules[m]})
 		}
 		if s.w.Name == "blk" {
 			p.Steps = append(p.Steps,
-				guest.Step{Name: "insmod null_blk", Kind: "insmod", Path: o.BlkModules[0], Params: NullBlkParams, StopOnFail: true},
-				guest.Step{Name: "insmod rnull_mod", Kind: "insmod", Path: o.BlkModules[1], StopOnFail: true})
+				guest.Step{Name: "insmod null_blk", Kind: "insmod", Path: o.BlkModules[0], Params: NullBlkParams},
+				guest.Step{Name: "insmod rnull_mod", Kind: "insmod", Path: o.BlkModules[1]})
 		}
 	}
 	for _, s := range run {
@@ -216,30 +285,70 @@ func roundPlan(run []*state, o Options) *guest.Plan {
 	return p
 }
 
+// twinSteps are the plan steps that load w's twins.
+func (s *state) twinSteps() []string {
+	var out []string
+	for _, m := range s.w.Modules {
+		out = append(out, "insmod "+m)
+	}
+	if s.w.Name == "blk" {
+		out = append(out, "insmod null_blk", "insmod rnull_mod")
+	}
+	return out
+}
+
+// lastLine is the last line a step printed, else its error.
+func lastLine(st guest.StepResult) string {
+	for i := len(st.Output) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(st.Output[i]); l != "" && !strings.HasPrefix(l, "BENCH ") {
+			return l
+		}
+	}
+	if st.Error != "" {
+		return st.Error
+	}
+	return "no output"
+}
+
+func prefixed(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
+}
+
 // driverGuestPath is where the driver is put in the guest.
 const driverGuestPath = "/rko/bench/benchdrv"
 
-// collect reads the BENCH lines of each workload's step and records the
-// step's VM time per repetition.
-func collect(console []byte, plan *guest.Plan, run []*state) error {
+// collect reads the BENCH lines of each workload's step (converted to
+// instructions per operation when count is CountInstructions) and records
+// the step's VM time per repetition.
+func collect(console []byte, plan *guest.Plan, run []*state, count string) error {
 	sess := guest.ReadSession(console, plan)
+	if !sess.Booted {
+		return fmt.Errorf("the guest did not start rko's init")
+	}
 	byName := map[string]guest.StepResult{}
 	for _, st := range sess.Steps {
 		byName[st.Name] = st
 	}
-	for _, st := range sess.Steps {
-		if st.Kind != "exec" && st.Status != "passed" {
-			return fmt.Errorf("step %q %s (rc %d %s %s)", st.Name, st.Status, st.RC, st.Signal, st.Error)
-		}
-	}
 	for _, s := range run {
+		// Its twins first: one that does not load fails the workload.
+		for _, m := range s.twinSteps() {
+			if st, ok := byName[m]; ok && st.Status != "passed" {
+				s.failed = fmt.Sprintf("%s %s: %s", m, st.Status, lastLine(st))
+				break
+			}
+		}
+		if s.failed != "" {
+			continue
+		}
 		st, ok := byName[stepName(s.w.Name)]
 		if !ok || st.Status != "passed" {
-			tail := st.Output
-			if len(tail) > 20 {
-				tail = tail[len(tail)-20:]
-			}
-			return fmt.Errorf("workload %s: driver %s (rc %d %s %s):\n%s", s.w.Name, st.Status, st.RC, st.Signal, st.Error, strings.Join(tail, "\n"))
+			// The driver says why (a checksum that differs, a device that
+			// does not answer) on its last line.
+			s.failed = fmt.Sprintf("driver %s (rc %d%s): %s", st.Status, st.RC, prefixed(" ", st.Signal), lastLine(st))
+			continue
 		}
 		got := 0
 		for _, line := range st.Output {
@@ -248,8 +357,11 @@ func collect(console []byte, plan *guest.Plan, run []*state) error {
 				continue
 			}
 			v, err := strconv.ParseFloat(f[3], 64)
-			if err != nil {
+			if err != nil || !(v > 0) {
 				return fmt.Errorf("workload %s: bad sample %q", s.w.Name, line)
+			}
+			if count == CountInstructions {
+				v = instructionsPerOp(s.w, v)
 			}
 			switch f[2] {
 			case "c":
@@ -262,7 +374,8 @@ func collect(console []byte, plan *guest.Plan, run []*state) error {
 			got++
 		}
 		if got != 2*s.nextRep {
-			return fmt.Errorf("workload %s: %d samples, want %d", s.w.Name, got, 2*s.nextRep)
+			s.failed = fmt.Sprintf("the driver printed %d samples, want %d", got, 2*s.nextRep)
+			continue
 		}
 		s.perRep = time.Duration(st.Ms) * time.Millisecond / time.Duration(s.nextRep+s.w.Warmup)
 	}

@@ -24,6 +24,8 @@ type fakeBooter struct {
 	slow   map[string]float64
 	relSD  float64
 	rounds int
+	// fail maps a step name to the last line it prints before failing.
+	fail map[string]string
 }
 
 func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.Duration, error) {
@@ -36,6 +38,11 @@ func (f *fakeBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.D
 	frame(map[string]any{"ev": "boot", "version": "1"})
 	for _, st := range plan.Steps {
 		frame(map[string]any{"ev": "start", "step": st.Name})
+		if msg, ok := f.fail[st.Name]; ok {
+			frame(map[string]any{"ev": "out", "step": st.Name, "stream": "stderr", "line": msg})
+			frame(map[string]any{"ev": "end", "step": st.Name, "rc": 1, "ms": 10})
+			continue
+		}
 		if st.Kind == "exec" {
 			var w Workload
 			for _, x := range Workloads {
@@ -188,5 +195,93 @@ func TestReportOutputs(t *testing.T) {
 		if err := WriteChart(rep, filepath.Join(t.TempDir(), "ratio."+ext)); err != nil {
 			t.Errorf("chart %s: %v", ext, err)
 		}
+	}
+}
+
+// TestRunInstructions: under CountInstructions every workload is a cost in
+// instructions per operation (a throughput v read on a clock of one ns per
+// instruction is 1e9/v), the ratio is Rust/C of those, and the same
+// samples give the same report (the computation adds no noise of its own).
+func TestRunInstructions(t *testing.T) {
+	run := func() *Report {
+		fb := &fakeBooter{rng: rand.New(rand.NewPCG(5, 6)), slow: map[string]float64{"kv": 1.2, "kvi": 1.05, "rbt": 1.37, "blk": 0.98}, relSD: 0.002}
+		rep, err := Run(context.Background(), Options{Booter: fb, Seed: 1, Count: CountInstructions, Modules: map[string]string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := run()
+	if rep.Count != CountInstructions || rep.Rounds != 1 {
+		t.Errorf("count %q after %d rounds, want instructions in one round", rep.Count, rep.Rounds)
+	}
+	want := map[string]float64{"kv": 1.2, "kvi": 1.05, "rbt": 1.37, "blk": 0.98}
+	for _, w := range rep.Workloads {
+		if w.Unit != InstructionUnit || w.HigherIsBetter {
+			t.Errorf("%s: unit %q higher_is_better %v, want %s, a cost", w.Name, w.Unit, w.HigherIsBetter, InstructionUnit)
+		}
+		if math.Abs(w.C-1000) > 10 || math.Abs(w.Rust/w.C-want[w.Name]) > 0.01 {
+			t.Errorf("%s: C %.1f Rust %.1f instructions/op, want 1000 and %.0f", w.Name, w.C, w.Rust, 1000*want[w.Name])
+		}
+		if math.Abs(w.Ratio-want[w.Name]) > 0.005 || w.HalfWidth > 0.005 {
+			t.Errorf("%s: ratio %.4f ±%.4f, want %.2f within 0.5 %%", w.Name, w.Ratio, w.HalfWidth, want[w.Name])
+		}
+	}
+	again := run()
+	var a, b bytes.Buffer
+	rep.Started, again.Started = time.Time{}, time.Time{}
+	rep.WriteJSON(&a)
+	again.WriteJSON(&b)
+	if a.String() != b.String() {
+		t.Errorf("the same samples gave two reports:\n%s\n%s", a.String(), b.String())
+	}
+	var tab bytes.Buffer
+	rep.WriteTable(&tab)
+	if !strings.Contains(tab.String(), "counted instructions") {
+		t.Errorf("the table does not say what was measured:\n%s", tab.String())
+	}
+	if _, err := Run(context.Background(), Options{Booter: &fakeBooter{}, Count: "cycles"}); err == nil || !strings.Contains(err.Error(), `"cycles"`) {
+		t.Errorf("Count cycles: %v, want an error naming it", err)
+	}
+}
+
+// TestRunWorkloadFails: a twin that does not load, or a driver that stops
+// on a checksum that differs, fails its own workload, named with why, and
+// the others still run to their result.
+func TestRunWorkloadFails(t *testing.T) {
+	fb := &fakeBooter{rng: rand.New(rand.NewPCG(7, 8)), slow: map[string]float64{"kv": 1, "kvi": 1, "rbt": 1, "blk": 1}, relSD: 0.01,
+		fail: map[string]string{
+			"insmod rbt_rust": "insmod: ERROR: could not insert module rko_rbt_rust.ko: Invalid module format",
+			"bench kvi":       "benchdrv: rust: checksum 12, want 13: the twins do not do the same work",
+		}}
+	rep, err := Run(context.Background(), Options{Booter: fb, Seed: 1, Modules: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]WorkloadResult{}
+	for _, w := range rep.Workloads {
+		got[w.Name] = w
+	}
+	if w := got["rbt"]; w.Verdict != "failed" || !strings.Contains(w.Error, "insmod rbt_rust failed") || !strings.Contains(w.Error, "Invalid module format") {
+		t.Errorf("rbt: verdict %q error %q, want failed naming the twin and why", w.Verdict, w.Error)
+	}
+	if w := got["kvi"]; w.Verdict != "failed" || !strings.Contains(w.Error, "checksum 12, want 13") {
+		t.Errorf("kvi: verdict %q error %q, want failed with the driver's reason", w.Verdict, w.Error)
+	}
+	for _, name := range []string{"kv", "blk"} {
+		if w := got[name]; w.Error != "" || !w.Converged || w.N < minSamples {
+			t.Errorf("%s: %+v, want a result despite the others' failures", name, w)
+		}
+	}
+	if f := rep.Failed(); len(f) != 2 {
+		t.Errorf("Failed() = %q, want kvi and rbt", f)
+	}
+	var tab bytes.Buffer
+	rep.WriteTable(&tab)
+	if !strings.Contains(tab.String(), "FAILED: insmod rbt_rust") {
+		t.Errorf("table does not name the failure:\n%s", tab.String())
+	}
+	if err := WriteChart(rep, filepath.Join(t.TempDir(), "r.svg")); err != nil {
+		t.Errorf("chart with failed workloads: %v", err)
 	}
 }

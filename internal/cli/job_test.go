@@ -222,6 +222,11 @@ func TestBadInput(t *testing.T) {
 		{"gdb address", "test", []string{"--gdb", "1234", hello}, "--gdb", "HOST:PORT"},
 		{"gdb on uml", "test", []string{"--keep-on-crash", "--arch", "um", hello}, "--gdb", "host process"},
 		{"bench target", "bench", []string{"--target", "2"}, "--target", "(0, 1)"},
+		{"bench threshold without baseline", "bench", []string{"--threshold", "0.02"}, "--threshold", "give --baseline FILE"},
+		{"bench threshold", "bench", []string{"--baseline", "x.json", "--threshold", "5"}, "--threshold", "(0, 1)"},
+		{"bench count", "bench", []string{"--count", "cycles"}, "--count", "want instructions or time"},
+		{"bench instructions under kvm", "bench", []string{"--count", "instructions", "--accel", "kvm"}, "--count", "--accel tcg"},
+		{"bench unknown workload", "bench", []string{"-w", "kv,btree"}, "--workload", `unknown workload "btree"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -110,9 +110,13 @@ func TestTargetFragments(t *testing.T) {
 		}
 		names, merged := mergeFragments(t, fs)
 		want := "base arch-" + name + " rust kunit"
-		if name == "x86_64" {
+		switch name {
+		case "x86_64":
 			// The default kernel is the bench kernel where bench is offered.
 			want += " bench"
+		case "arm64", "riscv64":
+			// With the architecture's amendments to bench (no x86 clocks).
+			want += " bench arch-" + name + "-bench"
 		}
 		if strings.Join(names, " ") != want {
 			t.Errorf("%s: fragments %v, want %s", name, names, want)
@@ -123,13 +127,25 @@ func TestTargetFragments(t *testing.T) {
 			}
 		}
 		// No fragment of another architecture leaks into this one.
-		if _, ok := merged["PVH"]; ok && name != "x86_64" {
-			t.Errorf("%s: asks for x86's PVH", name)
+		// An architecture's amendments to bench take away x86's clocks
+		// only, not what its own fragment asks for.
+		if name == "arm64" || name == "riscv64" {
+			_, arch := mergeFragments(t, fs[:2])
+			for sym, v := range arch {
+				if v == "y" && merged.Get(sym) != "y" {
+					t.Errorf("%s: CONFIG_%s=y in arch-%s.config is undone later (%q)", name, sym, name, merged.Get(sym))
+				}
+			}
+		}
+		for _, x86 := range []string{"PVH", "HPET_TIMER", "X86_PM_TIMER"} {
+			if merged.Get(x86) == "y" && name != "x86_64" {
+				t.Errorf("%s: asks for x86's %s", name, x86)
+			}
 		}
 	}
-	arm64, _ := target.Lookup("arm64")
-	if _, err := TargetFragments("bench", arm64); err == nil || !strings.Contains(err.Error(), "--profile bench is not available on --arch arm64") {
-		t.Errorf("bench on arm64: %v, want a refusal naming profile and arch", err)
+	um, _ := target.Lookup("um")
+	if _, err := TargetFragments("bench", um); err == nil || !strings.Contains(err.Error(), "--profile bench is not available on --arch um") {
+		t.Errorf("bench on um: %v, want a refusal naming profile and arch", err)
 	}
 }
 
@@ -146,8 +162,8 @@ func TestCanonicalProfile(t *testing.T) {
 		{"x86_64", "", "default", true},
 		{"x86_64", "bench", "default", true},
 		{"x86_64", "debug", "debug", true},
-		{"arm64", "bench", "bench", false},
-		{"riscv64", "default", "default", false},
+		{"arm64", "bench", "default", true},
+		{"riscv64", "default", "default", true},
 		{"um", "bench", "bench", false},
 	}
 	for _, tt := range tests {

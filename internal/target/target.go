@@ -138,7 +138,6 @@ var table = map[string]*Target{
 		Console: "ttyAMA0", HostArch: "arm64", Fragment: "arch-arm64",
 		ConsoleConfig: []string{"SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE"}, VermagicArch: "aarch64",
 		ELFMachine: elf.EM_AARCH64, Binutils: "aarch64-linux-gnu-", BinutilsPackage: "binutils-aarch64-linux-gnu",
-		Profiles: map[string]string{"bench": benchX86Only},
 	},
 	"riscv64": {
 		Name: "riscv64", KernelArch: "riscv", Kconfig: "RISCV", Image: "arch/riscv/boot/Image", GOARCH: "riscv64",
@@ -150,7 +149,6 @@ var table = map[string]*Target{
 		Firmware: []string{"/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"},
 		HostArch: "riscv64", Fragment: "arch-riscv64",
 		ELFMachine: elf.EM_RISCV, Binutils: "riscv64-linux-gnu-", BinutilsPackage: "binutils-riscv64-linux-gnu",
-		Profiles: map[string]string{"bench": benchX86Only},
 	},
 	"um": {
 		Name: "um", KernelArch: "um", Kconfig: "UML", Image: "linux", GOARCH: "amd64",
@@ -179,10 +177,6 @@ var table = map[string]*Target{
 		Profiles: map[string]string{"bench": "rko bench's profile and rounds (null_blk and rnull, ACPI/HPET clocks, fio) are made for QEMU guests and were never measured on UML; benchmark under --arch x86_64"},
 	},
 }
-
-// benchX86Only is why rko bench runs x86_64 guests only: its guest
-// programs (fio) come from the toolchain rootfs, which is amd64.
-const benchX86Only = "rko bench copies fio from the toolchain rootfs into the guest, and the rootfs is amd64; benchmark under --arch x86_64"
 
 // aliases are other names users type for a target.
 var aliases = map[string]string{"amd64": "x86_64", "x86": "x86_64", "aarch64": "arm64", "riscv": "riscv64", "uml": "um"}

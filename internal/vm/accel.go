@@ -42,6 +42,13 @@ func Boot(ctx context.Context, c Config, want string) (*Result, error) {
 		c.Accel = UML
 		return startWait(ctx, c)
 	}
+	if c.ICount || len(c.Plugins) > 0 {
+		// Only TCG counts instructions and runs plugins.
+		if want == KVM {
+			return nil, errors.New("counting instructions (QEMU -icount) and TCG plugins need TCG, not KVM (fix: --accel tcg)")
+		}
+		want = TCG
+	}
 	switch want {
 	case TCG:
 		c.Accel = TCG

@@ -50,3 +50,32 @@ func TestConfigArgsPerTarget(t *testing.T) {
 		t.Errorf("um: wrapped argv %q", w)
 	}
 }
+
+// TestConfigArgsICount: -icount and -plugin are QEMU TCG options of the
+// config, left out under KVM (where QEMU refuses them), and Boot refuses
+// to run an instruction-counted guest under KVM rather than drop the
+// count silently.
+func TestConfigArgsICount(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64", "riscv64"} {
+		tg, _ := target.Lookup(arch)
+		c := Config{Target: tg, Kernel: "/k/Image", Accel: TCG, ICount: true, Plugins: []string{"/p/libinsn.so,out=/r/p.txt"}}
+		args := c.Args()
+		if argAfter(args, "-icount") != "shift=0,sleep=off" || argAfter(args, "-plugin") != "/p/libinsn.so,out=/r/p.txt" {
+			t.Errorf("%s: argv %q, want -icount shift=0,sleep=off and the plugin", arch, args)
+		}
+		c.Accel = KVM
+		if args := c.Args(); slices.Contains(args, "-icount") || slices.Contains(args, "-plugin") {
+			t.Errorf("%s under KVM: argv %q has TCG-only options", arch, args)
+		}
+		c.ICount, c.Plugins = false, nil
+		c.Accel = TCG
+		if args := c.Args(); slices.Contains(args, "-icount") {
+			t.Errorf("%s: argv %q counts instructions unasked", arch, args)
+		}
+	}
+	x86, _ := target.Lookup("x86_64")
+	_, err := Boot(t.Context(), Config{Target: x86, Kernel: "/k/bzImage", ICount: true}, KVM)
+	if err == nil || !strings.Contains(err.Error(), "need TCG") {
+		t.Errorf("Boot(ICount, kvm) = %v, want a refusal saying TCG is needed", err)
+	}
+}

@@ -24,10 +24,44 @@ type BenchBooter struct {
 	note   string
 }
 
+// BenchCount decides what rko bench counts, want being what the user
+// asked (bench.CountInstructions, bench.CountTime, or "" for the
+// default): instructions unless the rounds will run under KVM, where
+// QEMU cannot count them and time is real hardware's. The note says why
+// when the user did not choose; asking for instructions under --accel kvm
+// is an error.
+func (r *Resolved) BenchCount(ctx context.Context, want string) (count, note string, err error) {
+	accel := r.Job.Boot.Accel
+	switch want {
+	case bench.CountInstructions:
+		if accel == vm.KVM {
+			return "", "", fmt.Errorf("--count instructions needs QEMU's TCG, which counts the instructions it emulates, and --accel kvm runs them on the CPU: use --accel tcg (or auto), or --count time")
+		}
+		return want, "", nil
+	case bench.CountTime:
+		return want, "", nil
+	case "":
+	default:
+		return "", "", fmt.Errorf("unknown --count %q, want %s or %s", want, bench.CountInstructions, bench.CountTime)
+	}
+	first, why := vm.FirstAccel(ctx, vm.Config{Target: r.Kernel.Target()}, accel)
+	if first == vm.KVM {
+		return bench.CountTime, "KVM runs the guest: wall time on real hardware (QEMU counts instructions only under TCG; --count instructions with --accel tcg)", nil
+	}
+	if why == "" {
+		why = "--accel " + accel
+	}
+	return bench.CountInstructions, "TCG runs the guest (" + why + "): instructions, which the host's load does not change (--count time for emulated wall time)", nil
+}
+
 // BenchBooter is the bench.Booter of r for the guest g, keeping each
-// round's image and console in dir.
-func (r *Resolved) BenchBooter(g *bench.Guest, dir string) *BenchBooter {
+// round's image and console in dir; count is BenchCount's (instructions
+// boot under TCG with the guest's clock driven by them).
+func (r *Resolved) BenchBooter(g *bench.Guest, dir, count string) *BenchBooter {
 	o := r.BootOpts()
+	if count == bench.CountInstructions {
+		o.Accel, o.ICount = vm.TCG, true
+	}
 	o.CPUs = 1
 	if o.MemoryMB == 0 {
 		o.MemoryMB = 1024
@@ -71,4 +105,13 @@ func (b *BenchBooter) Boot(ctx context.Context, plan *guest.Plan) ([]byte, time.
 		return res.Console, res.Duration, fmt.Errorf("round %d: the guest timed out (console: %s)", b.rounds, logPath)
 	}
 	return res.Console, res.Duration, nil
+}
+
+// Attribution is a booter like b for rko bench --functions' one boot: under
+// TCG, instruction-counted, with the TCG plugins, keeping its image and
+// console in dir.
+func (b *BenchBooter) Attribution(dir string, plugins ...string) *BenchBooter {
+	o := b.o
+	o.Accel, o.ICount, o.Plugins = vm.TCG, true, plugins
+	return &BenchBooter{r: b.r, o: o, dir: dir}
 }

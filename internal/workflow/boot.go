@@ -59,7 +59,8 @@ func (e *Env) bootConfig(ctx context.Context, k *kernel.Kernel, plan *guest.Plan
 	return vm.Config{Target: t, Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: filepath.Join(dir, "console.log"), Cmdline: cmdline,
 		Ready:      guest.IsFrameFor(token),
-		MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t), Wrap: e.umlWrap(k, dir)}, nil
+		MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t), Wrap: e.umlWrap(k, dir),
+		ICount: o.ICount, Plugins: o.Plugins}, nil
 }
 
 // Boot runs plan with mods in a guest booted from k, to its end.

@@ -60,7 +60,7 @@ func (e *Env) Initramfs(ctx context.Context, t *target.Target, plan *guest.Plan,
 	} else if err := a.AddBinary([]string{root}, "/bin/sh"); err != nil {
 		e.UI.Warnf("no shell for test scripts in the guest: %v", err)
 	}
-	if len(o.Binaries) > 0 && t.DebianArch != toolchainArch {
+	if len(o.Binaries) > 0 && t.DebianArch != toolchainArch && len(o.BinaryRoots) == 0 {
 		return nil, fmt.Errorf("%s guests cannot run %s: the programs come from the %s toolchain (use --arch x86_64)", t.Name, strings.Join(o.Binaries, ", "), toolchainArch)
 	}
 	for _, b := range o.Binaries {

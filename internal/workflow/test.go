@@ -52,6 +52,11 @@ type BootOpts struct {
 	// guest stays stopped there, its gdb stub open, until ctx ends
 	// (rko test --keep-on-crash); the verdict says how to attach.
 	KeepOnCrash bool
+	// ICount drives the guest's clock by instructions executed and
+	// Plugins are TCG plugins (vm.Config's; rko bench --count
+	// instructions and its profile).
+	ICount  bool
+	Plugins []string
 	// ModuleDirs are where lx-symbols finds the modules' .ko (GDB and
 	// KeepOnCrash).
 	ModuleDirs []string

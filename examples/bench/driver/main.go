@@ -51,11 +51,21 @@ func main() {
 	ramp := flag.Float64("ramp", 0, "blk: unmeasured seconds at the start of each fio job")
 	fio := flag.String("fio", "/usr/bin/fio", "blk: the fio binary")
 	iodepth := flag.Int("iodepth", 16, "blk: fio iodepth")
+	profile := flag.Bool("profile", false, "attribution run (kv, kvi, rbt): after the warm-up, all C repetitions then all Rust ones, each side between two reads of /proc/version (the marks rko's TCG plugin cuts its counts at), then the twins' symbols from /proc/kallsyms")
 	flag.Parse()
 	// Samples are printed at the end, not as they come: every console line
 	// costs emulated serial I/O on the one vCPU the twins run on.
 	defer func() { os.Stdout.WriteString(out.String()) }()
 	var err error
+	if *profile {
+		err = profileRun(*workload, *reps, *warmup, *ops, *keys)
+		if err != nil {
+			os.Stdout.WriteString(out.String())
+			fmt.Fprintf(os.Stderr, "benchdrv: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	switch *workload {
 	case "kv":
 		err = kv("kv", [2]string{"rko_kv_c", "rko_kv_rust"}, *reps, *warmup, *ops)
@@ -293,6 +303,89 @@ func blk(reps, warmup int, runtime, ramp float64, fio string, iodepth int) error
 		f := strings.Split(j.Name, "-")
 		if len(f) == 3 && f[0] == "run" {
 			fmt.Fprintf(&out, "BENCH blk %s %.1f\n", f[1], j.Read.IOPS)
+		}
+	}
+	return nil
+}
+
+// mark reads /proc/version, whose show function is the address rko's TCG
+// plugin starts a new segment of its counts at.
+func mark() error {
+	_, err := os.ReadFile("/proc/version")
+	return err
+}
+
+// profileRun runs each side's repetitions in one block between marks (C
+// first), after warmup interleaved repetitions, prints "PROFILE <workload>
+// <side> <operations>" for each block and the twins' symbols as "KSYM
+// <address> <type> <name> <module>" lines from /proc/kallsyms.
+func profileRun(workload string, reps, warmup, ops, keys int) error {
+	var one func(side, i int) error
+	var perRep int
+	var modules [2]string
+	switch workload {
+	case "kv", "kvi":
+		devs := [2]string{"rko_kv_c", "rko_kv_rust"}
+		if workload == "kvi" {
+			devs[0] = "rko_kvi_c"
+		}
+		modules = [2]string{"rko_kv_c", "rko_kv_rust"}
+		var fds [2]int
+		for i, d := range devs {
+			fd, err := syscall.Open("/dev/"+d, syscall.O_RDWR, 0)
+			if err != nil {
+				return fmt.Errorf("open /dev/%s: %w", d, err)
+			}
+			fds[i] = fd
+		}
+		perRep = ops
+		one = func(side, _ int) error {
+			_, err := kvOps(fds[side], ops)
+			return err
+		}
+	case "rbt":
+		fds, err := openDevs("rko_rbt_")
+		if err != nil {
+			return err
+		}
+		modules = [2]string{"rko_rbt_c", "rko_rbt_rust"}
+		perRep = keys
+		one = func(side, i int) error {
+			_, _, err := rbtOnce(fds[side], keys, uint32(i))
+			return err
+		}
+	default:
+		return fmt.Errorf("no attribution run for workload %q (kv, kvi and rbt have one)", workload)
+	}
+	for i := 0; i < warmup; i++ {
+		for _, s := range order(i) {
+			if err := one(s, i); err != nil {
+				return fmt.Errorf("%s: %w", langs[s], err)
+			}
+		}
+	}
+	if err := mark(); err != nil {
+		return err
+	}
+	for s := range langs {
+		for i := 0; i < reps; i++ {
+			if err := one(s, i); err != nil {
+				return fmt.Errorf("%s: %w", langs[s], err)
+			}
+		}
+		if err := mark(); err != nil {
+			return err
+		}
+		fmt.Fprintf(&out, "PROFILE %s %s %d\n", workload, langs[s], reps*perRep)
+	}
+	syms, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(syms), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && (f[3] == "["+modules[0]+"]" || f[3] == "["+modules[1]+"]") {
+			fmt.Fprintf(&out, "KSYM %s\n", line)
 		}
 	}
 	return nil
