@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
@@ -177,6 +178,10 @@ type jobFlags struct {
 	printJob bool
 	// bench are the workloads of a bench job (plan.bench).
 	bench []string
+	// devices are --device's values (devices).
+	devices []string
+	// failNth is rko test --fail-nth (plan.fail_nth).
+	failNth bool
 }
 
 func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
@@ -187,6 +192,7 @@ func (f *jobFlags) add(c *cobra.Command, d bootDefaults) {
 	f.bootFlags.add(c, d)
 	c.Flags().StringVar(&f.jobFile, "job", "", "run the job in this JSON file (- for stdin; docs/schemas.md#the-job) instead of one made from flags and arguments")
 	c.Flags().BoolVar(&f.printJob, "print-job", false, "print the job as JSON (docs/schemas.md#the-job) and run nothing")
+	c.Flags().StringArrayVar(&f.devices, "device", nil, "attach a device to the guest (repeatable): "+strings.Join(device.Names(), ", ")+"; NAME=FILE for acpi-ssdt and dt-node (docs/devices.md). A module's Kbuild can declare its own: # rko-device: NAME")
 }
 
 // jobOptions are what the options of every command that runs a job
@@ -250,9 +256,16 @@ func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Jo
 	j := &job.Job{Kernel: f.kernelRequest(), Toolchain: f.toolchain,
 		Boot: job.Boot{Accel: f.accel, Timeout: job.Duration(f.timeout), MemoryMB: f.memory, CPUs: f.cpus,
 			Append: f.cmdline, ConsoleLimitMB: f.consoleMB, Kmemleak: f.kmemleak, GDB: f.gdb, KeepOnCrash: f.keep},
-		Plan: job.Plan{Params: params, Bench: f.bench}}
+		Plan: job.Plan{Params: params, Bench: f.bench, FailNth: f.failNth}}
 	for _, d := range dirs {
 		j.Modules = append(j.Modules, job.AbsPath(d))
+	}
+	for _, d := range f.devices {
+		sp, err := device.Parse(d)
+		if err != nil {
+			return nil, &job.Error{Field: "--device (devices)", Msg: err.Error()}
+		}
+		j.Devices = append(j.Devices, sp)
 	}
 	j.Defaults()
 	return j, j.Check()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 )
@@ -25,7 +26,7 @@ var fields = map[string]string{
 	"rustc":     "--rustc (kernel.rustc)",
 	"toolchain": "--toolchain (toolchain)",
 	"modules":   "module directory (modules)",
-	"devices":   "devices",
+	"devices":   "--device (devices)",
 	"accel":     "--accel (boot.accel)",
 	"timeout":   "--timeout (boot.timeout)",
 	"memory":    "--memory (boot.memory_mb)",
@@ -95,8 +96,8 @@ func (j *Job) Check() error {
 			return err
 		}
 	}
-	if len(j.Devices) > 0 {
-		return bad("devices", "no devices are offered yet: remove the devices field")
+	if err := j.checkDevices(t); err != nil {
+		return err
 	}
 	if err := j.Boot.check(t); err != nil {
 		return err
@@ -108,6 +109,9 @@ func (j *Job) Check() error {
 		if strings.ContainsAny(p, "\t\n") {
 			return bad("param", "the parameters of %s hold a tab or a newline: give NAME=VALUE pairs separated by spaces", mod)
 		}
+	}
+	if j.Plan.FailNth && (j.Plan.NoTests() || len(j.Plan.Bench) > 0) {
+		return bad("plan", "--fail-nth (plan.fail_nth) is a test plan: it goes with rko test, not with a command (plan.run), a shell (plan.shell) or a bench")
 	}
 	if len(j.Plan.Run) > 0 && j.Plan.Shell {
 		return bad("plan", "a job runs a command (plan.run) or a shell (plan.shell), not both")
@@ -285,4 +289,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkDevices refuses a device the table does not have, a file that is
+// not there, or a device the job's architecture t cannot have (UML, a
+// machine without the bus); with t nil (a debian or dir kernel, whose
+// architecture is known once resolved) the boot checks that part.
+func (j *Job) checkDevices(t *target.Target) error {
+	all, err := j.AllDevices()
+	if err != nil {
+		return bad("devices", "%v", err)
+	}
+	if len(all) > 0 && len(j.Plan.Bench) > 0 {
+		return bad("devices", "a bench job (plan.bench) runs its own twins and attaches no device: drop the devices")
+	}
+	for _, d := range all {
+		if t == nil {
+			_, err = device.Lookup(d.Name)
+		} else {
+			_, err = d.Form(t)
+		}
+		if err != nil {
+			return bad("devices", "%v", err)
+		}
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/target"
 )
 
@@ -55,7 +56,9 @@ type Job struct {
 	Toolchain string `json:"toolchain"`
 	// Modules are the module directories, absolute.
 	Modules []string `json:"modules"`
-	// Devices are attached to the guest (reserved: none are offered yet).
+	// Devices are attached to the guest (package device's table), beside
+	// those the module directories declare ("# rko-device:" lines in
+	// their Kbuild; AllDevices).
 	Devices []Device `json:"devices,omitempty"`
 	// Boot is how the guest boots.
 	Boot Boot `json:"boot"`
@@ -94,11 +97,23 @@ type Kernel struct {
 	Rustc string `json:"rustc,omitempty"`
 }
 
-// Device is a device attached to the guest. None is offered yet; the
-// field exists so that a job document has its place.
-type Device struct {
-	// Name is the device's name in rko's device table.
-	Name string `json:"name"`
+// Device is a device attached to the guest: a name in rko's device
+// table (package device) and, for a device made from a source file
+// (acpi-ssdt, dt-node), the file.
+type Device = device.Spec
+
+// AllDevices are the job's devices and those its module directories
+// declare, each once, in order: what the guest gets.
+func (j *Job) AllDevices() ([]Device, error) {
+	var decl []Device
+	for _, m := range j.Modules {
+		d, err := device.Declared(m)
+		if err != nil {
+			return nil, err
+		}
+		decl = append(decl, d...)
+	}
+	return device.Merge(j.Devices, decl...), nil
 }
 
 // Boot are the guest's boot options.
@@ -140,6 +155,9 @@ type Plan struct {
 	// Bench are rko bench's workloads, run on their own twins: a bench
 	// job has no module directories.
 	Bench []string `json:"bench,omitempty"`
+	// FailNth loads each module first with its N-th fault-injectable
+	// call failing, N = 1, 2, ... (rko test --fail-nth).
+	FailNth bool `json:"fail_nth,omitempty"`
 }
 
 // Duration is a time.Duration written as Go writes one ("3m0s") in JSON.

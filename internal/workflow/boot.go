@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rkodev/rko/internal/cache"
+	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
 	"github.com/rkodev/rko/internal/target"
 	"github.com/rkodev/rko/internal/vm"
@@ -56,11 +59,52 @@ func (e *Env) bootConfig(ctx context.Context, k *kernel.Kernel, plan *guest.Plan
 	cmdline = append(cmdline, kmemleakCmdline(k, o.Kmemleak)...)
 	cmdline = append(cmdline, o.Cmdline...)
 	token := plan.Token
-	return vm.Config{Target: t, Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
+	cfg := vm.Config{Target: t, Kernel: k.BootImage(), Initrd: initrd, MemoryMB: o.MemoryMB, CPUs: o.CPUs,
 		Timeout: timeout, ConsoleLog: filepath.Join(dir, "console.log"), Cmdline: cmdline,
 		Ready:      guest.IsFrameFor(token),
 		MaxConsole: o.ConsoleLimitMB << 20, BIOS: e.Firmware(t), Wrap: e.umlWrap(k, dir),
-		ICount: o.ICount, Plugins: o.Plugins}, nil
+		ICount: o.ICount, Plugins: o.Plugins}
+	if len(o.Devices) > 0 {
+		extra, err := deviceArgs(ctx, k, cfg, o.Devices, dir)
+		if err != nil {
+			return vm.Config{}, err
+		}
+		cfg.Extra = append(cfg.Extra, extra...)
+	}
+	return cfg, nil
+}
+
+// deviceArgs are the QEMU arguments that attach devs to the guest of cfg,
+// booted from k: each device checked against the kernel's architecture
+// (a debian or dir kernel's is known only now) and its options, and its
+// tables and trees compiled into the run's directory (device.Build).
+func deviceArgs(ctx context.Context, k *kernel.Kernel, cfg vm.Config, devs []job.Device, dir string) ([]string, error) {
+	t := k.Target()
+	cfgFile, cfgErr := k.Config()
+	for _, d := range devs {
+		f, err := d.Form(t)
+		if err != nil {
+			return nil, &job.Error{Field: "--device (devices)", Msg: err.Error()}
+		}
+		if cfgErr != nil {
+			continue
+		}
+		var missing []string
+		for _, n := range f.Needs {
+			if v := cfgFile.Get(n); v != "y" && v != "m" {
+				missing = append(missing, "CONFIG_"+n)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, &job.Error{Field: "--device (devices)", Msg: fmt.Sprintf("device %s needs %s, which kernel %s lacks: use rko's own kernel (its profiles have them) or enable them in yours", d, strings.Join(missing, ", "), k.Describe())}
+		}
+	}
+	// The machine as it boots, under TCG (the device tree QEMU makes
+	// does not depend on the accelerator for the guests that have one:
+	// arm64 and riscv64 are never KVM guests on an x86_64 host).
+	m := cfg
+	m.Accel, m.Plugins = vm.TCG, nil
+	return device.Build(ctx, device.BuildOpts{Target: t, Specs: devs, Dir: dir, MachineArgs: m.Args()})
 }
 
 // Boot runs plan with mods in a guest booted from k, to its end.

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/rkodev/rko/internal/guest"
+	"github.com/rkodev/rko/internal/guest/proto"
 )
 
 // MakePlan turns modules into guest steps: load every module, run every
@@ -15,9 +16,24 @@ func MakePlan(mods []ModuleRun, o BootOpts) *guest.Plan {
 	for _, m := range mods {
 		for i, ko := range m.KoPaths {
 			name := m.Modules[i]
+			path := "/rko/modules/" + filepath.Base(ko)
+			if o.FailNth {
+				// Every error path of the load (and of the probe, which
+				// runs in the loading task) first; the clean load after
+				// it is the check that the failed ones left nothing behind.
+				p.Steps = append(p.Steps, guest.Step{Name: "fail-nth " + name, Kind: proto.KindFailNth,
+					Path: path, Params: o.Params[name], Module: name, TimeoutSec: 1800, StopOnFail: true})
+			}
 			p.Steps = append(p.Steps, guest.Step{Name: "insmod " + name, Kind: "insmod",
-				Path: "/rko/modules/" + filepath.Base(ko), Params: o.Params[name], Module: name})
+				Path: path, Params: o.Params[name], Module: name})
 			loaded = append(loaded, name)
+		}
+	}
+	if len(o.Devices) > 0 {
+		// With devices attached, a driver that binds none has not been
+		// tested: its probe never ran.
+		for _, name := range loaded {
+			p.Steps = append(p.Steps, guest.Step{Name: "bound " + name, Kind: proto.KindBound, Module: name, TimeoutSec: 30})
 		}
 	}
 	for _, m := range mods {

@@ -46,8 +46,10 @@ func (r *Resolved) BootOpts() BootOpts {
 	o := BootOpts{Accel: b.Accel, Timeout: time.Duration(b.Timeout), MemoryMB: b.MemoryMB, CPUs: b.CPUs,
 		Kmemleak: b.Kmemleak == "on", Cmdline: b.Append, Params: r.Job.Plan.Params,
 		ConsoleLimitMB: b.ConsoleLimitMB, NoTests: r.Job.Plan.NoTests(),
-		GDB: b.GDB, KeepOnCrash: b.KeepOnCrash, ModuleDirs: r.Job.Modules}
+		GDB: b.GDB, KeepOnCrash: b.KeepOnCrash, ModuleDirs: r.Job.Modules, FailNth: r.Job.Plan.FailNth}
 	o.ProfileDefaults(r.Kernel, b.Kmemleak == "auto")
+	// Check refused a job whose devices cannot be read.
+	o.Devices, _ = r.Job.AllDevices()
 	return o
 }
 

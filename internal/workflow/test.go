@@ -3,7 +3,9 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"github.com/rkodev/rko/internal/job"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rkodev/rko/internal/guest"
@@ -60,6 +62,14 @@ type BootOpts struct {
 	// ModuleDirs are where lx-symbols finds the modules' .ko (GDB and
 	// KeepOnCrash).
 	ModuleDirs []string
+	// Devices are attached to the guest (the job's and those its modules
+	// declare, job.AllDevices); the plan checks after the loads that
+	// every driver the modules register bound a device.
+	Devices []job.Device
+	// FailNth sweeps every module's load (and probe) with its N-th
+	// fault-injectable call failing before the clean load (rko test
+	// --fail-nth, docs/fail-nth.md).
+	FailNth bool
 }
 
 // ProfileDefaults fills in what the kernel profile decides and the user
@@ -107,6 +117,11 @@ type TestRun struct {
 func Test(ctx context.Context, r *Resolved) (*Report, error) {
 	start := time.Now()
 	p := r.Env.UI
+	if r.Job.Plan.FailNth {
+		if err := checkFailNth(r.Kernel); err != nil {
+			return nil, err
+		}
+	}
 	done := p.Phase("build")
 	mods, err := r.BuildModules(ctx)
 	if err != nil {
@@ -134,6 +149,28 @@ func Test(ctx context.Context, r *Resolved) (*Report, error) {
 		p.Warnf("saving the report: %v", err)
 	}
 	return rep, nil
+}
+
+// FailNthNeeds are the kernel options rko test --fail-nth needs.
+var FailNthNeeds = []string{"FAULT_INJECTION", "FAILSLAB", "FAIL_PAGE_ALLOC", "FAULT_INJECTION_DEBUG_FS"}
+
+// checkFailNth refuses --fail-nth on a kernel without fault injection,
+// before anything is built or booted.
+func checkFailNth(k *kernel.Kernel) error {
+	cfg, err := k.Config()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, n := range FailNthNeeds {
+		if cfg.Get(n) != "y" {
+			missing = append(missing, "CONFIG_"+n)
+		}
+	}
+	if len(missing) > 0 {
+		return &job.Error{Field: "--fail-nth (plan.fail_nth)", Msg: fmt.Sprintf("kernel %s lacks %s: use rko's debug profile (--profile debug), which has fault injection and kmemleak", k.Describe(), strings.Join(missing, ", "))}
+	}
+	return nil
 }
 
 // seconds is d in seconds, to the millisecond.

@@ -137,6 +137,10 @@ func TestMakePlanVariants(t *testing.T) {
 		{"one module", one, BootOpts{}, []string{"insmod hello", "rmmod hello"}},
 		{"no kmemleak", one, BootOpts{Kmemleak: false}, []string{"insmod hello", "rmmod hello"}},
 		{"extra steps without modules", nil, BootOpts{ExtraSteps: []guest.Step{{Name: "x"}, {Name: "y"}}}, []string{"x", "y"}},
+		// With a device attached, every loaded module's drivers must bind.
+		{"device", one, BootOpts{Devices: []job.Device{{Name: "pci-testdev"}}}, []string{"insmod hello", "bound hello", "rmmod hello"}},
+		// The sweep comes before the clean load it is checked against.
+		{"fail-nth", one, BootOpts{FailNth: true, Kmemleak: true}, []string{"fail-nth hello", "insmod hello", "rmmod hello", "kmemleak"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -616,6 +616,12 @@ func child(spec string) int {
 		err = rmmod(st.Module)
 	case proto.KindKmemleak:
 		err = kmemleak()
+	case proto.KindBound:
+		err = bound(st.Module)
+	case proto.KindFailNth:
+		err = failNth(st)
+	case kindFailNthTry:
+		err = failNthTry(st)
 	default:
 		err = fmt.Errorf("unknown step kind %q", st.Kind)
 	}

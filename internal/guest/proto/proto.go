@@ -27,7 +27,23 @@ const (
 	KindExec     = "exec"     // run Argv; output framed line by line
 	KindKmemleak = "kmemleak" // scan and copy leaks into the kernel log
 	KindShell    = "shell"    // run Argv on the console as its session leader (rko shell)
+	// KindBound checks that every driver Module registered bound a
+	// device (the job attached devices): one "driver D bound DEV" line
+	// each; exit status 1 when a driver bound none.
+	KindBound = "bound"
+	// KindFailNth loads Path (Params) with the loading task's N-th
+	// fault-injectable call failing (/proc/thread-self/fail-nth), N = 1,
+	// 2, ... until a load succeeds with nothing injected, unloading
+	// after each load that succeeded; one FailNthLine a try. It stops at
+	// the first try that taints the kernel (an oops, a WARN).
+	KindFailNth = "fail-nth"
 )
+
+// FailNthLine starts the output line of one try of a fail-nth step:
+// "fail-nth n=N pid=PID result=RESULT injected=BOOL taint=T", RESULT being
+// "ok" or the errno of the load. The pid is the loading task's, so a leak
+// kmemleak reports later (with the allocating pid) is traced to its N.
+const FailNthLine = "fail-nth "
 
 // Step is one entry of a plan, or the step of a "step" command.
 type Step struct {

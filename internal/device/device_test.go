@@ -1,0 +1,198 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rkodev/rko/internal/run"
+	"github.com/rkodev/rko/internal/target"
+)
+
+func tgt(t *testing.T, name string) *target.Target {
+	t.Helper()
+	tt := target.Known(name)
+	if tt == nil {
+		t.Fatalf("no target %s", name)
+	}
+	return tt
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{"pci-testdev", "pci-testdev", ""},
+		{"rust-test-platform", "rust-test-platform", ""},
+		{"acpi-ssdt=/x/ssdt.dsl", "acpi-ssdt=/x/ssdt.dsl", ""},
+		{"nvme", "", "unknown device \"nvme\": rko knows acpi-ssdt, dt-node, pci-testdev, rust-test-platform"},
+		{"acpi-ssdt", "", "give it as acpi-ssdt=FILE"},
+		{"acpi-ssdt=", "", "give it as acpi-ssdt=FILE"},
+		{"pci-testdev=x", "", "takes no file"},
+	}
+	for _, tt := range tests {
+		s, err := Parse(tt.in)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("Parse(%q) = %v, want error %q", tt.in, err, tt.err)
+		case tt.err == "" && (err != nil || s.String() != tt.want):
+			t.Errorf("Parse(%q) = %v, %v, want %s", tt.in, s, err, tt.want)
+		}
+	}
+}
+
+// Every device says, for every target, how it is made or why it is not
+// there; UML has none.
+func TestForms(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(file, nil, 0o644)
+	tests := []struct {
+		spec Spec
+		arch string
+		kind string // "" means an error containing err
+		err  string
+	}{
+		{Spec{Name: "pci-testdev"}, "x86_64", KindArgs, ""},
+		{Spec{Name: "pci-testdev"}, "arm64", KindArgs, ""},
+		{Spec{Name: "pci-testdev"}, "riscv64", KindArgs, ""},
+		{Spec{Name: "pci-testdev"}, "um", "", "UML guests are host processes"},
+		{Spec{Name: "rust-test-platform"}, "x86_64", KindACPI, ""},
+		{Spec{Name: "rust-test-platform"}, "arm64", KindDT, ""},
+		{Spec{Name: "acpi-ssdt", File: file}, "x86_64", KindACPI, ""},
+		{Spec{Name: "acpi-ssdt", File: file}, "riscv64", "", "not ACPI: describe the device as a node, --device dt-node=FILE"},
+		{Spec{Name: "dt-node", File: file}, "x86_64", "", "--device acpi-ssdt=FILE"},
+		{Spec{Name: "dt-node", File: file}, "um", "", "UML"},
+		{Spec{Name: "dt-node", File: file + ".missing"}, "arm64", "", "is not a readable file"},
+	}
+	for _, tt := range tests {
+		f, err := tt.spec.Form(tgt(t, tt.arch))
+		switch {
+		case tt.kind == "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%s on %s: %v, want error %q", tt.spec, tt.arch, err, tt.err)
+		case tt.kind != "" && (err != nil || f.Kind != tt.kind):
+			t.Errorf("%s on %s: %+v, %v, want kind %s", tt.spec, tt.arch, f, err, tt.kind)
+		}
+	}
+}
+
+func TestDeclared(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("# SPDX\n#rko-device: pci-testdev\n  # rko-device:  acpi-ssdt=ssdt.dsl\nobj-m := x.o\n# rko-devices are nice\n"), 0o644)
+	got, err := Declared(dir)
+	want := []Spec{{Name: "pci-testdev"}, {Name: "acpi-ssdt", File: filepath.Join(dir, "ssdt.dsl")}}
+	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Declared = %v, %v, want %v", got, err, want)
+	}
+	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("# rko-device: virtio-gpu\n"), 0o644)
+	if _, err := Declared(dir); err == nil || !strings.Contains(err.Error(), "Kbuild:1: unknown device \"virtio-gpu\"") {
+		t.Errorf("an unknown declared device: %v", err)
+	}
+	if got, err := Declared(t.TempDir()); got != nil || err != nil {
+		t.Errorf("no Kbuild: %v, %v", got, err)
+	}
+	if m := Merge(want, want[1], Spec{Name: "rust-test-platform"}); len(m) != 3 {
+		t.Errorf("Merge: %v", m)
+	}
+}
+
+// stub records argv and fails commands whose argv[0] is in fail with
+// that output.
+type stub struct {
+	calls [][]string
+	fail  map[string]string
+}
+
+func (s *stub) Run(ctx context.Context, o run.Opts, argv ...string) (*run.Result, error) {
+	s.calls = append(s.calls, argv)
+	if out, ok := s.fail[argv[0]]; ok {
+		return nil, &run.Error{Argv: argv, ExitCode: 1, Output: []byte(out), Err: errors.New("exit status 1")}
+	}
+	return &run.Result{}, nil
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := run.LookPath(name); err != nil {
+		t.Skipf("%s is not installed (scripts/setup installs it)", name)
+	}
+}
+
+func TestBuildArgs(t *testing.T) {
+	needTool(t, "iasl")
+	needTool(t, "dtc")
+	dir := t.TempDir()
+	s := &stub{}
+	args, err := Build(context.Background(), BuildOpts{Target: tgt(t, "x86_64"), Dir: dir, Runner: s,
+		Specs: []Spec{{Name: "pci-testdev"}, {Name: "rust-test-platform"}}})
+	want := "-device pci-testdev -acpitable file=" + dir + "/device-1.aml"
+	if err != nil || strings.Join(args, " ") != want {
+		t.Fatalf("x86_64: %q, %v, want %q", args, err, want)
+	}
+	if len(s.calls) != 1 || s.calls[0][0] != "iasl" || s.calls[0][3] != dir+"/device-1-rust-test-platform.dsl" {
+		t.Errorf("iasl call: %q", s.calls)
+	}
+	s = &stub{}
+	machine := []string{"qemu-system-aarch64", "-machine", "virt", "-m", "512"}
+	args, err = Build(context.Background(), BuildOpts{Target: tgt(t, "arm64"), Dir: dir, Runner: s, MachineArgs: machine,
+		Specs: []Spec{{Name: "rust-test-platform"}, {Name: "pci-testdev"}}})
+	if err != nil || strings.Join(args, " ") != "-device pci-testdev -dtb "+dir+"/devices.dtb" {
+		t.Fatalf("arm64: %q, %v", args, err)
+	}
+	if len(s.calls) != 3 || strings.Join(s.calls[0], " ") != strings.Join(machine, " ")+" -machine dumpdtb="+dir+"/machine.dtb" {
+		t.Errorf("arm64 calls: %q", s.calls)
+	}
+	dts, _ := os.ReadFile(filepath.Join(dir, "devices.dts"))
+	if !strings.Contains(string(dts), `/include/ "`+dir+`/machine.dts"`) || !strings.Contains(string(dts), "device-0-rust-test-platform.dtsi") {
+		t.Errorf("devices.dts:\n%s", dts)
+	}
+}
+
+// A source that does not compile is refused with the compiler's own
+// message (recorded from iasl 20200925 and dtc 1.6.1, Debian 12).
+func TestCompileErrors(t *testing.T) {
+	needTool(t, "iasl")
+	needTool(t, "dtc")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "bad.dsl")
+	os.WriteFile(src, nil, 0o644)
+	iaslOut, _ := os.ReadFile("testdata/iasl-syntax-error.txt")
+	dtcOut, _ := os.ReadFile("testdata/dtc-syntax-error.txt")
+	s := &stub{fail: map[string]string{"iasl": string(iaslOut)}}
+	_, err := Build(context.Background(), BuildOpts{Target: tgt(t, "x86_64"), Dir: dir, Runner: s, Specs: []Spec{{Name: "acpi-ssdt", File: src}}})
+	var ce *CompileError
+	if !errors.As(err, &ce) || err.Error() != "device acpi-ssdt="+src+" does not compile: iasl: bad.dsl 6: }: Error 6126 - ^ syntax error" {
+		t.Errorf("iasl: %v", err)
+	}
+	s = &stub{fail: map[string]string{"dtc": string(dtcOut)}}
+	// The first dtc call (decompiling the machine's tree) fails too with
+	// this stub: the error is not a CompileError then.
+	_, err = Build(context.Background(), BuildOpts{Target: tgt(t, "arm64"), Dir: dir, Runner: s, MachineArgs: []string{"qemu"}, Specs: []Spec{{Name: "dt-node", File: src}}})
+	if err == nil || !strings.Contains(err.Error(), "decompiling the machine's device tree") {
+		t.Errorf("dtc decompile: %v", err)
+	}
+	if got := firstError(string(dtcOut)); got != "Error: /tmp/rko-dev/t/bad.dtsi:3.1-2 syntax error" {
+		t.Errorf("dtc's first error: %q", got)
+	}
+}
+
+// The real compilers agree with the table's own sources.
+func TestBuiltinSourcesCompile(t *testing.T) {
+	needTool(t, "iasl")
+	needTool(t, "dtc")
+	dir := t.TempDir()
+	if _, err := Build(context.Background(), BuildOpts{Target: tgt(t, "x86_64"), Dir: dir, Specs: []Spec{{Name: "rust-test-platform"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "device-0.aml")); err != nil {
+		t.Fatal(err)
+	}
+	// The node alone, in a root node of its own.
+	src := filepath.Join(dir, "t.dts")
+	os.WriteFile(src, []byte("/dts-v1/;\n/ {\n"+rustTestPlatformDTS+"};\n"), 0o644)
+	if out, err := run.Cmd(context.Background(), run.Opts{}, "dtc", "-q", "-I", "dts", "-O", "dtb", "-o", filepath.Join(dir, "t.dtb"), src); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}

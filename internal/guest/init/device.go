@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rkodev/rko/internal/guest/proto"
+)
+
+// driverFiles are the entries of a driver's sysfs directory that are not
+// bound devices.
+var driverFiles = map[string]bool{"module": true, "bind": true, "unbind": true, "uevent": true, "new_id": true, "remove_id": true}
+
+// boundDevices lists the devices bound to each driver module registered
+// (/sys/module/NAME/drivers/BUS:DRIVER -> the driver's directory, whose
+// symlinks other than driverFiles are its devices); nil when the module
+// registered no driver.
+func boundDevices(module string) map[string][]string {
+	dir := "/sys/module/" + module + "/drivers"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, e := range ents {
+		drv := dir + "/" + e.Name()
+		devs, _ := os.ReadDir(drv)
+		out[e.Name()] = nil
+		for _, d := range devs {
+			if driverFiles[d.Name()] || d.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			out[e.Name()] = append(out[e.Name()], d.Name())
+		}
+	}
+	return out
+}
+
+// bound waits up to 5 s for every driver of module to bind a device
+// (a driver may probe asynchronously) and says what each bound.
+func bound(module string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		drivers := boundDevices(module)
+		if drivers == nil {
+			fmt.Printf("%s registers no driver\n", module)
+			return nil
+		}
+		var none []string
+		for d, devs := range drivers {
+			if len(devs) == 0 {
+				none = append(none, d)
+			}
+		}
+		if len(none) == 0 || time.Now().After(deadline) {
+			for d, devs := range drivers {
+				if len(devs) > 0 {
+					fmt.Printf("driver %s bound %s\n", d, strings.Join(devs, " "))
+				}
+			}
+			if len(none) > 0 {
+				return fmt.Errorf("%s: driver %s bound no device (the attached devices do not match it, or its probe failed: see the kernel log)", module, strings.Join(none, ", "))
+			}
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kindFailNthTry is the child of one try of a fail-nth step (Params carry
+// the module's parameters, TimeoutSec the N): a process of its own, so
+// that its pid names the try in a later kmemleak report.
+const kindFailNthTry = "fail-nth-try"
+
+// failInjectKnobs lift the defaults of failslab and fail_page_alloc that
+// keep the N-th call from failing: both skip allocations that may sleep
+// (ignore-gfp-wait), and fail_page_alloc skips order-0 pages (min-order 1)
+// and highmem; verbose 2 prints each injected failure with its stack.
+var failInjectKnobs = map[string]string{
+	"/sys/kernel/debug/failslab/ignore-gfp-wait":           "N",
+	"/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait":    "N",
+	"/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem": "N",
+	"/sys/kernel/debug/fail_page_alloc/min-order":          "0",
+	"/sys/kernel/debug/failslab/verbose":                   "2",
+	"/sys/kernel/debug/fail_page_alloc/verbose":            "2",
+}
+
+// maxFailNth bounds a sweep: a load with more fault-injectable calls is
+// cut off there (reported as such).
+const maxFailNth = 2000
+
+// failNth is the sweep of a fail-nth step: one child per N.
+func failNth(st Step) error {
+	if _, err := os.Stat("/proc/self/fail-nth"); err != nil {
+		return errors.New("the kernel has no /proc/self/fail-nth: it was built without CONFIG_FAULT_INJECTION (rko's debug profile has it: --profile debug)")
+	}
+	for path, v := range failInjectKnobs {
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("fail-nth: setting %s: %v (the kernel needs CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS)", path, err)
+		}
+	}
+	before := tainted()
+	for n := 1; n <= maxFailNth; n++ {
+		try := st
+		try.Kind, try.TimeoutSec = kindFailNthTry, n
+		b, _ := json.Marshal(try)
+		cmd := exec.Command("/init")
+		cmd.Env = append(os.Environ(), "RKO_STEP="+string(b))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		err := cmd.Run()
+		if taint := tainted(); taint != before {
+			return fmt.Errorf("fail-nth: the load with call %d failing tainted the kernel (taint %d -> %d): see the report above", n, before, taint)
+		}
+		var xe *exec.ExitError
+		if errors.As(err, &xe) && xe.ExitCode() == 3 {
+			// The load ran with nothing injected: every call was tried.
+			fmt.Printf("fail-nth: done: %d fault-injectable calls tried\n", n-1)
+			return nil
+		}
+		if err != nil && !errors.As(err, &xe) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("fail-nth: try %d ended badly (%v)", n, err)
+		}
+	}
+	return fmt.Errorf("fail-nth: stopped after %d calls: the load has more fault-injectable calls than rko tries", maxFailNth)
+}
+
+// failNthTry loads the module with its n-th fault-injectable call
+// failing, says how it went, and unloads it if it loaded. Exit status 3:
+// the load succeeded and nothing was injected (the sweep is done).
+func failNthTry(st Step) error {
+	n := st.TimeoutSec
+	name := st.Module
+	f, err := os.Open(st.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := syscall.BytePtrFromString(st.Params)
+	if err != nil {
+		return err
+	}
+	// fail-nth is per task: the write, the finit_module and the read
+	// back are on the same thread, through one descriptor opened before
+	// (an open is itself fault-injectable).
+	runtime.LockOSThread()
+	tid := syscall.Gettid()
+	nth, err := os.OpenFile("/proc/thread-self/fail-nth", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("opening /proc/thread-self/fail-nth: %v", err)
+	}
+	if _, err := syscall.Pwrite(int(nth.Fd()), []byte(strconv.Itoa(n)), 0); err != nil {
+		return fmt.Errorf("writing /proc/thread-self/fail-nth: %v", err)
+	}
+	_, _, errno := syscall.Syscall(sysFinitModule, f.Fd(), uintptr(unsafePointer(p)), 0)
+	buf := make([]byte, 32)
+	k, _ := syscall.Pread(int(nth.Fd()), buf, 0)
+	syscall.Pwrite(int(nth.Fd()), []byte("0"), 0)
+	nth.Close()
+	left := buf[:max(k, 0)]
+	runtime.UnlockOSThread()
+	// The counter is decremented by each fault-injectable call and reads
+	// 0 once the n-th failed; a count left means fewer than n calls.
+	injected := strings.TrimSpace(string(left)) == "0"
+	result := "ok"
+	if errno != 0 {
+		result = errnoName(errno)
+	}
+	fmt.Printf("%sn=%d pid=%d result=%s injected=%t taint=%d\n", proto.FailNthLine, n, tid, result, injected, tainted())
+	if errno == 0 {
+		if err := rmmod(name); err != nil {
+			return fmt.Errorf("fail-nth: n=%d: the module loaded but does not unload: %v", n, err)
+		}
+		if !injected {
+			os.Exit(3)
+		}
+	}
+	return nil
+}
+
+// errnoName is the kernel's name of an errno (ENOMEM), else its number.
+func errnoName(e syscall.Errno) string {
+	names := map[syscall.Errno]string{syscall.ENOMEM: "ENOMEM", syscall.EINVAL: "EINVAL", syscall.ENODEV: "ENODEV",
+		syscall.EBUSY: "EBUSY", syscall.EEXIST: "EEXIST", syscall.ENOENT: "ENOENT", syscall.EFAULT: "EFAULT",
+		syscall.ENOSPC: "ENOSPC", syscall.EIO: "EIO", syscall.ENOEXEC: "ENOEXEC", syscall.EAGAIN: "EAGAIN",
+		syscall.EPERM: "EPERM", syscall.ENXIO: "ENXIO", syscall.EINTR: "EINTR"}
+	if s, ok := names[e]; ok {
+		return s
+	}
+	return "errno" + strconv.Itoa(int(e))
+}
