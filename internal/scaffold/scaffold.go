@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -64,10 +65,18 @@ func TypeName(name string) string {
 	return b.String()
 }
 
+// Kinds are the kinds of module New writes: misc (a plain module, the
+// default), pci (a PCI driver for QEMU's pci-testdev).
+var Kinds = []string{"misc", "pci"}
+
 // Opts configures New.
 type Opts struct {
-	Name   string
-	Lang   string // rust or c
+	Name string
+	Lang string // rust or c
+	// Kind is misc (default) or pci: a kind's templates
+	// (templates/KIND/LANG) replace the module source, Kbuild and tests of
+	// the language's own (templates/LANG), which give the rest.
+	Kind   string
 	Parent string // directory in which NAME is created
 	Author string
 }
@@ -88,6 +97,12 @@ func New(o Opts) (string, error) {
 	if o.Author == "" {
 		o.Author = "rko"
 	}
+	if o.Kind == "" {
+		o.Kind = "misc"
+	}
+	if !slices.Contains(Kinds, o.Kind) {
+		return "", fmt.Errorf("unknown kind %q, want one of %s", o.Kind, strings.Join(Kinds, ", "))
+	}
 	dest := filepath.Join(o.Parent, o.Name)
 	if _, err := os.Lstat(dest); err == nil {
 		return "", fmt.Errorf("%s already exists: rko new never overwrites; pick another name or remove it", dest)
@@ -101,15 +116,42 @@ func New(o Opts) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	data := map[string]string{"Name": o.Name, "Type": TypeName(o.Name), "Author": o.Author}
-	root := "templates/" + o.Lang
-	err = fs.WalkDir(rko.Templates, root, func(p string, d fs.DirEntry, err error) error {
+	roots := []string{"templates/" + o.Lang}
+	if o.Kind != "misc" {
+		roots = append(roots, "templates/"+o.Kind+"/"+o.Lang)
+	}
+	for i, root := range roots {
+		own := i == 0 && len(roots) > 1
+		if err := writeTemplates(root, tmp, data, o.Name, own); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	// RENAME_NOREPLACE: fail if dest appeared meanwhile, even as an
+	// empty directory, so nothing of the user's is ever replaced.
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dest, unix.RENAME_NOREPLACE); err != nil {
+		return "", fmt.Errorf("creating %s: %w", dest, err)
+	}
+	return dest, nil
+}
+
+// writeTemplates renders the templates under root into dir. With
+// commonOnly, the module source, Kbuild and tests are left out: a kind's
+// own templates give them.
+func writeTemplates(root, dir string, data map[string]string, name string, commonOnly bool) error {
+	return fs.WalkDir(rko.Templates, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		rel := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
+		if commonOnly && (strings.HasPrefix(rel, "tests/") || rel == "Kbuild" || strings.HasPrefix(rel, "module.")) {
+			return nil
+		}
 		switch path.Base(rel) {
 		case "module.rs", "module.c":
-			rel = path.Join(path.Dir(rel), o.Name+path.Ext(rel))
+			rel = path.Join(path.Dir(rel), name+path.Ext(rel))
 		case "gitignore":
 			rel = path.Join(path.Dir(rel), ".gitignore")
 		}
@@ -129,22 +171,10 @@ func New(o Opts) (string, error) {
 		if strings.HasSuffix(rel, ".sh") {
 			mode = 0o755
 		}
-		out := filepath.Join(tmp, filepath.FromSlash(rel))
+		out := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
 		}
 		return os.WriteFile(out, buf.Bytes(), mode)
 	})
-	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", err
-	}
-	// RENAME_NOREPLACE: fail if dest appeared meanwhile, even as an
-	// empty directory, so nothing of the user's is ever replaced.
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dest, unix.RENAME_NOREPLACE); err != nil {
-		return "", fmt.Errorf("creating %s: %w", dest, err)
-	}
-	return dest, nil
 }

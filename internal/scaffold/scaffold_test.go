@@ -255,3 +255,31 @@ func TestLangsHaveTemplates(t *testing.T) {
 		}
 	}
 }
+
+// A kind's templates replace the module, Kbuild and tests of the
+// language's own; the rest (Makefile, .gitignore) comes from the language.
+func TestNewKinds(t *testing.T) {
+	for _, lang := range Langs {
+		dest, err := New(Opts{Name: "drv", Lang: lang, Kind: "pci", Parent: t.TempDir()})
+		if err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		var names []string
+		files := tree(t, dest)
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		ext := map[string]string{"rust": "rs", "c": "c"}[lang]
+		want := []string{".gitignore", "Kbuild", "Makefile", "drv." + ext, "tests/device.sh"}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("%s pci: files %q, want %q", lang, names, want)
+		}
+		if kb, _ := os.ReadFile(filepath.Join(dest, "Kbuild")); !strings.Contains(string(kb), "# rko-device: pci-testdev") {
+			t.Errorf("%s pci: the Kbuild declares no device:\n%s", lang, kb)
+		}
+	}
+	if _, err := New(Opts{Name: "drv", Kind: "usb", Parent: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `unknown kind "usb", want one of misc, pci`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
