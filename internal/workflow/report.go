@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
@@ -31,7 +32,9 @@ type Report struct {
 	// and other built-in suites), run once per kernel build and reported
 	// apart: "tests" counts only the modules' suites.
 	KernelSelfCheck *SelfCheck `json:"kernel_selfcheck,omitempty"`
-	Timings         Timings    `json:"timings"`
+	// FailNth are the sweeps of rko test --fail-nth, one per module.
+	FailNth []FailNthSweep `json:"fail_nth,omitempty"`
+	Timings Timings        `json:"timings"`
 }
 
 // KernelInfo identifies the kernel a run used.
@@ -95,6 +98,26 @@ func NewReport(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, tr *Test
 		}
 	}
 	rep.Verdict = Judge(tr, title, rep.Tests.Failed+rep.Tests.Crashed)
+	if tr.Session != nil {
+		rep.FailNth = FailNthSweeps(ctx, tr.Session.Steps, tr.Boot.Console, syms)
+	}
+	for _, sw := range rep.FailNth {
+		// A sweep's finding names the injected call: a better reason than
+		// the step (kmemleak, fail-nth) it failed.
+		if len(sw.Findings) > 0 {
+			f := sw.Findings[0]
+			what := map[string]string{"leak": "leaked memory (kmemleak)", "crash": "crashed or tainted the kernel"}[f.Kind]
+			reason := fmt.Sprintf("fail-nth: the load of %s with its call %d failing %s", sw.Module, f.N, what)
+			if f.Source != "" {
+				reason += "; the failed call: " + f.Source
+			}
+			if title != "" {
+				reason += ": " + title
+			}
+			rep.Verdict.Passed, rep.Verdict.Reason = false, reason
+			break
+		}
+	}
 	rep.Verdict.Notes = KernelNotes(k, mods)
 	return rep
 }
