@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/rkodev/rko/internal/guest"
 	"github.com/rkodev/rko/internal/kernel"
@@ -56,6 +58,21 @@ type Timings struct {
 	Build  float64 `json:"build_s"`
 	Boot   float64 `json:"boot_s"`
 	Total  float64 `json:"total_s"`
+}
+
+// probeFailed is the driver core's line for a probe that returned an
+// error (drivers/base/dd.c, call_driver_probe; -ENODEV and -ENXIO are
+// quiet).
+var probeFailed = regexp.MustCompile(`\] (\S+ \S+): probe with driver (\S+) failed with error (-\d+)`)
+
+// probeFailures lists the failed probes of a console, "DEV: driver DRV:
+// error -12", for a driver that bound nothing.
+func probeFailures(console []byte) string {
+	var out []string
+	for _, m := range probeFailed.FindAllStringSubmatch(string(console), 8) {
+		out = append(out, fmt.Sprintf("%s: probe with driver %s failed with error %s", m[1], m[2], m[3]))
+	}
+	return strings.Join(out, "; ")
 }
 
 // InfoOf describes k for a report.
@@ -116,6 +133,11 @@ func NewReport(ctx context.Context, k *kernel.Kernel, mods []ModuleRun, tr *Test
 			}
 			rep.Verdict.Passed, rep.Verdict.Reason = false, reason
 			break
+		}
+	}
+	if strings.HasPrefix(rep.Verdict.Step, "bound ") {
+		if why := probeFailures(tr.Boot.Console); why != "" {
+			rep.Verdict.Reason += "; the kernel said: " + why
 		}
 	}
 	rep.Verdict.Notes = KernelNotes(k, mods)

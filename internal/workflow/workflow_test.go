@@ -413,3 +413,16 @@ func TestKernelNotes(t *testing.T) {
 		t.Error("hasKUnitSuites missed #[kunit_tests(...)]")
 	}
 }
+
+// A driver that bound nothing because its probe failed: the driver
+// core's line (drivers/base/dd.c, 7.3) goes into the reason.
+func TestProbeFailures(t *testing.T) {
+	console := []byte("[    2.1] rust_driver_pci 0000:00:02.0: enabling device (0000 -> 0002)\n" +
+		"[    2.2] rust_driver_pci 0000:00:02.0: probe with driver rust_driver_pci failed with error -5\n")
+	if got, want := probeFailures(console), "rust_driver_pci 0000:00:02.0: probe with driver rust_driver_pci failed with error -5"; got != want {
+		t.Errorf("probeFailures = %q, want %q", got, want)
+	}
+	if got := probeFailures([]byte("[ 1.0] pci 0000:00:02.0: [1b36:0005] type 00\n")); got != "" {
+		t.Errorf("no failed probe: %q", got)
+	}
+}

@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// failNthReport is the part of rko test --json --fail-nth these tests read.
+type failNthReport struct {
+	Verdict struct {
+		Passed bool   `json:"passed"`
+		Reason string `json:"reason"`
+	} `json:"verdict"`
+	FailNth []struct {
+		Module   string         `json:"module"`
+		Calls    int            `json:"calls"`
+		Complete bool           `json:"complete"`
+		Seconds  float64        `json:"seconds"`
+		Results  map[string]int `json:"results"`
+		Expected map[string]int `json:"expected"`
+		Findings []struct {
+			N      int      `json:"n"`
+			Kind   string   `json:"kind"`
+			Result string   `json:"result"`
+			Source string   `json:"source"`
+			Stack  []string `json:"stack"`
+		} `json:"findings"`
+	} `json:"fail_nth"`
+}
+
+// TestFailNthTwins: rko test --fail-nth on the debug kernel walks every
+// fault-injectable call of each twin's load. The C twin forgets to free
+// its table when the buffer's allocation fails: the sweep names that
+// call, with the line of the kmalloc whose failure it mishandled, and
+// the run fails. The Rust twin's sweep is complete and clean, and a
+// clean load and unload follow it.
+func TestFailNthTwins(t *testing.T) {
+	requireRealPath(t)
+	debugKernel(t)
+	decodeFN := func(r result) failNthReport {
+		var rep failNthReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("no JSON (%v)\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		return rep
+	}
+	t.Run("c", func(t *testing.T) {
+		r := rko(t, coldTimeout, "test", "--json", "--accel", "tcg", "--profile", "debug", "--fail-nth", copyDir(t, "../examples/failnth/c"))
+		rep := decodeFN(r)
+		if r.code != 1 || rep.Verdict.Passed || len(rep.FailNth) != 1 {
+			t.Fatalf("exit %d, %+v: the forgotten cleanup must fail the run\n%s", r.code, rep, r.stderr)
+		}
+		sw := rep.FailNth[0]
+		if !sw.Complete || sw.Calls < 2 || len(sw.Findings) == 0 {
+			t.Fatalf("sweep %+v: want a complete sweep with a finding", sw)
+		}
+		f := sw.Findings[0]
+		if f.Kind != "leak" || f.Result != "ENOMEM" || !strings.HasPrefix(f.Source, "failnth_c.c:") {
+			t.Errorf("finding %+v: want a leak after ENOMEM, its call in failnth_c.c", f)
+		}
+		if !strings.Contains(rep.Verdict.Reason, "fail-nth: the load of failnth_c with its call") {
+			t.Errorf("reason %q: want the sweep's finding", rep.Verdict.Reason)
+		}
+		t.Logf("C twin: %d calls in %.1fs, results %v, expected %v, finding n=%d %s at %s", sw.Calls, sw.Seconds, sw.Results, sw.Expected, f.N, f.Kind, f.Source)
+	})
+	t.Run("rust", func(t *testing.T) {
+		r := rko(t, coldTimeout, "test", "--json", "--accel", "tcg", "--profile", "debug", "--fail-nth", copyDir(t, "../examples/failnth/rust"))
+		rep := decodeFN(r)
+		if r.code != 0 || !rep.Verdict.Passed || len(rep.FailNth) != 1 {
+			t.Fatalf("exit %d, verdict %+v\n%s", r.code, rep.Verdict, r.stderr)
+		}
+		sw := rep.FailNth[0]
+		if !sw.Complete || sw.Calls < 2 || len(sw.Findings) != 0 || sw.Results["ENOMEM"] == 0 {
+			t.Errorf("sweep %+v: want complete, clean, with ENOMEM loads", sw)
+		}
+		t.Logf("Rust twin: %d calls in %.1fs, results %v, expected %v", sw.Calls, sw.Seconds, sw.Results, sw.Expected)
+	})
+}
