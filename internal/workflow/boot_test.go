@@ -53,6 +53,9 @@ func TestBootConfig(t *testing.T) {
 		timeout  time.Duration
 		memoryMB int
 		uml      bool
+		devices  []job.Device
+		extra    string // wanted QEMU arguments (devices), joined
+		err      string // wanted error
 	}{
 		{name: "default", arch: "x86_64", profile: "default", config: "CONFIG_KUNIT=y\n", boot: job.Boot{Kmemleak: "auto"},
 			noArgs: []string{"slab_debug=U"}, timeout: 180 * time.Second},
@@ -65,6 +68,14 @@ func TestBootConfig(t *testing.T) {
 		{name: "append and timeout", arch: "x86_64", profile: "default", config: "", boot: job.Boot{Kmemleak: "on", Append: []string{"dyndbg=+p"}, Timeout: job.Duration(time.Minute), MemoryMB: 300},
 			cmdline: []string{"dyndbg=+p"}, noArgs: []string{"slab_debug=U"}, timeout: time.Minute, memoryMB: 300},
 		{name: "uml", arch: "um", profile: "default", config: "", boot: job.Boot{Kmemleak: "auto"}, timeout: 180 * time.Second, uml: true},
+		// The job's devices reach QEMU's argv on the one boot path.
+		{name: "pci-testdev", arch: "x86_64", profile: "default", config: "CONFIG_PCI=y\n", boot: job.Boot{Kmemleak: "auto"},
+			timeout: 180 * time.Second, devices: []job.Device{{Name: "pci-testdev"}}, extra: "-device pci-testdev"},
+		// A kernel without the bus is told so before the boot.
+		{name: "pci-testdev without PCI", arch: "x86_64", profile: "default", config: "CONFIG_KUNIT=y\n", boot: job.Boot{Kmemleak: "auto"},
+			devices: []job.Device{{Name: "pci-testdev"}}, err: "device pci-testdev needs CONFIG_PCI, which kernel"},
+		{name: "pci-testdev on virt without the host bridge", arch: "arm64", profile: "default", config: "CONFIG_PCI=y\n", boot: job.Boot{Kmemleak: "auto"},
+			devices: []job.Device{{Name: "pci-testdev"}}, err: "needs CONFIG_PCI_HOST_GENERIC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,9 +86,20 @@ func TestBootConfig(t *testing.T) {
 			r := &Resolved{Job: j, Env: e, Kernel: k}
 			plan := &guest.Plan{Serve: tt.serve}
 			dir := t.TempDir()
-			cfg, err := e.bootConfig(context.Background(), k, plan, nil, r.BootOpts(), dir)
+			o := r.BootOpts()
+			o.Devices = tt.devices
+			cfg, err := e.bootConfig(context.Background(), k, plan, nil, o, dir)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if got := strings.Join(cfg.Extra, " "); got != tt.extra {
+				t.Errorf("QEMU arguments %q, want %q", got, tt.extra)
 			}
 			for _, a := range tt.cmdline {
 				if !slices.Contains(cfg.Cmdline, a) {
