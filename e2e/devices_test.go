@@ -101,3 +101,23 @@ func lastLineOf(s string) string {
 	}
 	return s
 }
+
+// TestProbeThatHangs: a driver whose probe never returns holds its
+// finit_module; the guest is stopped at --timeout and the verdict names
+// the insmod step it hung in, never a pass.
+func TestProbeThatHangs(t *testing.T) {
+	requireRealPath(t)
+	dir := newDriver(t, "pci", "c", "hang_c")
+	src := filepath.Join(dir, "hang_c.c")
+	data, _ := os.ReadFile(src)
+	code := strings.Replace(string(data), "#include <linux/pci.h>\n", "#include <linux/pci.h>\n#include <linux/delay.h>\n", 1)
+	code = strings.Replace(code, "\td = devm_kzalloc(", "\tmsleep(3600 * 1000);\n\td = devm_kzalloc(", 1)
+	os.WriteFile(src, []byte(code), 0o644)
+	rep := testMustFail(t, "a probe that hangs", "--accel", "tcg", "--timeout", "40s", dir)
+	if rep.Verdict.Step != "insmod hang_c" || !strings.Contains(rep.Verdict.Reason, `hung in step "insmod hang_c"`) {
+		t.Errorf("verdict %+v, want the guest hung in the insmod step", rep.Verdict)
+	}
+	if _, err := os.Stat(rep.ConsoleLog); err != nil {
+		t.Errorf("console log not kept: %v", err)
+	}
+}
