@@ -53,8 +53,8 @@ var samples = []sample{
 		test: "if [ -d /sys/kernel/debug/sample_debugfs ]; then\n  test \"$(cat /sys/kernel/debug/sample_debugfs/counter)\" = 91\n  cat /sys/kernel/debug/sample_debugfs/compatible\nfi\n"},
 	{name: "rust_driver_platform", devices: map[string][]string{"": {"rust-test-platform"}}, want: map[string][]string{
 		"x86_64":  {"LNUXBEEF:00: Probed with info: '0'."},
-		"arm64":   {"Probed with info: '42'.", "'test,u32-prop'='0xdeadbeef'", "'test,i16-array'='[1, 2, -3, -4]'"},
-		"riscv64": {"Probed with info: '42'.", "'test,u32-prop'='0xdeadbeef'", "'test,i16-array'='[1, 2, -3, -4]'"},
+		"arm64":   {"Probed with info: '42'.", "'test,u32-prop'='0xdeadbeef'", "'test,i16-array'='[1, 2, -3, -4]'", "'test,ref-arg'='[32, 50]'", "'test,ref-arg'='[16, 100]'"},
+		"riscv64": {"Probed with info: '42'.", "'test,u32-prop'='0xdeadbeef'", "'test,i16-array'='[1, 2, -3, -4]'", "'test,ref-arg'='[32, 50]'", "'test,ref-arg'='[16, 100]'"},
 	}},
 }
 

@@ -196,3 +196,44 @@ func TestBuiltinSourcesCompile(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
+
+// fakeQEMU stands for QEMU's -machine dumpdtb= (it writes a small tree
+// with real dtc) and runs everything else for real.
+type fakeQEMU struct{}
+
+func (fakeQEMU) Run(ctx context.Context, o run.Opts, argv ...string) (*run.Result, error) {
+	if strings.HasPrefix(argv[0], "qemu") {
+		out := strings.TrimPrefix(argv[len(argv)-1], "dumpdtb=")
+		src := out + ".src.dts"
+		os.WriteFile(src, []byte("/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n\tcompatible = \"linux,dummy-virt\";\n};\n"), 0o644)
+		return run.Cmd(ctx, o, "dtc", "-q", "-I", "dts", "-O", "dtb", "-o", out, src)
+	}
+	return run.Cmd(ctx, o, argv...)
+}
+
+// A node file that does not compile is refused with dtc's own message,
+// which names the user's file and line; one that compiles ends up in the
+// machine's root node.
+func TestDTNode(t *testing.T) {
+	needTool(t, "dtc")
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.dtsi")
+	os.WriteFile(bad, []byte("mydev {\n\tcompatible = \"acme,widget\"\n};\n"), 0o644)
+	_, err := Build(context.Background(), BuildOpts{Target: tgt(t, "riscv64"), Dir: dir, Runner: fakeQEMU{}, MachineArgs: []string{"qemu-system-riscv64"},
+		Specs: []Spec{{Name: "dt-node", File: bad}}})
+	var ce *CompileError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "device dt-node="+bad+" does not compile: dtc: Error: "+bad+":3.1-2 syntax error") {
+		t.Errorf("a node that does not compile: %v", err)
+	}
+	good := filepath.Join(dir, "good.dtsi")
+	os.WriteFile(good, []byte("mydev {\n\tcompatible = \"acme,widget\";\n};\n"), 0o644)
+	args, err := Build(context.Background(), BuildOpts{Target: tgt(t, "riscv64"), Dir: dir, Runner: fakeQEMU{}, MachineArgs: []string{"qemu-system-riscv64"},
+		Specs: []Spec{{Name: "dt-node", File: good}, {Name: "rust-test-platform"}}})
+	if err != nil || len(args) != 2 || args[0] != "-dtb" {
+		t.Fatalf("args %q, %v", args, err)
+	}
+	out, err := run.Cmd(context.Background(), run.Opts{}, "dtc", "-q", "-I", "dtb", "-O", "dts", args[1])
+	if err != nil || !strings.Contains(string(out.Stdout), "mydev {") || !strings.Contains(string(out.Stdout), "rust-test-device {") || !strings.Contains(string(out.Stdout), "linux,dummy-virt") {
+		t.Errorf("the tree lacks the machine or the nodes: %v\n%s", err, out.Stdout)
+	}
+}
