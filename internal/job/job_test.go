@@ -117,7 +117,9 @@ func TestCheck(t *testing.T) {
 		{"ssdt on arm64", func(j *Job) { j.Kernel.Arch, j.Devices = "arm64", []Device{{Name: "acpi-ssdt", File: m + "/Kbuild"}} }, "--device"},
 		{"ssdt without file", func(j *Job) { j.Devices = []Device{{Name: "acpi-ssdt"}} }, "--device"},
 		{"ssdt file missing", func(j *Job) { j.Devices = []Device{{Name: "acpi-ssdt", File: "/nonexistent.dsl"}} }, "--device"},
-		{"devices on bench", func(j *Job) { j.Modules, j.Plan.Bench, j.Devices = nil, []string{"kv"}, []Device{{Name: "pci-testdev"}} }, "--device"},
+		{"devices on bench", func(j *Job) {
+			j.Modules, j.Plan.Bench, j.Devices = nil, []string{"kv"}, []Device{{Name: "pci-testdev"}}
+		}, "--device"},
 		{"fail-nth with run", func(j *Job) { j.Plan.FailNth, j.Plan.Run = true, []string{"ls"} }, "plan"},
 		{"kvm foreign", func(j *Job) { j.Kernel.Arch, j.Boot.Accel = foreign, AccelKVM }, "--accel"},
 		{"negative timeout", func(j *Job) { j.Boot.Timeout = -1 }, "--timeout"},
