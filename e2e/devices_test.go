@@ -19,14 +19,16 @@ func newDriver(t *testing.T, kind, lang, name string) string {
 	return filepath.Join(parent, name)
 }
 
-// TestNewDriverKinds: rko new --kind pci, Rust and C, pass rko test on
-// the x86_64 default kernel with the device their Kbuild declares: bound,
-// BAR0 I/O, three unbind/bind cycles and a remove/rescan (tests/device.sh).
+// TestNewDriverKinds: rko new --kind pci and --kind platform, Rust and
+// C, pass rko test on the x86_64 default kernel with the device their
+// Kbuild declares: bound, I/O (BAR0; the memory resource the SSDT gives),
+// three unbind/bind cycles, and for PCI a remove/rescan (tests/device.sh).
 func TestNewDriverKinds(t *testing.T) {
 	requireRealPath(t)
-	for _, lang := range []string{"rust", "c"} {
-		t.Run(lang, func(t *testing.T) {
-			dir := newDriver(t, "pci", lang, "mydrv_"+lang)
+	for _, kl := range []string{"pci/rust", "pci/c", "platform/rust", "platform/c"} {
+		kind, lang, _ := strings.Cut(kl, "/")
+		t.Run(kl, func(t *testing.T) {
+			dir := newDriver(t, kind, lang, "mydrv_"+lang)
 			r := rko(t, coldTimeout, "test", "--json", "--accel", "tcg", dir)
 			rep := decode(t, r)
 			if r.code != 0 || !rep.Verdict.Passed {

@@ -36,7 +36,7 @@ the kernel of --profile is built already (else rko build writes it).`,
 	}
 	f.add(c, "default")
 	c.Flags().StringVar(&o.Lang, "lang", "rust", "language: rust or c")
-	c.Flags().StringVar(&o.Kind, "kind", "misc", "kind of module: misc (a plain module) or pci (a PCI driver for QEMU's pci-testdev, with bind/unbind and remove/rescan tests; docs/driver-pci.md)")
+	c.Flags().StringVar(&o.Kind, "kind", "misc", "kind of module: misc (a plain module), pci (a PCI driver for QEMU's pci-testdev, with bind/unbind and remove/rescan tests; docs/driver-pci.md) or platform (a platform driver with its ACPI table and device-tree nodes; docs/driver-platform.md)")
 	c.Flags().StringVar(&o.Parent, "dir", ".", "directory to create the module in")
 	c.Flags().StringVar(&o.Author, "author", "", "MODULE_AUTHOR / authors (default \"rko\")")
 	return c

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -270,11 +271,13 @@ func (s Spec) Form(t *target.Target) (Form, error) {
 	return Form{}, fmt.Errorf("device %s is not available on --arch %s: rko has it on %s", s.Name, t.Name, strings.Join(on, ", "))
 }
 
-// Declared are the devices a module directory asks for: each
-// "# rko-device: NAME" or "# rko-device: NAME=FILE" line of its Kbuild
-// (FILE relative to the directory), in order. A directory without a
-// Kbuild, or without such lines, asks for none.
-func Declared(dir string) ([]Spec, error) {
+// Declared are the devices a module directory asks for on the
+// architecture arch: each "# rko-device: NAME" or "# rko-device: NAME=FILE"
+// line of its Kbuild (FILE relative to the directory), and each
+// "# rko-device(ARCH,...): ..." line that names arch, in order. arch ""
+// (not known yet) takes the lines for every architecture only. A
+// directory without a Kbuild, or without such lines, asks for none.
+func Declared(dir, arch string) ([]Spec, error) {
 	path := filepath.Join(dir, "Kbuild")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -291,8 +294,25 @@ func Declared(dir string) ([]Spec, error) {
 		if !ok {
 			continue
 		}
-		val, ok := strings.CutPrefix(strings.TrimSpace(rest), DeclPrefix)
+		val, ok := strings.CutPrefix(strings.TrimSpace(rest), declWord)
 		if !ok {
+			continue
+		}
+		if q, ok := strings.CutPrefix(val, "("); ok {
+			arches, after, closed := strings.Cut(q, "):")
+			if !closed {
+				return nil, fmt.Errorf("%s:%d: want # rko-device(ARCH,...): NAME", path, n)
+			}
+			for _, a := range strings.Split(arches, ",") {
+				if target.Known(strings.TrimSpace(a)) == nil {
+					return nil, fmt.Errorf("%s:%d: unknown architecture %q in rko-device(...), want one of %s", path, n, strings.TrimSpace(a), strings.Join(target.Names(), ", "))
+				}
+			}
+			if !slices.ContainsFunc(strings.Split(arches, ","), func(a string) bool { return arch != "" && target.Known(strings.TrimSpace(a)) == target.Known(arch) }) {
+				continue
+			}
+			val = after
+		} else if val, ok = strings.CutPrefix(val, ":"); !ok {
 			continue
 		}
 		val = strings.TrimSpace(val)
@@ -309,8 +329,8 @@ func Declared(dir string) ([]Spec, error) {
 	return out, nil
 }
 
-// DeclPrefix starts a Kbuild comment that declares a device.
-const DeclPrefix = "rko-device:"
+// declWord starts a Kbuild comment that declares a device.
+const declWord = "rko-device"
 
 // Merge is specs with those of more added that it does not have yet, in
 // order: the job's devices and its modules' declared ones, each once.

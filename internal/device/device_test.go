@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,20 +81,30 @@ func TestForms(t *testing.T) {
 
 func TestDeclared(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("# SPDX\n#rko-device: pci-testdev\n  # rko-device:  acpi-ssdt=ssdt.dsl\nobj-m := x.o\n# rko-devices are nice\n"), 0o644)
-	got, err := Declared(dir)
-	want := []Spec{{Name: "pci-testdev"}, {Name: "acpi-ssdt", File: filepath.Join(dir, "ssdt.dsl")}}
-	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("Declared = %v, %v, want %v", got, err, want)
+	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("# SPDX\n#rko-device: pci-testdev\n  # rko-device:  acpi-ssdt=ssdt.dsl\n"+
+		"# rko-device(arm64, riscv64): dt-node=node.dtsi\nobj-m := x.o\n# rko-devices are nice\n"), 0o644)
+	all := []Spec{{Name: "pci-testdev"}, {Name: "acpi-ssdt", File: filepath.Join(dir, "ssdt.dsl")}}
+	dt := Spec{Name: "dt-node", File: filepath.Join(dir, "node.dtsi")}
+	for arch, want := range map[string][]Spec{"": all, "x86_64": all, "arm64": append(all, dt), "aarch64": append(all, dt), "riscv64": append(all, dt)} {
+		got, err := Declared(dir, arch)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("Declared(%q) = %v, %v, want %v", arch, got, err, want)
+		}
 	}
-	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("# rko-device: virtio-gpu\n"), 0o644)
-	if _, err := Declared(dir); err == nil || !strings.Contains(err.Error(), "Kbuild:1: unknown device \"virtio-gpu\"") {
-		t.Errorf("an unknown declared device: %v", err)
+	for kb, want := range map[string]string{
+		"# rko-device: virtio-gpu\n":           `Kbuild:1: unknown device "virtio-gpu"`,
+		"\n# rko-device(sparc): pci-testdev\n": `Kbuild:2: unknown architecture "sparc"`,
+		"# rko-device(arm64 pci-testdev\n":     "want # rko-device(ARCH,...): NAME",
+	} {
+		os.WriteFile(filepath.Join(dir, "Kbuild"), []byte(kb), 0o644)
+		if _, err := Declared(dir, "arm64"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Kbuild %q: %v, want %q", kb, err, want)
+		}
 	}
-	if got, err := Declared(t.TempDir()); got != nil || err != nil {
+	if got, err := Declared(t.TempDir(), ""); got != nil || err != nil {
 		t.Errorf("no Kbuild: %v, %v", got, err)
 	}
-	if m := Merge(want, want[1], Spec{Name: "rust-test-platform"}); len(m) != 3 {
+	if m := Merge(all, all[1], Spec{Name: "rust-test-platform"}); len(m) != 3 {
 		t.Errorf("Merge: %v", m)
 	}
 }

@@ -296,7 +296,11 @@ func contains(list []string, s string) bool {
 // machine without the bus); with t nil (a debian or dir kernel, whose
 // architecture is known once resolved) the boot checks that part.
 func (j *Job) checkDevices(t *target.Target) error {
-	all, err := j.AllDevices()
+	arch := ""
+	if t != nil {
+		arch = t.Name
+	}
+	all, err := j.AllDevices(arch)
 	if err != nil {
 		return bad("devices", "%v", err)
 	}

@@ -103,11 +103,12 @@ type Kernel struct {
 type Device = device.Spec
 
 // AllDevices are the job's devices and those its module directories
-// declare, each once, in order: what the guest gets.
-func (j *Job) AllDevices() ([]Device, error) {
+// declare for the architecture arch ("" for the lines of every
+// architecture only), each once, in order: what the guest gets.
+func (j *Job) AllDevices(arch string) ([]Device, error) {
 	var decl []Device
 	for _, m := range j.Modules {
-		d, err := device.Declared(m)
+		d, err := device.Declared(m, arch)
 		if err != nil {
 			return nil, err
 		}

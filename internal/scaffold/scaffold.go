@@ -66,14 +66,16 @@ func TypeName(name string) string {
 }
 
 // Kinds are the kinds of module New writes: misc (a plain module, the
-// default), pci (a PCI driver for QEMU's pci-testdev).
-var Kinds = []string{"misc", "pci"}
+// default), pci (a PCI driver for QEMU's pci-testdev), platform (a platform
+// driver matched by ACPI on x86_64 and by device tree on arm64 and
+// riscv64, with the tables that describe its device).
+var Kinds = []string{"misc", "pci", "platform"}
 
 // Opts configures New.
 type Opts struct {
 	Name string
 	Lang string // rust or c
-	// Kind is misc (default) or pci: a kind's templates
+	// Kind is misc (default), pci or platform: a kind's templates
 	// (templates/KIND/LANG) replace the module source, Kbuild and tests of
 	// the language's own (templates/LANG), which give the rest.
 	Kind   string

@@ -279,7 +279,23 @@ func TestNewKinds(t *testing.T) {
 			t.Errorf("%s pci: the Kbuild declares no device:\n%s", lang, kb)
 		}
 	}
-	if _, err := New(Opts{Name: "drv", Kind: "usb", Parent: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `unknown kind "usb", want one of misc, pci`) {
+	for _, lang := range Langs {
+		dest, err := New(Opts{Name: "plat", Lang: lang, Kind: "platform", Parent: t.TempDir()})
+		if err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		var names []string
+		for n := range tree(t, dest) {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		ext := map[string]string{"rust": "rs", "c": "c"}[lang]
+		want := []string{".gitignore", "Kbuild", "Makefile", "node-arm64.dtsi", "node-riscv64.dtsi", "plat." + ext, "ssdt.dsl", "tests/device.sh"}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("%s platform: files %q, want %q", lang, names, want)
+		}
+	}
+	if _, err := New(Opts{Name: "drv", Kind: "usb", Parent: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `unknown kind "usb", want one of misc, pci, platform`) {
 		t.Errorf("unknown kind: %v", err)
 	}
 }

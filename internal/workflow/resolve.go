@@ -49,7 +49,7 @@ func (r *Resolved) BootOpts() BootOpts {
 		GDB: b.GDB, KeepOnCrash: b.KeepOnCrash, ModuleDirs: r.Job.Modules, FailNth: r.Job.Plan.FailNth}
 	o.ProfileDefaults(r.Kernel, b.Kmemleak == "auto")
 	// Check refused a job whose devices cannot be read.
-	o.Devices, _ = r.Job.AllDevices()
+	o.Devices, _ = r.Job.AllDevices(r.Kernel.Target().Name)
 	return o
 }
 
