@@ -31,7 +31,9 @@ type FailNthSweep struct {
 	// Expected counts the kernel's own reports of injected failures,
 	// which are not failures of the module: "fault_injection" (each
 	// injected call's report), "page_allocation_failure" (the page
-	// allocator's warning when fail_page_alloc failed it), "probe_failed"
+	// allocator's warning when fail_page_alloc failed it),
+	// "vmalloc_failure" (vmalloc's "vmalloc error: size ..." warning when
+	// its area's allocation was failed), "probe_failed"
 	// (a driver core's "probe ... failed with error -12").
 	Expected map[string]int `json:"expected,omitempty"`
 	// Findings are the calls whose failure ended badly.
@@ -143,6 +145,8 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 			continue
 		case strings.Contains(l, ": page allocation failure: order:"):
 			count("page_allocation_failure")
+		case strings.Contains(l, ": vmalloc error: size "):
+			count("vmalloc_failure")
 		case strings.Contains(l, "probe with driver") && strings.Contains(l, "failed with error -12"):
 			count("probe_failed")
 		}
@@ -164,7 +168,9 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 			inInject, cur, curPID = false, nil, 0
 			continue
 		}
-		if f := strings.TrimSpace(l); curPID != 0 && f != "" && f != "Call Trace:" && f != "<TASK>" && !strings.HasPrefix(f, "Hardware name:") && !strings.HasPrefix(f, "Tainted:") {
+		// Frames only: "func+0x1a/0x40 [mod]", not the registers of the
+		// system call's entry the trace ends with.
+		if f := strings.TrimSpace(l); curPID != 0 && strings.Contains(f, "+0x") && !strings.Contains(f, ":") {
 			cur = append(cur, f)
 		}
 	}
@@ -189,7 +195,8 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 				}
 			}
 			for _, fr := range f.Stack {
-				if strings.Contains(fr, "] (") {
+				// The first reliable module frame ("? " marks a guess).
+				if strings.Contains(fr, "] (") && !strings.HasPrefix(fr, "? ") {
 					f.Source = fr[strings.LastIndex(fr, "(")+1 : len(fr)-1]
 					break
 				}
@@ -208,7 +215,9 @@ func symbolizeStack(ctx context.Context, sym *symbolize.Symbolizer, stack []stri
 		if m != nil && sym.Has(m[3]) {
 			off, _ := strconv.ParseUint(m[2], 16, 64)
 			if locs, err := sym.Resolve(ctx, m[3], m[1], off, false); err == nil && len(locs) > 0 {
-				f += " (" + locs[0].String() + ")"
+				// The outermost of an inlined chain is the module's own
+				// line (the innermost is the kmalloc of slab.h).
+				f += " (" + locs[len(locs)-1].String() + ")"
 			}
 		}
 		out = append(out, f)

@@ -51,7 +51,13 @@ func MakePlan(mods []ModuleRun, o BootOpts) *guest.Plan {
 		p.Steps = append(p.Steps, guest.Step{Name: "rmmod " + loaded[i], Kind: "rmmod", Module: loaded[i]})
 	}
 	if o.Kmemleak {
-		p.Steps = append(p.Steps, guest.Step{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: 60})
+		timeout := 60
+		if o.FailNth {
+			// Hundreds of loads made many more objects to scan; a debug
+			// kernel under TCG took more than a minute (seen here).
+			timeout = 600
+		}
+		p.Steps = append(p.Steps, guest.Step{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: timeout})
 	}
 	return p
 }

@@ -1,0 +1,66 @@
+package workflow
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/rkodev/rko/internal/guest"
+)
+
+// TestFailNthSweepsGolden reads a real sweep (testdata/failnth/README.md):
+// the C twin's forgotten kfree, found by kmemleak and tied to its N by
+// the loading task's pid.
+func TestFailNthSweepsGolden(t *testing.T) {
+	f, err := os.Open("testdata/failnth/failnth_c.console.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/failnth/failnth_c.plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan guest.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
+		t.Fatal(err)
+	}
+	s := guest.ReadSession(console, &plan)
+	sweeps := FailNthSweeps(context.Background(), s.Steps, console, nil)
+	if len(sweeps) != 1 {
+		t.Fatalf("%d sweeps, want 1", len(sweeps))
+	}
+	sw := sweeps[0]
+	if sw.Module != "failnth_c" || sw.Calls != 268 || !sw.Complete || sw.Results["ENOMEM"] != 95 || sw.Results["ok"] != 173 {
+		t.Errorf("sweep %+v", sw)
+	}
+	if sw.Expected["fault_injection"] == 0 || sw.Expected["vmalloc_failure"] == 0 {
+		t.Errorf("expected reports %v: want the injected calls' and vmalloc's", sw.Expected)
+	}
+	if len(sw.Findings) != 1 {
+		t.Fatalf("findings %+v, want the one leak", sw.Findings)
+	}
+	fd := sw.Findings[0]
+	if fd.N != 259 || fd.Kind != "leak" || fd.Result != "ENOMEM" || len(fd.Stack) == 0 {
+		t.Errorf("finding %+v, want the leak of the load with call 259 failing", fd)
+	}
+	var inModule bool
+	for _, fr := range fd.Stack {
+		inModule = inModule || bytes.Contains([]byte(fr), []byte("init_module+0xdd/0x1000 [failnth_c]"))
+	}
+	if !inModule {
+		t.Errorf("the injected call's stack lacks the module's frame: %q", fd.Stack)
+	}
+}
