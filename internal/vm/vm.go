@@ -126,6 +126,7 @@ var DefaultCmdline = []string{"printk.devkmsg=on", "panic=-1", "rdinit=/init", "
 func (c *Config) cmdline() string {
 	args := []string{"console=" + c.target().Console}
 	args = append(args, DefaultCmdline...)
+	args = append(args, c.target().Cmdline...)
 	return strings.Join(append(args, c.Cmdline...), " ")
 }
 

@@ -55,7 +55,7 @@ func TestConfigArgs(t *testing.T) {
 				}
 			}
 			cmdline := argAfter(args, "-append")
-			want := "console=ttyS0 " + strings.Join(DefaultCmdline, " ")
+			want := "console=ttyS0 " + strings.Join(DefaultCmdline, " ") + " no_timer_check" // x86_64's own
 			if tt.extra != "" {
 				want += " " + tt.extra
 			}
