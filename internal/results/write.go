@@ -67,11 +67,57 @@ type junitMessage struct {
 // suites flattened into the classname) and, when there were crashes, a
 // "crashes" suite with one failed case per crash report.
 func (r *Results) WriteJUnit(w io.Writer) error {
+	return writeJUnit(w, junitSuites{Name: "rko", Suites: r.junitSuites("")})
+}
+
+// JUnitRun is one run of a merged JUnit file (rko results merge): its
+// name, its verdict, and its results when it booted.
+type JUnitRun struct {
+	Name    string
+	Passed  bool
+	Verdict string // passed, failed, error, refused, cancelled
+	Reason  string
+	Results *Results
+}
+
+// WriteJUnitRuns writes runs as one JUnit file: per run a suite NAME with
+// one "verdict" case (failed, or an error when the run could not happen,
+// skipped when it was refused or cancelled), then the run's own suites
+// named "NAME: SUITE".
+func WriteJUnitRuns(w io.Writer, runs []JUnitRun) error {
 	doc := junitSuites{Name: "rko"}
+	for _, r := range runs {
+		js := junitSuite{Name: r.Name, Tests: 1}
+		c := junitCase{Name: "verdict", Classname: r.Name}
+		msg := clean(r.Verdict + ": " + r.Reason)
+		switch {
+		case r.Passed:
+		case r.Verdict == "refused" || r.Verdict == "cancelled":
+			c.Skipped = &junitMessage{Message: msg}
+			js.Skipped++
+		case r.Verdict == "error":
+			c.Error = &junitMessage{Message: msg, Type: r.Verdict}
+			js.Errors++
+		default:
+			c.Failure = &junitMessage{Message: msg, Type: r.Verdict}
+			js.Failures++
+		}
+		js.Cases = append(js.Cases, c)
+		doc.Suites = append(doc.Suites, js)
+		if r.Results != nil {
+			doc.Suites = append(doc.Suites, r.Results.junitSuites(r.Name+": ")...)
+		}
+	}
+	return writeJUnit(w, doc)
+}
+
+// junitSuites are r's suites, their names prefixed.
+func (r *Results) junitSuites(prefix string) []junitSuite {
+	var suites []junitSuite
 	for _, s := range r.Tests.Suites {
-		js := junitSuite{Name: testName(s)}
+		js := junitSuite{Name: prefix + testName(s)}
 		add := func(path []string, t *ktap.Test) {
-			cls := js.Name
+			cls := testName(s)
 			if len(path) > 0 {
 				cls = strings.Join(path, ".")
 			}
@@ -107,10 +153,10 @@ func (r *Results) WriteJUnit(w io.Writer) error {
 			}
 		}
 		walk(nil, s)
-		doc.Suites = append(doc.Suites, js)
+		suites = append(suites, js)
 	}
 	if len(r.Crashes) > 0 {
-		js := junitSuite{Name: "crashes"}
+		js := junitSuite{Name: prefix + "crashes"}
 		for i, c := range r.Crashes {
 			text := c.Report
 			if c.Source != "" {
@@ -124,8 +170,13 @@ func (r *Results) WriteJUnit(w io.Writer) error {
 			js.Tests++
 			js.Failures++
 		}
-		doc.Suites = append(doc.Suites, js)
+		suites = append(suites, js)
 	}
+	return suites
+}
+
+// writeJUnit writes doc with its totals.
+func writeJUnit(w io.Writer, doc junitSuites) error {
 	for _, s := range doc.Suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
