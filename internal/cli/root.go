@@ -61,7 +61,7 @@ Rust-for-Linux rules and benchmarks Rust against C.`,
 		NewCmdBench(f, nil), newBuildCmd(f), NewCmdDebug(f, nil), newDocCmd(f), NewCmdDoctor(f, nil), newKernelCmd(f),
 		newLintCmd(f), newNewCmd(f), NewCmdQuickstart(f, nil), NewCmdRun(f, nil), newRustAnalyzerCmd(f),
 		NewCmdShell(f, nil), NewCmdTest(f, nil), newToolchainCmd(f), newTriageCmd(f), NewCmdWatch(f, nil),
-		NewCmdMCP(f, nil), NewCmdMatrix(f, nil), newResultsCmd(f),
+		NewCmdMCP(f, nil), NewCmdMatrix(f, nil), newResultsCmd(f), newCICmd(f),
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
