@@ -44,6 +44,10 @@ type ghCell struct {
 }
 
 type ghData struct {
+	// Store is the cells' kernel store registry host ("" for none); GHCR
+	// whether it is GitHub's (the job's token pushes to it).
+	Store                                       string
+	GHCR                                        bool
 	Matrix, MatrixQ, Install, Runner, HashFiles string
 	Cells                                       []ghCell
 	Refused                                     []string
@@ -86,6 +90,10 @@ func GitHub(o GitHubOptions) ([]byte, error) {
 			continue
 		}
 		k := c.Job.Kernel
+		if k.Store != "" {
+			host, _, _ := strings.Cut(k.Store, "/")
+			d.Store, d.GHCR = host, host == "ghcr.io"
+		}
 		var parts []string
 		for _, p := range []string{k.Kind, k.Version, k.Release, k.Dir, k.Arch, k.Profile, k.Rustc} {
 			if p != "" {
@@ -137,6 +145,9 @@ on:
 
 permissions:
   contents: read
+{{- if .GHCR}}
+  packages: write
+{{- end}}
 
 env:
   RKO_MATRIX: {{.MatrixQ}}
@@ -192,6 +203,19 @@ jobs:
           rko matrix "$RKO_MATRIX" --cell "$RKO_CELL" --print-job > "rko-results/$RKO_CELL.job.json"
           cat "rko-results/$RKO_CELL.job.json"
       - name: rko test --job
+{{- if .Store}}
+        env:
+          # The kernel store ({{.Store}}): a kernel built here is pushed
+          # for the next run (a push refused, e.g. from a fork, is said
+          # and the cell goes on).
+{{- if .GHCR}}
+          RKO_REGISTRY_USER: ${{"{{"}} github.actor {{"}}"}}
+          RKO_REGISTRY_PASSWORD: ${{"{{"}} secrets.GITHUB_TOKEN {{"}}"}}
+{{- else}}
+          RKO_REGISTRY_USER: ${{"{{"}} secrets.RKO_REGISTRY_USER {{"}}"}}
+          RKO_REGISTRY_PASSWORD: ${{"{{"}} secrets.RKO_REGISTRY_PASSWORD {{"}}"}}
+{{- end}}
+{{- end}}
         run: |
           status=0
           rko test --job "rko-results/$RKO_CELL.job.json" --json --junit "rko-results/$RKO_CELL.xml" > "rko-results/$RKO_CELL.json" || status=$?

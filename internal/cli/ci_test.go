@@ -179,3 +179,43 @@ func TestCIGitHubNeverOverwrites(t *testing.T) {
 		t.Errorf("a matrix outside --root: %v", err)
 	}
 }
+
+// TestCIGitHubKernelStore: a matrix whose cells pull and push kernels
+// through GHCR gets the job token as the registry's credentials and the
+// packages permission; the workflow still lints.
+func TestCIGitHubKernelStore(t *testing.T) {
+	path := writeMatrix(t, `{"schema": 1, "modules": ["m"], "test": {"kernel_store": "ghcr.io/you/rko-kernels"}}`)
+	out := filepath.Join(t.TempDir(), "rko.yml")
+	f, _, _ := testStreams("")
+	c := NewCmdCIGitHub(f, nil)
+	c.SetArgs([]string{path, "--root", filepath.Dir(path), "-o", out})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	lintWorkflow(t, out)
+	data, _ := os.ReadFile(out)
+	for _, want := range []string{"  packages: write\n", "RKO_REGISTRY_PASSWORD: ${{ secrets.GITHUB_TOKEN }}"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the workflow has no %q", want)
+		}
+	}
+}
+
+func TestKernelStoreFlag(t *testing.T) {
+	dir := moduleDir(t, "m")
+	j, err := captureJob(t, "test", []string{"--kernel-store", "127.0.0.1:5000/rko/kernels", dir}, "")
+	if err != nil || j.Kernel.Store != "127.0.0.1:5000/rko/kernels" {
+		t.Fatalf("job %+v, %v", j, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kernel-store", "ghcr.io/you/rko-kernels:tag", dir}, `--kernel-store (kernel.store): "ghcr.io/you/rko-kernels:tag" is not a registry repository`},
+		{[]string{"--kernel-store", "ghcr.io/you/k", "--kernel", "debian", dir}, "--kernel-store (kernel.store): a registry holds the kernels rko builds"},
+	} {
+		if _, err := captureJob(t, "test", tc.args, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

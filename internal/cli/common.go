@@ -56,6 +56,7 @@ type kernelFlags struct {
 	kernel    string
 	arch      string
 	rustc     string
+	store     string
 	// defaultProfile is --profile's default on this command; a kernel not
 	// of rko's own takes no profile unless one was asked for.
 	defaultProfile string
@@ -75,13 +76,14 @@ func (f *kernelFlags) add(c *cobra.Command, profile string) {
 	fl.StringVar(&f.source, "source", "", "kernel source for rko's kernel: a tree or a linux-source tarball (default: $RKO_LINUX_SRC, /usr/src/linux-source-*, the rootfs's)")
 	fl.StringVar(&f.toolchain, "toolchain", "auto", "toolchain: auto (host if rko doctor passes, else the pinned rootfs), host or rootfs")
 	fl.StringVar(&f.rustc, "rustc", "", "the compiler of the rootfs toolchain: 1.85 (the pinned one, default) or 1.98 (the newest of trixie-backports); kernel and modules are built with it (docs/toolchain.md#two-compilers)")
+	fl.StringVar(&f.store, "kernel-store", "", "OCI registry repository of built kernels (HOST/REPOSITORY): pull rko's kernel from it when it is there, push it after building it (docs/scale.md#kernels-in-an-oci-registry)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print no progress")
 }
 
 // kernelRequest is the job's kernel the flags name (unchecked).
 func (f *kernelFlags) kernelRequest() job.Kernel {
 	return job.Request{Spec: f.kernel, Arch: f.arch, Profile: f.profile, DefaultProfile: f.defaultProfile,
-		Source: f.source, Fragments: f.fragments, Rustc: f.rustc}.Kernel()
+		Source: f.source, Fragments: f.fragments, Rustc: f.rustc, Store: f.store}.Kernel()
 }
 
 // prepare checks the kernel flags, then selects the toolchain and finds

@@ -49,7 +49,7 @@ architecture).`,
 	}
 	f.add(b, "default")
 	b.Flags().BoolVar(&asJSON, "json", false, "print the kernel as JSON")
-	c.AddCommand(b, NewCmdKernelList(fa, nil))
+	c.AddCommand(b, NewCmdKernelList(fa, nil), NewCmdKernelPush(fa, nil), NewCmdKernelPull(fa, nil))
 	return c
 }
 

@@ -24,6 +24,7 @@ var fields = map[string]string{
 	"fragment":  "--fragment (kernel.fragments)",
 	"source":    "--source (kernel.source)",
 	"rustc":     "--rustc (kernel.rustc)",
+	"store":     "--kernel-store (kernel.store)",
 	"toolchain": "--toolchain (toolchain)",
 	"modules":   "module directory (modules)",
 	"devices":   "--device (devices)",
@@ -158,6 +159,14 @@ func (j *Job) checkKernel() (*target.Target, error) {
 	}
 	if k.Rustc != "" && k.Kind == KindDebian {
 		return nil, bad("rustc", "Debian's kernel was built with Debian's rustc 1.85, and modules must be built with the kernel's compiler: drop --rustc, or use rko's own kernel (drop --kernel debian)")
+	}
+	if k.Store != "" {
+		if k.Kind != KindRko {
+			return nil, bad("store", "a registry holds the kernels rko builds; --kernel %s is not one: drop --kernel-store", k.Spec())
+		}
+		if !storeRef.MatchString(k.Store) {
+			return nil, bad("store", "%q is not a registry repository: want HOST[:PORT]/REPOSITORY, e.g. ghcr.io/you/rko-kernels (the kernel key is the tag)", k.Store)
+		}
 	}
 	if k.Kind != KindRko {
 		if k.Profile != "" && k.Profile != "default" || len(k.Fragments) > 0 {
@@ -319,3 +328,7 @@ func (j *Job) checkDevices(t *target.Target) error {
 	}
 	return nil
 }
+// storeRef is a registry repository without a tag or digest (the
+// kernel key is the tag): HOST[:PORT]/PATH, lower case as the OCI
+// distribution spec names repositories.
+var storeRef = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$`)

@@ -95,6 +95,11 @@ type Kernel struct {
 	// (toolchain.Compilers). A kernel is never used with modules of
 	// another compiler.
 	Rustc string `json:"rustc,omitempty"`
+	// Store is an OCI registry repository of built kernels (rko): the
+	// kernel is pulled from it when it is there, tagged with its cache
+	// key, and pushed to it after rko had to build it
+	// (docs/scale.md#kernels-in-an-oci-registry).
+	Store string `json:"store,omitempty"`
 }
 
 // Device is a device attached to the guest: a name in rko's device
@@ -250,6 +255,8 @@ type Request struct {
 	Fragments []string
 	// Rustc is --rustc.
 	Rustc string
+	// Store is --kernel-store.
+	Store string
 }
 
 // Kernel is the job's Kernel of the request, unchecked (Check does
@@ -273,6 +280,7 @@ func (r Request) Kernel() Kernel {
 		jk.Source = AbsPath(r.Source)
 	}
 	jk.Rustc = r.Rustc
+	jk.Store = r.Store
 	return jk
 }
 

@@ -37,6 +37,13 @@ func entry(p *Params) (key, dir string, frags []Fragment, err error) {
 	return key, filepath.Join(root, key), frags, nil
 }
 
+// KeyOf is the cache key of the kernel p describes, built or not (the
+// tag of the kernel in a registry: rko kernel push, --kernel-store).
+func KeyOf(p Params) (string, error) {
+	key, _, _, err := entry(&p)
+	return key, err
+}
+
 // ErrNotBuilt means the kernel asked of Lookup is not in the cache.
 var ErrNotBuilt = errors.New("kernel not built yet")
 

@@ -74,6 +74,8 @@ type TestOptions struct {
 	Toolchain string   `json:"toolchain,omitempty"`
 	Rustc     string   `json:"rustc,omitempty"`
 	Kmemleak  string   `json:"kmemleak,omitempty"`
+	// KernelStore is --kernel-store: a registry repository of kernels.
+	KernelStore string `json:"kernel_store,omitempty"`
 	Fragments []string `json:"fragments,omitempty"`
 	Append    []string `json:"append,omitempty"`
 	Params    []string `json:"params,omitempty"`
@@ -291,7 +293,7 @@ func (s *Spec) args(c Cell) []string {
 	a = append(a, "--profile", c.Profile)
 	t := s.Test
 	for _, f := range []struct{ flag, v string }{{"--accel", t.Accel}, {"--timeout", t.Timeout},
-		{"--toolchain", t.Toolchain}, {"--rustc", t.Rustc}, {"--kmemleak", t.Kmemleak}} {
+		{"--toolchain", t.Toolchain}, {"--rustc", t.Rustc}, {"--kmemleak", t.Kmemleak}, {"--kernel-store", t.KernelStore}} {
 		if f.v != "" {
 			a = append(a, f.flag, f.v)
 		}

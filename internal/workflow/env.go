@@ -270,16 +270,24 @@ func (e *Env) ownKernel(ctx context.Context, jk job.Kernel) (*kernel.Kernel, err
 			return nil, err
 		}
 	}
+	params := kernel.Params{Target: t, Source: e.Source, Toolchain: e.Toolchain, Profile: jk.Profile, Extra: extra}
+	if jk.Store != "" {
+		if k, err := e.pullKernel(ctx, jk.Store, params); k != nil || err != nil {
+			return k, err
+		}
+	}
 	logPath, logf := LogFile("kernel")
 	defer logf.Close()
 	start := time.Now()
 	built := false
-	k, err := kernel.Build(ctx, kernel.Params{
-		Target: t, Source: e.Source, Toolchain: e.Toolchain, Profile: jk.Profile, Extra: extra, Log: logf,
-		Progress: func(f string, a ...any) { built = true; e.UI.Logf(f, a...) },
-	})
+	params.Log = logf
+	params.Progress = func(f string, a ...any) { built = true; e.UI.Logf(f, a...) }
+	k, err := kernel.Build(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nfull build log: %s", err, logPath)
+	}
+	if built && jk.Store != "" {
+		e.pushKernel(ctx, jk.Store, k)
 	}
 	if built {
 		e.UI.Logf("kernel %s %s (%s, profile %s) built in %s", k.Target().Name, k.Release, k.Key, k.Profile, time.Since(start).Round(time.Second))
