@@ -30,6 +30,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -101,9 +102,20 @@ func Repository(r Ref) (*remote.Repository, error) {
 		}
 		cred = credentials.Credential(st)
 	}
-	repo.Client = &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache(), Credential: cred}
+	repo.Client = &auth.Client{Client: httpClient, Cache: auth.NewCache(), Credential: cred}
 	return repo, nil
 }
+
+// httpClient retries as oras-go's default client does, and gives up on a
+// registry that accepts a connection and does not answer: no more than
+// 10 s to connect and 60 s to the first byte of a response (a blob's
+// transfer itself is bounded only by the run's context).
+var httpClient = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return &http.Client{Transport: retry.NewTransport(t)}
+}()
 
 func isLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
@@ -216,7 +228,7 @@ func registryError(r Ref, err error) error {
 	switch {
 	case strings.Contains(msg, "401") || strings.Contains(msg, "403") || strings.Contains(msg, "unauthorized") || strings.Contains(msg, "denied") || strings.Contains(msg, "credential not found"):
 		return fmt.Errorf("registry %s refused rko: %w (log in with docker login %s, or set RKO_REGISTRY_USER and RKO_REGISTRY_PASSWORD)", r.Registry, err, r.Registry)
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "timeout awaiting response headers") || strings.Contains(msg, "i/o timeout"):
 		return fmt.Errorf("registry %s timed out: %w", r.Registry, err)
 	}
 	return fmt.Errorf("registry %s: %w", r.Registry, err)

@@ -282,3 +282,36 @@ func TestRegistryAuth(t *testing.T) {
 		t.Fatalf("pull with the docker config's credentials: %v", err)
 	}
 }
+
+// TestRegistryTimesOut: a registry that accepts connections and never
+// answers is given up at the context's deadline, named, and nothing is
+// cached.
+func TestRegistryTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	repo, _ := ParseRef(l.Addr().String() + "/rko/kernels")
+	root := t.TempDir()
+	start := time.Now()
+	_, err = Pull(ctx, repo, Expect{Key: "0123456789abcdef", Toolchain: "tc-1"}, root, nil)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %s", d)
+	}
+	noLeftovers(t, root)
+}
