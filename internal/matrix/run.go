@@ -51,9 +51,23 @@ type Report struct {
 	Guests int `json:"guests"`
 	// WallS is the run's wall time, CellsS the sum of the cells' times,
 	// in seconds.
-	WallS  float64      `json:"wall_s"`
-	CellsS float64      `json:"cells_s"`
-	Cells  []CellResult `json:"cells"`
+	WallS  float64 `json:"wall_s"`
+	CellsS float64 `json:"cells_s"`
+	// Kernels are the distinct kernels of the cells, each resolved once
+	// (found in the cache, pulled or built), in the order they were.
+	Kernels []KernelResult `json:"kernels"`
+	Cells   []CellResult   `json:"cells"`
+}
+
+// KernelResult is one kernel of a Report.
+type KernelResult struct {
+	// Kernel is the request (job.Kernel.Describe), Key and Release the
+	// kernel's when it was resolved, Error why not.
+	Kernel  string  `json:"kernel"`
+	Key     string  `json:"key,omitempty"`
+	Release string  `json:"release,omitempty"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // CellResult is one cell of a Report.
@@ -164,6 +178,7 @@ func Run(ctx context.Context, cells []Planned, o Options) (*Report, error) {
 		job   *job.Job
 		ready chan struct{}
 		err   error
+		res   KernelResult
 	}
 	kernels := map[string]*kernelState{}
 	var order []*kernelState
@@ -179,12 +194,23 @@ func Run(ctx context.Context, cells []Planned, o Options) (*Report, error) {
 			order = append(order, kernels[key])
 		}
 	}
+	resolved := make(chan struct{})
 	go func() {
+		defer close(resolved)
 		for _, ks := range order {
+			ks.res.Kernel = ks.job.Kernel.Describe()
 			if ctx.Err() != nil {
 				ks.err = ctx.Err()
 			} else {
-				_, ks.err = workflow.Resolve(ctx, ks.job, p, true)
+				t0 := time.Now()
+				var r *workflow.Resolved
+				r, ks.err = workflow.Resolve(ctx, ks.job, p, true)
+				ks.res.Seconds = seconds(time.Since(t0))
+				if ks.err == nil {
+					ks.res.Key, ks.res.Release = r.Kernel.Key, r.Kernel.Release
+				} else {
+					ks.res.Error = firstLine(ks.err.Error())
+				}
 			}
 			close(ks.ready)
 		}
@@ -251,6 +277,12 @@ func Run(ctx context.Context, cells []Planned, o Options) (*Report, error) {
 		}()
 	}
 	wg.Wait()
+	<-resolved // a cancelled build has stopped, its make and toolchain with it
+	for _, ks := range order {
+		if ks.res.Kernel != "" {
+			rep.Kernels = append(rep.Kernels, ks.res)
+		}
+	}
 	rep.Passed = true
 	for _, c := range rep.Cells {
 		rep.CellsS += c.TimeS
