@@ -12,11 +12,14 @@ import (
 
 // matrixReport is the part of rko matrix --json the tests read.
 type matrixReport struct {
-	Passed bool    `json:"passed"`
-	Guests int     `json:"guests"`
-	WallS  float64 `json:"wall_s"`
-	CellsS float64 `json:"cells_s"`
-	Cells  []struct {
+	Passed  bool    `json:"passed"`
+	Guests  int     `json:"guests"`
+	WallS   float64 `json:"wall_s"`
+	CellsS  float64 `json:"cells_s"`
+	Kernels []struct {
+		Kernel, Key string
+	} `json:"kernels"`
+	Cells []struct {
 		Cell    string          `json:"cell"`
 		Verdict string          `json:"verdict"`
 		Reason  string          `json:"reason"`
@@ -69,6 +72,11 @@ func TestMatrix(t *testing.T) {
 		if c.Verdict != "passed" || c.Report == nil || c.Report.Tests.Passed != 2 {
 			t.Errorf("%s: %s %q, want passed with 2 tests", c.Cell, c.Verdict, c.Reason)
 		}
+	}
+	// Three kernel requests (x86_64 default and bench, UML default), each
+	// resolved once; on x86_64 bench is the default kernel, one key.
+	if len(rep.Kernels) != 3 || rep.Kernels[0].Key == "" || rep.Kernels[0].Key != rep.Kernels[1].Key || rep.Kernels[2].Key == rep.Kernels[0].Key {
+		t.Errorf("kernels: %+v, want 3 requests, the first two of one key", rep.Kernels)
 	}
 	t.Logf("matrix: %d cells in %.1fs wall, %.1fs the sum of the cells, %d guests", len(rep.Cells), rep.WallS, rep.CellsS, rep.Guests)
 	// The cell's job is rko test's job for the same flags.
