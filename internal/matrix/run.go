@@ -31,7 +31,7 @@ const (
 	Passed = "passed"
 	// Failed: the job ran and failed, or a module did not build.
 	Failed = "failed"
-	// Error: rko could not run the cell (its kernel did not build, a
+	// Errored: rko could not run the cell (its kernel did not build, a
 	// tool is missing).
 	Errored = "error"
 	// Refused: the cell's job cannot work (job.Check); nothing ran.
