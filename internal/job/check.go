@@ -328,6 +328,7 @@ func (j *Job) checkDevices(t *target.Target) error {
 	}
 	return nil
 }
+
 // storeRef is a registry repository without a tag or digest (the
 // kernel key is the tag): HOST[:PORT]/PATH, lower case as the OCI
 // distribution spec names repositories.
