@@ -67,18 +67,22 @@ type Selector struct {
 // TestOptions are rko test flags shared by every cell, each named as the
 // flag is (docs/commands.md#rko-test-dir).
 type TestOptions struct {
-	Accel     string   `json:"accel,omitempty"`
-	Timeout   string   `json:"timeout,omitempty"`
-	MemoryMB  int      `json:"memory_mb,omitempty"`
-	CPUs      int      `json:"cpus,omitempty"`
-	Toolchain string   `json:"toolchain,omitempty"`
-	Rustc     string   `json:"rustc,omitempty"`
-	Kmemleak  string   `json:"kmemleak,omitempty"`
+	Accel     string `json:"accel,omitempty"`
+	Timeout   string `json:"timeout,omitempty"`
+	MemoryMB  int    `json:"memory_mb,omitempty"`
+	CPUs      int    `json:"cpus,omitempty"`
+	Toolchain string `json:"toolchain,omitempty"`
+	Rustc     string `json:"rustc,omitempty"`
+	Kmemleak  string `json:"kmemleak,omitempty"`
 	// KernelStore is --kernel-store: a registry repository of kernels.
-	KernelStore string `json:"kernel_store,omitempty"`
-	Fragments []string `json:"fragments,omitempty"`
-	Append    []string `json:"append,omitempty"`
-	Params    []string `json:"params,omitempty"`
+	KernelStore string   `json:"kernel_store,omitempty"`
+	Fragments   []string `json:"fragments,omitempty"`
+	Append      []string `json:"append,omitempty"`
+	Params      []string `json:"params,omitempty"`
+	// Devices are --device values (NAME, or NAME=FILE with FILE relative
+	// to the matrix file), FailNth is --fail-nth.
+	Devices []string `json:"devices,omitempty"`
+	FailNth bool     `json:"fail_nth,omitempty"`
 }
 
 // Error is a matrix file that cannot be used: where, and what was wrong.
@@ -312,6 +316,15 @@ func (s *Spec) args(c Cell) []string {
 	}
 	for _, v := range t.Params {
 		a = append(a, "--param", v)
+	}
+	for _, v := range t.Devices {
+		if name, file, ok := strings.Cut(v, "="); ok {
+			v = name + "=" + s.abs(file)
+		}
+		a = append(a, "--device", v)
+	}
+	if t.FailNth {
+		a = append(a, "--fail-nth")
 	}
 	return append(a, "--", s.abs(c.Module))
 }

@@ -36,7 +36,8 @@ func TestParseErrors(t *testing.T) {
 func TestCells(t *testing.T) {
 	s, err := Parse([]byte(`{"schema": 1, "modules": ["rust", "c"], "kernels": ["default", "6.12", "debian", "../tree"],
 		"arches": ["x86_64", "um"], "exclude": [{"kernel": "6.12", "arch": "um"}, {"module": "c", "kernel": "debian"}],
-		"test": {"accel": "tcg", "memory_mb": 256, "fragments": ["extra.config"], "params": ["hello.count=3"]}}`), "m.json")
+		"test": {"accel": "tcg", "memory_mb": 256, "fragments": ["extra.config"], "params": ["hello.count=3"],
+		"devices": ["pci-testdev", "acpi-ssdt=ssdt.dsl"], "fail_nth": true}}`), "m.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,8 @@ func TestCells(t *testing.T) {
 		t.Fatalf("cells:\n got %q\nwant %q", names, want)
 	}
 	if got, want := cells[2].Args, []string{"--kernel", "6.12", "--arch", "x86_64", "--profile", "default", "--accel", "tcg",
-		"--memory", "256", "--fragment", "/m/hello/extra.config", "--param", "hello.count=3", "--", "/m/hello/rust"}; !reflect.DeepEqual(got, want) {
+		"--memory", "256", "--fragment", "/m/hello/extra.config", "--param", "hello.count=3",
+		"--device", "pci-testdev", "--device", "acpi-ssdt=/m/hello/ssdt.dsl", "--fail-nth", "--", "/m/hello/rust"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("args of %s:\n got %q\nwant %q", cells[2].Name, got, want)
 	}
 	if got := cells[0].Args[:2]; got[0] != "--arch" {
