@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,42 +11,6 @@ import (
 	"github.com/rkodev/rko/internal/cache"
 	"github.com/rkodev/rko/internal/testutil"
 )
-
-// startRegistry starts Debian's docker-registry on a free loopback port
-// (the same as internal/store's tests) and returns its address.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		if testutil.InCI() {
-			t.Fatal("docker-registry is not installed (scripts/setup installs it)")
-		}
-		t.Skip("docker-registry is not installed: apt-get install docker-registry (scripts/setup)")
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "storage"), addr)), 0o644)
-	cmd := exec.Command(bin, "serve", cfg)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("docker-registry did not answer on %s", addr)
-	return ""
-}
 
 // TestKernelStore pushes the UML kernel (which CI builds anyway) to a
 // registry on loopback, then runs rko test --kernel-store on a machine
@@ -63,7 +24,7 @@ func TestKernelStore(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a private mount namespace (unshare -m)")
 	}
-	addr := startRegistry(t)
+	addr, _ := testutil.StartRegistry(t, "")
 	repo := addr + "/rko/kernels"
 	dir := copyDir(t, "../examples/hello/rust")
 	if r := rko(t, coldTimeout, "test", "--arch", "um", "--toolchain", "rootfs", dir); r.code != 0 {

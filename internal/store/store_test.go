@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,53 +21,11 @@ import (
 // crypt.crypt and METHOD_BLOWFISH).
 const htpasswd = "rko:$2b$04$oJpcmv/Kk/DsjqzaPdD9xeN.Q9AYGHvaqOFNx/9vMkBsMaPaBhUf6\n"
 
-// startRegistry starts Debian's docker-registry (the distribution
-// project's registry server) on a free loopback port with its storage in
-// a temporary directory, with basic authentication when auth is set, and
-// returns its address and storage directory. It is stopped at the end
-// of the test.
 func startRegistry(t *testing.T, auth bool) (addr, storage string) {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		if testutil.InCI() {
-			t.Fatal("docker-registry is not installed (scripts/setup installs it)")
-		}
-		t.Skip("docker-registry is not installed: apt-get install docker-registry (scripts/setup)")
-	}
-	dir := t.TempDir()
-	storage = filepath.Join(dir, "storage")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", storage, addr)
 	if auth {
-		os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(htpasswd), 0o600)
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: rko-test\n    path: %s\n", filepath.Join(dir, "htpasswd"))
+		return testutil.StartRegistry(t, htpasswd)
 	}
-	cfgPath := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
-	cmd := exec.Command(bin, "serve", cfgPath)
-	log, _ := os.Create(filepath.Join(dir, "registry.log"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
-	for i := 0; i < 100; i++ {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr, storage
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-	t.Fatalf("docker-registry did not answer on %s in 5 s:\n%s", addr, b)
-	return
+	return testutil.StartRegistry(t, "")
 }
 
 // fakeKernel writes a kernel cache entry of the shape rko's builds have
