@@ -74,6 +74,11 @@ func GitHub(o GitHubOptions) ([]byte, error) {
 			return nil, fmt.Errorf("%q: want letters, digits and ._/@+- only", v)
 		}
 	}
+	for _, v := range append([]string{o.Matrix}, o.Fragments...) {
+		if strings.Contains(v, "${{") {
+			return nil, fmt.Errorf("%q holds \"${{\", which GitHub would evaluate as an expression: rename it", v)
+		}
+	}
 	if filepath.IsAbs(o.Matrix) || strings.HasPrefix(o.Matrix, "../") {
 		return nil, fmt.Errorf("the matrix file %s is outside the repository: the workflow runs in the repository's checkout", o.Matrix)
 	}
@@ -85,6 +90,9 @@ func GitHub(o GitHubOptions) ([]byte, error) {
 	}
 	d.HashFiles = strings.Join(hash, ", ")
 	for _, c := range o.Cells {
+		if strings.Contains(c.Name, "${{") {
+			return nil, fmt.Errorf("cell %q holds \"${{\", which GitHub would evaluate as an expression: rename the module or kernel directory", c.Name)
+		}
 		if c.Job == nil {
 			d.Refused = append(d.Refused, oneLine(c.Name+": "+c.Refused))
 			continue
