@@ -261,6 +261,13 @@ func (s *Spec) Cells() ([]Cell, error) {
 	if len(cells) == 0 {
 		return nil, &Error{File: name, Msg: "no cells: the excludes drop every combination"}
 	}
+	ids := map[string]string{}
+	for _, c := range cells {
+		if other, ok := ids[c.ID]; ok {
+			return nil, &Error{File: name, Msg: fmt.Sprintf("cells %s and %s have the same id %s (ids keep letters, digits, '.' and '_'): rename a module or kernel directory", other, c.Name, c.ID)}
+		}
+		ids[c.ID] = c.Name
+	}
 	return cells, nil
 }
 

@@ -78,6 +78,7 @@ func TestCells(t *testing.T) {
 func TestCellsErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"unused exclude", `{"schema": 1, "modules": ["a"], "exclude": [{"kernel": "6.1"}]}`, "exclude[0]: matches no cell"},
+		{"same id", `{"schema": 1, "modules": ["a b", "a-b"]}`, "cells a b/default/host/default and a-b/default/host/default have the same id a-b-default-host-default"},
 		{"no cells", `{"schema": 1, "modules": ["a"], "exclude": [{"module": "a"}]}`, "no cells: the excludes drop every combination"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
