@@ -263,6 +263,7 @@ func Run(ctx context.Context, cells []Planned, o Options) (*Report, error) {
 				return
 			}
 			t0 := time.Now()
+			p.Logf("%s: started", c.Name)
 			runCell(ctx, c.Job, quiet, res)
 			res.TimeS = seconds(time.Since(t0))
 			if ctx.Err() != nil {
