@@ -203,9 +203,11 @@ func TestCIGitHubKernelStore(t *testing.T) {
 
 func TestKernelStoreFlag(t *testing.T) {
 	dir := moduleDir(t, "m")
-	j, err := captureJob(t, "test", []string{"--kernel-store", "127.0.0.1:5000/rko/kernels", dir}, "")
-	if err != nil || j.Kernel.Store != "127.0.0.1:5000/rko/kernels" {
-		t.Fatalf("job %+v, %v", j, err)
+	for _, ref := range []string{"127.0.0.1:5000/rko/kernels", "ghcr.io/you/k@sha256:" + strings.Repeat("ab", 32)} {
+		j, err := captureJob(t, "test", []string{"--kernel-store", ref, dir}, "")
+		if err != nil || j.Kernel.Store != ref {
+			t.Fatalf("job %+v, %v", j, err)
+		}
 	}
 	for _, tc := range []struct {
 		args []string

@@ -165,7 +165,7 @@ func (j *Job) checkKernel() (*target.Target, error) {
 			return nil, bad("store", "a registry holds the kernels rko builds; --kernel %s is not one: drop --kernel-store", k.Spec())
 		}
 		if !storeRef.MatchString(k.Store) {
-			return nil, bad("store", "%q is not a registry repository: want HOST[:PORT]/REPOSITORY, e.g. ghcr.io/you/rko-kernels (the kernel key is the tag)", k.Store)
+			return nil, bad("store", "%q is not a registry repository: want HOST[:PORT]/REPOSITORY, e.g. ghcr.io/you/rko-kernels (the kernel key is the tag), or REPOSITORY@sha256:DIGEST for one pinned kernel", k.Store)
 		}
 	}
 	if k.Kind != KindRko {
@@ -329,7 +329,7 @@ func (j *Job) checkDevices(t *target.Target) error {
 	return nil
 }
 
-// storeRef is a registry repository without a tag or digest (the
-// kernel key is the tag): HOST[:PORT]/PATH, lower case as the OCI
-// distribution spec names repositories.
-var storeRef = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$`)
+// storeRef is a registry repository without a tag (the kernel key is the
+// tag): HOST[:PORT]/PATH, lower case as the OCI distribution spec names
+// repositories, or with a digest that pins one kernel.
+var storeRef = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(@sha256:[a-f0-9]{64})?$`)

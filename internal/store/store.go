@@ -74,6 +74,9 @@ func ParseRef(s string) (Ref, error) {
 	return Ref{r}, nil
 }
 
+// Pinned reports whether r names one artifact by its digest.
+func (r Ref) Pinned() bool { return strings.HasPrefix(r.Reference.Reference, "sha256:") }
+
 // WithKey is the reference of the kernel key in r's repository: r's own
 // tag or digest when it has one.
 func (r Ref) WithKey(key string) Ref {

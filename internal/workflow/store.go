@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/rkodev/rko/internal/job"
 	"github.com/rkodev/rko/internal/kernel"
@@ -16,6 +17,8 @@ import (
 // the cache (store.Pull). It returns nil and no error when rko is to
 // build the kernel: the kernel is cached already (kernel.Build finds
 // it), the registry does not have it, or the registry failed (said).
+// A repository pinned by digest (REPO@sha256:...) is that kernel or an
+// error: it is never replaced by a build, nor pushed to.
 func (e *Env) pullKernel(ctx context.Context, repo string, p kernel.Params) (*kernel.Kernel, error) {
 	key, err := kernel.KeyOf(p)
 	if err != nil {
@@ -24,17 +27,24 @@ func (e *Env) pullKernel(ctx context.Context, repo string, p kernel.Params) (*ke
 	if _, err := kernel.Lookup(p); err == nil {
 		return nil, nil
 	}
+	ref, err := store.ParseRef(repo)
+	if err != nil {
+		return nil, err
+	}
 	if e.Toolchain.Kind != toolchain.Rootfs {
+		if ref.Pinned() {
+			return nil, fmt.Errorf("--kernel-store %s (pinned by digest): a pulled kernel is used only with the rootfs toolchain (its Makefiles run in the sandbox): give --toolchain rootfs", repo)
+		}
 		// A pulled build tree's Makefiles run when a module is built
 		// against it: only inside the toolchain's sandbox.
 		e.UI.Warnf("kernel store: a pulled kernel is used only with the rootfs toolchain (its Makefiles run in the sandbox), and this run uses the host's: building the kernel here (--toolchain rootfs pulls it)")
 		return nil, nil
 	}
-	ref, err := store.ParseRef(repo)
-	if err != nil {
-		return nil, err
-	}
 	pulled, err := store.Pull(ctx, ref, store.Expect{Key: key, Toolchain: e.Toolchain.ID, Source: e.Source}, "", e.UI.Logf)
+	if err != nil && ref.Pinned() {
+		// A pinned kernel is that kernel or none: never another build.
+		return nil, fmt.Errorf("--kernel-store %s (pinned by digest): %w", repo, err)
+	}
 	switch {
 	case err == nil:
 		if !pulled.Cached {
@@ -56,6 +66,10 @@ func (e *Env) pullKernel(ctx context.Context, repo string, p kernel.Params) (*ke
 // is said and does not fail the run.
 func (e *Env) pushKernel(ctx context.Context, repo string, k *kernel.Kernel) {
 	ref, err := store.ParseRef(repo)
+	if err == nil && ref.Pinned() {
+		e.UI.Logf("kernel store %s is pinned by digest: kernel %s is not pushed", repo, k.Key)
+		return
+	}
 	if err == nil {
 		var pushed *store.Pushed
 		if pushed, err = store.Push(ctx, ref, k, e.UI.Logf); err == nil {

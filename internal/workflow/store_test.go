@@ -66,7 +66,8 @@ func TestKernelStoreHooks(t *testing.T) {
 	}
 	// Another machine built and pushed it.
 	ref, _ := store.ParseRef(repo)
-	if _, err := store.Push(ctx, ref, builtKernel(t, t.TempDir(), key, e), nil); err != nil {
+	pushed, err := store.Push(ctx, ref, builtKernel(t, t.TempDir(), key, e), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,5 +114,21 @@ func TestKernelStoreHooks(t *testing.T) {
 	e.pushKernel(ctx, "127.0.0.1:1/rko/kernels", k)
 	if !strings.Contains(out.String(), "kernel store: pushing kernel "+key) {
 		t.Errorf("a failed push is not said:\n%s", out)
+	}
+
+	// Pinned by digest: that kernel, on a machine without it; an error
+	// for a job that needs another; never pushed to.
+	pinned := repo + "@" + pushed.Digest
+	e2, params2, out2 := storeEnv(t)
+	if k, err := e2.pullKernel(ctx, pinned, params2); err != nil || k == nil || k.Key != key {
+		t.Fatalf("pinned: %v, %v", k, err)
+	}
+	params2.Profile = "debug"
+	if _, err := e2.pullKernel(ctx, pinned, params2); err == nil || !strings.Contains(err.Error(), "(pinned by digest)") || !strings.Contains(err.Error(), "holds kernel "+key) {
+		t.Errorf("a pinned kernel for a job that needs another: %v", err)
+	}
+	e2.pushKernel(ctx, pinned, k)
+	if !strings.Contains(out2.String(), "is pinned by digest: kernel "+key+" is not pushed") {
+		t.Errorf("a pinned store is pushed to:\n%s", out2)
 	}
 }
