@@ -188,24 +188,35 @@ func Push(ctx context.Context, r Ref, k *kernel.Kernel, progress func(string, ..
 	if progress != nil {
 		progress("pushing %s: %d files, %.1f MiB compressed", ref, files, float64(size)/(1<<20))
 	}
-	if err := pushIfMissing(ctx, repo, cfg, bytes.NewReader(cfgJSON)); err != nil {
-		return nil, registryError(ref, err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	if err := pushIfMissing(ctx, repo, layer, tmp); err != nil {
-		return nil, registryError(ref, err)
-	}
-	man, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, ArtifactType, oras.PackManifestOptions{
-		ConfigDescriptor: &cfg, Layers: []ocispec.Descriptor{layer},
-		ManifestAnnotations: map[string]string{
-			"dev.rko.kernel.key": k.Key, "dev.rko.kernel.arch": k.Target().Name, "dev.rko.kernel.release": k.Release,
-			"dev.rko.kernel.profile": k.Profile, "dev.rko.kernel.toolchain": k.Toolchain,
-			ocispec.AnnotationCreated: "1970-01-01T00:00:00Z", // the same kernel, the same manifest
-		}})
-	if err != nil {
-		return nil, registryError(ref, err)
+	// Two pushes of one kernel at once upload the same blobs; the
+	// registry may then not know a blob for a moment (the other upload's
+	// commit replacing it), and refuse the manifest naming it: the blobs
+	// are checked and the manifest sent again.
+	var man ocispec.Descriptor
+	for attempt := 1; ; attempt++ {
+		if err := pushIfMissing(ctx, repo, cfg, bytes.NewReader(cfgJSON)); err != nil {
+			return nil, registryError(ref, err)
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		if err := pushIfMissing(ctx, repo, layer, tmp); err != nil {
+			return nil, registryError(ref, err)
+		}
+		man, err = oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, ArtifactType, oras.PackManifestOptions{
+			ConfigDescriptor: &cfg, Layers: []ocispec.Descriptor{layer},
+			ManifestAnnotations: map[string]string{
+				"dev.rko.kernel.key": k.Key, "dev.rko.kernel.arch": k.Target().Name, "dev.rko.kernel.release": k.Release,
+				"dev.rko.kernel.profile": k.Profile, "dev.rko.kernel.toolchain": k.Toolchain,
+				ocispec.AnnotationCreated: "1970-01-01T00:00:00Z", // the same kernel, the same manifest
+			}})
+		if err == nil {
+			break
+		}
+		if attempt == 4 || !strings.Contains(err.Error(), "blob unknown") || ctx.Err() != nil {
+			return nil, registryError(ref, err)
+		}
+		time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
 	}
 	if err := repo.Tag(ctx, man, ref.Reference.Reference); err != nil {
 		return nil, registryError(ref, err)
