@@ -247,6 +247,12 @@ func Run(ctx context.Context, cells []Planned, o Options) (*Report, error) {
 			if ks.err != nil {
 				if ctx.Err() == nil {
 					res.Verdict, res.Reason = Errored, "kernel: "+firstLine(ks.err.Error())
+					var je *job.Error
+					if errors.As(ks.err, &je) {
+						// Known only once the kernel is found (a tree's own
+						// architecture): the job cannot work.
+						res.Verdict, res.Reason = Refused, je.Error()
+					}
 					p.Logf("%s: %s (%s)", c.Name, res.Verdict, res.Reason)
 				}
 				return
@@ -307,6 +313,10 @@ func runCell(ctx context.Context, j *job.Job, p *ui.Printer, res *CellResult) {
 		res.Verdict, res.Reason = Failed, res.Report.Verdict.Reason
 	default:
 		res.Verdict, res.Reason = Errored, firstLine(err.Error())
+		var je *job.Error
+		if errors.As(err, &je) {
+			res.Verdict, res.Reason = Refused, je.Error()
+		}
 		var be *kbuild.Error
 		if errors.As(err, &be) && len(be.Diagnostics) > 0 {
 			// A module that does not compile on this kernel is a finding
