@@ -35,7 +35,7 @@ static int __init hello_c_init(void)
 		return -ENOMEM;
 	if (!checked_sum(numbers, ARRAY_SIZE(initial), &sum)) {
 		kfree(numbers);
-		return -EOVERFLOW;
+		return -ERANGE;
 	}
 	pr_info("hello_c: loaded, sum %d\n", sum);
 	return 0;

@@ -8,10 +8,25 @@
 
 use kernel::prelude::*;
 
+// One source for every kernel rko builds (6.12 to 7.3): rko tells the
+// module what the kernel it builds against has, as cfgs
+// (docs/kernels.md#one-module-source-for-several-kernels). A plain make
+// sets none of them, and `not(rko)` then stands for the newest kernel.
+#[cfg(any(rko_has_module_authors, not(rko)))]
 module! {
     type: Hello,
     name: "hello",
     authors: ["rko"],
+    description: "hello: a Rust kernel module",
+    license: "GPL",
+}
+
+// Older kernels (6.12) take one author.
+#[cfg(all(rko, not(rko_has_module_authors)))]
+module! {
+    type: Hello,
+    name: "hello",
+    author: "rko",
     description: "hello: a Rust kernel module",
     license: "GPL",
 }
@@ -31,7 +46,7 @@ impl kernel::Module for Hello {
         for n in [72, 108, 200] {
             numbers.push(n, GFP_KERNEL)?;
         }
-        let sum = checked_sum(&numbers).ok_or(EOVERFLOW)?;
+        let sum = checked_sum(&numbers).ok_or(ERANGE)?;
         pr_info!("loaded, sum {}\n", sum);
         Ok(Hello { numbers })
     }
@@ -43,6 +58,8 @@ impl Drop for Hello {
     }
 }
 
+// #[kunit_tests] is newer than 6.12: on older kernels the tests are left out.
+#[cfg(any(rko_has_kunit_tests, not(rko)))]
 #[kunit_tests(hello)]
 mod tests {
     use super::*;
