@@ -34,7 +34,7 @@ type FailNthSweep struct {
 	// allocator's warning when fail_page_alloc failed it),
 	// "vmalloc_failure" (vmalloc's "vmalloc error: size ..." warning when
 	// its area's allocation was failed), "probe_failed"
-	// (a driver core's "probe ... failed with error -12").
+	// (a driver core's "probe ... failed with error -N").
 	Expected map[string]int `json:"expected,omitempty"`
 	// Findings are the calls whose failure ended badly.
 	Findings []FailNthFinding `json:"findings,omitempty"`
@@ -147,7 +147,9 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 			count("page_allocation_failure")
 		case strings.Contains(l, ": vmalloc error: size "):
 			count("vmalloc_failure")
-		case strings.Contains(l, "probe with driver") && strings.Contains(l, "failed with error -12"):
+		case strings.Contains(l, ": probe with driver ") && strings.Contains(l, " failed with error -"):
+			// -ENOMEM, or what the failed call became on its way up
+			// (pci_request_region says -EBUSY for any failure).
 			count("probe_failed")
 		}
 		if m := leakPID.FindStringSubmatch(l); m != nil {

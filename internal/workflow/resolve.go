@@ -48,6 +48,12 @@ func (r *Resolved) BootOpts() BootOpts {
 		ConsoleLimitMB: b.ConsoleLimitMB, NoTests: r.Job.Plan.NoTests(),
 		GDB: b.GDB, KeepOnCrash: b.KeepOnCrash, ModuleDirs: r.Job.Modules, FailNth: r.Job.Plan.FailNth}
 	o.ProfileDefaults(r.Kernel, b.Kmemleak == "auto")
+	if r.Job.Plan.FailNth && b.Timeout == 0 {
+		// A sweep is hundreds of loads: one of a PCI driver with its
+		// probe took 7 min on the debug kernel under TCG, and the scan
+		// after it 2 more (seen here), past the profile's 10 minutes.
+		o.Timeout = time.Hour
+	}
 	// Check refused a job whose devices cannot be read.
 	o.Devices, _ = r.Job.AllDevices(r.Kernel.Target().Name)
 	return o
