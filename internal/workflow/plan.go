@@ -51,7 +51,10 @@ func MakePlan(mods []ModuleRun, o BootOpts) *guest.Plan {
 		p.Steps = append(p.Steps, guest.Step{Name: "rmmod " + loaded[i], Kind: "rmmod", Module: loaded[i]})
 	}
 	if o.Kmemleak {
-		timeout := 60
+		// A scan of a debug kernel's memory under TCG took more than a
+		// minute on a loaded host (the x86_64 debug kernel, load 12): the
+		// step's bound is for a hung scan, not a slow one.
+		timeout := 300
 		if o.FailNth {
 			// Hundreds of loads made many more objects to scan; a debug
 			// kernel under TCG took more than a minute (seen here).

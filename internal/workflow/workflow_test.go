@@ -105,7 +105,7 @@ func TestMakePlan(t *testing.T) {
 		{Name: "rmmod beta", Kind: "rmmod", Module: "beta"},
 		{Name: "rmmod alpha_helper", Kind: "rmmod", Module: "alpha_helper"},
 		{Name: "rmmod alpha", Kind: "rmmod", Module: "alpha"},
-		{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: 60},
+		{Name: "kmemleak", Kind: "kmemleak", TimeoutSec: 300},
 	}
 	if !reflect.DeepEqual(p.Steps, want) {
 		for i := range want {
