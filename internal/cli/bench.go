@@ -55,14 +55,17 @@ func NewCmdBench(f *Factory, runF func(context.Context, *BenchOptions) error) *c
 (the bench profile), boots it under QEMU with one vCPU and runs the twins
 interleaved (C, Rust, Rust, C...), in rounds, until the 95 % bootstrap
 interval of every Rust/C cost ratio is within --target or --budget of VM
-time is spent. A ratio above 1 means Rust is slower. Workloads:
+time is spent. A ratio above 1 means Rust is slower. Without KVM it counts
+instructions (QEMU -icount: the guest's clock ticks once per instruction,
+so the host's load does not move the figures); --count time measures wall
+time instead. Workloads:
   kv   misc device key-value store driven from user space (ops/s)
   kvi  the same, the C device on read_iter/write_iter like Rust's (ops/s)
   rbt  rbtree inserts, lookups and removals timed in the kernel (ns/op)
   blk  null_blk against rnull under fio, 4 KiB random reads (IOPS)
-The kernel is chosen like rko test's (--kernel, --arch, --profile, default
-bench); --timeout bounds each round. See docs/bench.md for the method and
-the JSON schema.`,
+The kernel is chosen like rko test's (--kernel, --arch x86_64|arm64|riscv64,
+--profile, default bench; built when missing); --timeout bounds each
+round. See docs/bench.md for the method and the JSON schema.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(o.From) > 0 {
