@@ -27,8 +27,8 @@ type DoctorReport struct {
 	// Kernels are the kernels rko has built, of every version and
 	// architecture (rko kernel list).
 	Kernels []kernel.Summary `json:"kernels"`
-	Accel     string            `json:"accel"`
-	OK        bool              `json:"ok"`
+	Accel   string           `json:"accel"`
+	OK      bool             `json:"ok"`
 }
 
 // DoctorParams configure Doctor.
