@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -182,14 +183,7 @@ var table = map[string]*Device{
 }
 
 // Names lists the devices, sorted.
-func Names() []string {
-	var n []string
-	for k := range table {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
+func Names() []string { return slices.Sorted(maps.Keys(table)) }
 
 // Lookup returns the device called name.
 func Lookup(name string) (*Device, error) {

@@ -8,8 +8,9 @@ package target
 import (
 	"debug/elf"
 	"fmt"
+	"maps"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -200,14 +201,7 @@ var unsupported = map[string]string{
 }
 
 // Names lists the supported targets, sorted.
-func Names() []string {
-	var n []string
-	for k := range table {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
+func Names() []string { return slices.Sorted(maps.Keys(table)) }
 
 // Lookup returns the target called name ("" means the host's).
 func Lookup(name string) (*Target, error) {
