@@ -151,6 +151,23 @@ func (a *apt) packagesFiles() []string {
 	return m
 }
 
+// indexStamp identifies the downloaded indexes (names, sizes, mtimes):
+// what was derived from them stays valid while it is the same.
+func (a *apt) indexStamp() string {
+	var parts [][]byte
+	for _, f := range a.packagesFiles() {
+		st, err := os.Stat(f)
+		if err != nil {
+			return ""
+		}
+		parts = append(parts, []byte(fmt.Sprint(f, st.Size(), st.ModTime().UnixNano())))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return cache.Key(parts...)
+}
+
 // packages reads every downloaded Packages index.
 func (a *apt) packages() ([]Package, error) {
 	var all []Package
