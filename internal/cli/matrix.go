@@ -213,16 +213,10 @@ func printMatrix(w io.Writer, rep *matrix.Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, rel, v, took)
 	}
 	tw.Flush()
-	var parts []string
-	for _, v := range []string{matrix.Passed, matrix.Failed, matrix.Errored, matrix.Refused, matrix.Cancelled} {
-		if counts[v] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
-		}
-	}
 	verdict := "FAIL"
 	if rep.Passed {
 		verdict = "PASS"
 	}
 	fmt.Fprintf(w, "%s: %d cells (%s) in %.1fs wall, %.1fs the sum of the cells, %d guests at once\n",
-		verdict, len(rep.Cells), strings.Join(parts, ", "), rep.WallS, rep.CellsS, rep.Guests)
+		verdict, len(rep.Cells), matrix.Verdicts(counts), rep.WallS, rep.CellsS, rep.Guests)
 }

@@ -40,6 +40,19 @@ const (
 	Cancelled = "cancelled"
 )
 
+// Verdicts is the verdicts of a run counted, in the order of the
+// verdict constants: "5 passed, 1 failed" (the summary line of rko
+// matrix and of rko results merge).
+func Verdicts(counts map[string]int) string {
+	var parts []string
+	for _, v := range []string{Passed, Failed, Errored, Refused, Cancelled} {
+		if counts[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Report is the outcome of a matrix run (rko matrix --json;
 // docs/schemas.md#rko-matrix---json). It passed when every cell passed.
 type Report struct {

@@ -225,17 +225,11 @@ func (m *Merged) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.1fs |\n", cell(r.Name), cell(kernel), cell(verdict), tests, r.TimeS)
 	}
-	var parts []string
-	for _, v := range []string{matrix.Passed, matrix.Failed, matrix.Errored, matrix.Refused, matrix.Cancelled} {
-		if counts[v] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
-		}
-	}
 	verdict := "**FAIL**"
 	if m.Passed {
 		verdict = "**PASS**"
 	}
-	fmt.Fprintf(&b, "\n%s: %d runs (%s)\n", verdict, len(m.Runs), strings.Join(parts, ", "))
+	fmt.Fprintf(&b, "\n%s: %d runs (%s)\n", verdict, len(m.Runs), matrix.Verdicts(counts))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
