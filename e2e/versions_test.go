@@ -161,7 +161,7 @@ func TestKernelVersions(t *testing.T) {
 		// A mirror that cannot be reached: said, and nothing cached.
 		t.Setenv("RKO_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
 		r := rko(t, 5*time.Minute, "kernel", "build", "--kernel", "7.2.11")
-		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach the Debian mirror") || !strings.Contains(r.stderr, "nothing was cached") {
+		if r.code != 2 || !strings.Contains(r.stderr, "cannot reach the Debian mirror") || !strings.Contains(r.stderr, "nothing was cached") {
 			t.Errorf("rko kernel build --kernel 7.2.11 with an unreachable mirror: exit %d:\n%s", r.code, r.stderr)
 		}
 	})
