@@ -78,7 +78,7 @@ func sourceFromDir(dir, id string) (*Source, error) {
 }
 
 func extract(ctx context.Context, tarball string, st os.FileInfo, progress func(string, ...any)) (*Source, error) {
-	id := cache.Key([]byte(tarball), []byte(fmt.Sprint(st.Size(), st.ModTime().UnixNano())))
+	id := TarballID(tarball, st)
 	base := strings.SplitN(filepath.Base(tarball), ".tar", 2)[0]
 	srcRoot, err := cache.Sub("src")
 	if err != nil {
@@ -106,6 +106,17 @@ func extract(ctx context.Context, tarball string, st os.FileInfo, progress func(
 		return nil, err
 	}
 	return sourceFromDir(final, id)
+}
+
+// TarballID identifies a linux-source tarball in cache keys by its file
+// name, size and modification time, never by its directory: the tarball
+// lies under the cache root (the toolchain rootfs, rko's apt state), and a
+// kernel key must be the same on every machine that has the same package,
+// whatever its $HOME or $RKO_CACHE, so that kernels can be shared through a
+// registry (rko kernel push/pull). dpkg keeps a packaged file's mtime, so
+// the same linux-source package gives the same id everywhere.
+func TarballID(tarball string, st os.FileInfo) string {
+	return cache.Key([]byte(filepath.Base(tarball)), []byte(fmt.Sprint(st.Size(), st.ModTime().Unix())))
 }
 
 var mkVarRE = regexp.MustCompile(`(?m)^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)`)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rkodev/rko"
 	"github.com/rkodev/rko/internal/kconfig"
@@ -229,5 +230,46 @@ func TestBootImageNeedsThePVHNote(t *testing.T) {
 	k := &Kernel{BuildDir: dir, Image: filepath.Join(dir, "bzImage")}
 	if got := k.BootImage(); got != k.Image {
 		t.Errorf("BootImage = %s, want the bzImage", got)
+	}
+}
+
+// TestTarballIDIgnoresDirectory checks a linux-source's id (and so every
+// kernel key) is the same under any cache root, and changes with the file.
+func TestTarballIDIgnoresDirectory(t *testing.T) {
+	mtime := time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC)
+	write := func(dir, name, data string, at time.Time) (string, os.FileInfo) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, st
+	}
+	root := t.TempDir()
+	base := TarballID(write(filepath.Join(root, "home/a/.cache/rko/rootfs/usr/src"), "linux-source-7.3.tar.xz", "tarball", mtime))
+	for _, tc := range []struct {
+		name, dir, file, data string
+		at                    time.Time
+		same                  bool
+	}{
+		{"another cache root", "tmp/ci-cache/apt/x", "linux-source-7.3.tar.xz", "tarball", mtime, true},
+		{"another name", "home/a/.cache/rko/rootfs/usr/src2", "linux-source-7.2.tar.xz", "tarball", mtime, false},
+		{"another size", "b", "linux-source-7.3.tar.xz", "tarball!", mtime, false},
+		{"another mtime", "c", "linux-source-7.3.tar.xz", "tarball", mtime.Add(time.Second), false},
+	} {
+		got := TarballID(write(filepath.Join(root, tc.dir), tc.file, tc.data, tc.at))
+		if (got == base) != tc.same {
+			t.Errorf("%s: id %s vs %s, want same=%v", tc.name, got, base, tc.same)
+		}
 	}
 }
