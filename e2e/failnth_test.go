@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 )
@@ -30,24 +29,18 @@ type failNthReport struct {
 	} `json:"fail_nth"`
 }
 
-// TestFailNthTwins: rko test --fail-nth on the debug kernel walks every
-// fault-injectable call of each twin's load. The C twin forgets to free
-// its table when the buffer's allocation fails: the sweep names that
-// call, with the line of the kmalloc whose failure it mishandled, and
-// the run fails. The Rust twin's sweep is complete and clean, and a
-// clean load and unload follow it.
-//
-// Opt-in (RKO_E2E_FAILNTH=1): the sweep counts every fault-injectable call
-// of the loading task, and the kernel's own bookkeeping (kernfs, kmemleak,
-// KUnit) moves the position of the module's calls between loads, so a call
-// can fall between two N and the C twin's leak is not always found (seen
-// in CI: 268 calls, no finding). docs/fail-nth.md#limits.
+// TestFailNthTwins: rko test --fail-nth on the debug kernel fails each
+// fault-injectable call the module makes (its init's, and what they call)
+// once. The C twin forgets to free its table when the buffer's allocation
+// fails: the sweep names that call, with the line of the kmalloc whose
+// failure it mishandled, and the run fails. The Rust twin's sweep is
+// complete and clean, and a clean load and unload follow it. A module that
+// writes through a failed allocation crashes the kernel at that call: the
+// sweep stops there, reports the crash with N and the line, and leaves no
+// guest behind.
 func TestFailNthTwins(t *testing.T) {
 	requireRealPath(t)
 	debugKernel(t)
-	if os.Getenv("RKO_E2E_FAILNTH") != "1" {
-		t.Skip("opt-in: RKO_E2E_FAILNTH=1 (the sweep does not yet reach every call on every run: docs/fail-nth.md#limits)")
-	}
 	decodeFN := func(r result) failNthReport {
 		var rep failNthReport
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
@@ -85,5 +78,25 @@ func TestFailNthTwins(t *testing.T) {
 			t.Errorf("sweep %+v: want complete, clean, with ENOMEM loads", sw)
 		}
 		t.Logf("Rust twin: %d calls in %.1fs, results %v, expected %v", sw.Calls, sw.Seconds, sw.Results, sw.Expected)
+	})
+	t.Run("crash", func(t *testing.T) {
+		r := rko(t, coldTimeout, "test", "--json", "--accel", "tcg", "--profile", "debug", "--fail-nth", copyDir(t, "testdata/failnth-crash"))
+		rep := decodeFN(r)
+		if r.code != 1 || rep.Verdict.Passed || len(rep.FailNth) != 1 {
+			t.Fatalf("exit %d, %+v: a crash under injection must fail the run\n%s", r.code, rep, r.stderr)
+		}
+		sw := rep.FailNth[0]
+		if sw.Complete || len(sw.Findings) == 0 {
+			t.Fatalf("sweep %+v: want it stopped at the crash, with a finding", sw)
+		}
+		f := sw.Findings[0]
+		if f.Kind != "crash" || f.N != 2 || !strings.HasPrefix(f.Source, "failnth_crash.c:") {
+			t.Errorf("finding %+v: want a crash at call 2, its call in failnth_crash.c", f)
+		}
+		if !strings.Contains(rep.Verdict.Reason, "2") {
+			t.Errorf("reason %q: want the call that crashed", rep.Verdict.Reason)
+		}
+		assertNoLeftovers(t)
+		t.Logf("crash: %d calls in %.1fs, finding n=%d %s at %s; reason %q", sw.Calls, sw.Seconds, f.N, f.Kind, f.Source, rep.Verdict.Reason)
 	})
 }

@@ -97,6 +97,13 @@ func (j *Job) Check() error {
 			return err
 		}
 	}
+	if j.Kernel.Kind == KindRko && j.Kernel.Version != "" {
+		// Refused before the kernel is built (a version's build takes
+		// minutes); other kernels are checked when a module is built.
+		if err := kernel.CheckFloors(j.Modules, j.Kernel.Version); err != nil {
+			return bad("kernel", "%v", err)
+		}
+	}
 	if err := j.checkDevices(t); err != nil {
 		return err
 	}

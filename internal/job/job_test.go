@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rkodev/rko/internal/target"
+	"github.com/rkodev/rko/internal/testutil"
 )
 
 func module(t *testing.T) string {
@@ -89,6 +90,7 @@ func TestReadErrors(t *testing.T) {
 // Check refuses what cannot work, naming the field; the defaults pass.
 func TestCheck(t *testing.T) {
 	m := module(t)
+	floored := testutil.WriteTree(t, map[string]string{"Kbuild": "# rko-kernel: >=7.2\nobj-m := d.o\n", "d.rs": "// SPDX-License-Identifier: GPL-2.0\n"})
 	foreign := "arm64"
 	if target.Host().Name == "arm64" {
 		foreign = "x86_64"
@@ -126,6 +128,8 @@ func TestCheck(t *testing.T) {
 		{"param name", func(j *Job) { j.Plan.Params = map[string]string{"a-b c": "x=1"} }, "--param"},
 		{"run and shell", func(j *Job) { j.Plan.Run, j.Plan.Shell = []string{"ls"}, true }, "plan"},
 		{"version", func(j *Job) { j.Kernel.Version = "6.12" }, ""},
+		{"version under a module's floor", func(j *Job) { j.Kernel.Version, j.Modules = "6.12", []string{floored} }, "--kernel"},
+		{"version at a module's floor", func(j *Job) { j.Kernel.Version, j.Modules = "7.2", []string{floored} }, ""},
 		{"full version", func(j *Job) { j.Kernel.Version = "6.12.117" }, ""},
 		{"bad version", func(j *Job) { j.Kernel.Version = "6.12-rc1" }, "--kernel"},
 		{"version and source", func(j *Job) { j.Kernel.Version, j.Kernel.Source = "6.12", m }, "--source"},

@@ -164,6 +164,9 @@ func Build(ctx context.Context, tc *toolchain.Toolchain, k *kernel.Kernel, dir s
 	if err != nil {
 		return nil, err
 	}
+	if err := kernel.CheckFloors([]string{abs}, k.Version()); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = io.Discard
 	}

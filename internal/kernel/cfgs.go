@@ -105,14 +105,8 @@ func FeatureCfgs(src string) ([]string, error) {
 // not a version) gets no version cfgs.
 func (k *Kernel) ModuleCfgs() ([]string, error) {
 	src := k.SourceDir()
-	version := k.Release
-	if k.Source != nil && k.Source.Version != "" {
-		version = k.Source.Version
-	} else if v, err := MakefileVersion(filepath.Join(src, "Makefile")); src != "" && err == nil {
-		version = v
-	}
 	out := []string{"rko"}
-	if v, err := VersionCfgs(version); err == nil {
+	if v, err := VersionCfgs(k.Version()); err == nil {
 		out = append(out, v...)
 	}
 	if src == "" {

@@ -112,6 +112,9 @@ func failNth(st Step) error {
 			return fmt.Errorf("fail-nth: setting %s: %v (the kernel needs CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS)", path, err)
 		}
 	}
+	if err := moduleCallsOnly(st); err != nil {
+		return err
+	}
 	before := tainted() & taintBad
 	for n := 1; n <= maxFailNth; n++ {
 		try := st
@@ -141,6 +144,106 @@ func failNth(st Step) error {
 		}
 	}
 	return fmt.Errorf("fail-nth: stopped after %d calls: the load has more fault-injectable calls than rko tries", maxFailNth)
+}
+
+// failAttrs are the fault injectors whose stack filter the sweep sets.
+var failAttrs = []string{"/sys/kernel/debug/failslab", "/sys/kernel/debug/fail_page_alloc"}
+
+// moduleCallsOnly makes the sweep count only the fault-injectable calls
+// made with module code on the stack (the module's init and its probe,
+// and what they call), so that N names the same call of the module's on
+// every load. Counting every call of the loading task (the kernel's
+// module loader, kernfs, kmemleak's bookkeeping) let the module's calls
+// move between loads and fall between two N.
+//
+// The filter is the injectors' require-start/require-end range
+// (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER): a call counts when a frame
+// of its stack lies in the range. Modules live on one side of the core
+// kernel's text (above it on x86_64, below it on arm64 and riscv64), so
+// a clean load first tells which side, and the range is everything on
+// that side of [_stext, _etext). That load also proves the module loads
+// at all before hundreds of tries.
+func moduleCallsOnly(st Step) error {
+	if err := insmod(st.Path, st.Params); err != nil {
+		return fmt.Errorf("fail-nth: the module does not load with nothing injected: %v (rko test without --fail-nth shows why)", err)
+	}
+	addr, aerr := moduleAddress(st.Module)
+	if err := rmmod(st.Module); err != nil {
+		return fmt.Errorf("fail-nth: the module loaded but does not unload: %v", err)
+	}
+	if _, err := os.Stat(failAttrs[0] + "/require-start"); err != nil {
+		fmt.Println("fail-nth: warning: the kernel has no fault-injection stack filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER): every call of the load is counted, and a call of the module's can fall between two tries")
+		return nil
+	}
+	if aerr != nil {
+		return fmt.Errorf("fail-nth: %v", aerr)
+	}
+	stext, etext, err := kernelText()
+	if err != nil {
+		return fmt.Errorf("fail-nth: %v", err)
+	}
+	lo, hi := uint64(0), stext
+	if addr >= etext {
+		lo, hi = etext, ^uint64(0)
+	} else if addr >= stext {
+		return fmt.Errorf("fail-nth: module %s at %#x lies inside the kernel's text [%#x, %#x): no stack filter can tell its calls", st.Module, addr, stext, etext)
+	}
+	for _, dir := range failAttrs {
+		for file, v := range map[string]string{"require-start": strconv.FormatUint(lo, 10), "require-end": strconv.FormatUint(hi, 10), "stacktrace-depth": "32"} {
+			if err := os.WriteFile(dir+"/"+file, []byte(v), 0); err != nil {
+				return fmt.Errorf("fail-nth: setting %s/%s: %v", dir, file, err)
+			}
+		}
+	}
+	fmt.Printf("fail-nth: counting calls with a frame in [%#x, %#x) (module %s at %#x)\n", lo, hi, st.Module, addr)
+	return nil
+}
+
+// moduleAddress is where a loaded module's core text lies (/proc/modules).
+func moduleAddress(name string) (uint64, error) {
+	data, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[0] == name {
+			a, err := strconv.ParseUint(strings.TrimPrefix(f[5], "0x"), 16, 64)
+			if err != nil || a == 0 {
+				return 0, fmt.Errorf("/proc/modules gives %s no address (%q): kallsyms hides it", name, f[5])
+			}
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("module %s is not in /proc/modules after its load", name)
+}
+
+// kernelText is the core kernel's text, [_stext, _etext), from
+// /proc/kallsyms.
+func kernelText() (stext, etext uint64, err error) {
+	data, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[2] != "_stext" && f[2] != "_etext") {
+			continue
+		}
+		a, err := strconv.ParseUint(f[0], 16, 64)
+		if err != nil {
+			return 0, 0, err
+		}
+		if f[2] == "_stext" {
+			stext = a
+		} else {
+			etext = a
+		}
+	}
+	if stext == 0 || etext <= stext {
+		return 0, 0, fmt.Errorf("/proc/kallsyms gives no kernel text (_stext %#x, _etext %#x): the kernel needs CONFIG_KALLSYMS", stext, etext)
+	}
+	return stext, etext, nil
 }
 
 // failNthTry loads the module with its n-th fault-injectable call
