@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/job"
 )
 
@@ -33,6 +34,8 @@ type BootInput struct {
 	Params         map[string]string `json:"params,omitempty" jsonschema:"insmod parameters by module name, e.g. {\"hello\": \"count=3 debug=1\"}"`
 	Kmemleak       string            `json:"kmemleak,omitempty" jsonschema:"scan for leaks after unloading: auto (default: on with the debug profile), on or off"`
 	ConsoleLimitMB int               `json:"console_limit_mb,omitempty" jsonschema:"stop a guest that prints more than this many MiB (default 256)"`
+	Devices        []string          `json:"devices,omitempty" jsonschema:"devices to attach to the guest besides those the modules' Kbuild declares (# rko-device: lines): pci-testdev, rust-test-platform, or acpi-ssdt=FILE / dt-node=FILE with an absolute file (docs/devices.md)"`
+	FailNth        bool              `json:"fail_nth,omitempty" jsonschema:"test only: load each module with its 1st, 2nd, ... fault-injectable call failing, until a load injects nothing; crashes and leaks are reported with the call (needs profile debug; docs/fail-nth.md)"`
 }
 
 // JobInput is what the tools that boot take: module directories with
@@ -58,7 +61,7 @@ var argNames = []struct{ flag, arg string }{
 	{"--source", "source"}, {"--toolchain", "toolchain"}, {"--rustc", "rustc"}, {"module directory", "dirs"},
 	{"--accel", "accel"}, {"--timeout", "timeout"}, {"--memory", "memory_mb"}, {"--cpus", "cpus"},
 	{"--append", "append"}, {"--console-limit", "console_limit_mb"}, {"--kmemleak", "kmemleak"},
-	{"--param", "params"}, {"--job", "job"},
+	{"--param", "params"}, {"--job", "job"}, {"--device", "devices"}, {"--fail-nth", "fail_nth"},
 }
 
 // argError is err with a job.Error's field named as the tool's argument
@@ -121,6 +124,8 @@ func (in BootInput) set() []string {
 	add("params", len(in.Params) > 0)
 	add("kmemleak", in.Kmemleak != "")
 	add("console_limit_mb", in.ConsoleLimitMB != 0)
+	add("devices", len(in.Devices) > 0)
+	add("fail_nth", in.FailNth)
 	return s
 }
 
@@ -194,7 +199,14 @@ func (in JobInput) makeJob() (*job.Job, error) {
 		return nil, err
 	}
 	j := &job.Job{Kernel: in.KernelInput.request(), Toolchain: in.Toolchain, Boot: b,
-		Plan: job.Plan{Params: in.BootInput.params()}}
+		Plan: job.Plan{Params: in.BootInput.params(), FailNth: in.FailNth}}
+	for _, d := range in.Devices {
+		sp, err := device.Parse(d)
+		if err != nil {
+			return nil, &job.Error{Field: "devices (devices)", Msg: err.Error()}
+		}
+		j.Devices = append(j.Devices, sp)
+	}
 	for _, d := range in.Dirs {
 		j.Modules = append(j.Modules, absPath(d))
 	}

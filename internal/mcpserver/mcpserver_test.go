@@ -41,7 +41,7 @@ func TestJobFromFields(t *testing.T) {
 	dir := moduleDir(t, "hello")
 	j, err := JobInput{Dirs: []string{dir}, KernelInput: KernelInput{Profile: "debug"},
 		BootInput: BootInput{Accel: "tcg", Timeout: "90s", MemoryMB: 256, Append: []string{"dyndbg=+p"},
-			Params: map[string]string{"my-mod": "count=3"}}}.toJob()
+			Params: map[string]string{"my-mod": "count=3"}, Devices: []string{"pci-testdev"}, FailNth: true}}.toJob()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,8 @@ func TestJobFromFields(t *testing.T) {
 		Toolchain: "auto", Modules: []string{dir},
 		Boot: job.Boot{Accel: "tcg", Timeout: job.Duration(90 * time.Second), MemoryMB: 256, Append: []string{"dyndbg=+p"},
 			ConsoleLimitMB: 256, Kmemleak: "auto"},
-		Plan: job.Plan{Params: map[string]string{"my_mod": "count=3"}}}
+		Devices: []job.Device{{Name: "pci-testdev"}},
+		Plan:    job.Plan{Params: map[string]string{"my_mod": "count=3"}, FailNth: true}}
 	if !reflect.DeepEqual(j, want) {
 		t.Errorf("job =\n%s\nwant\n%s", j.JSON(), want.JSON())
 	}
@@ -103,6 +104,9 @@ func TestJobErrors(t *testing.T) {
 		{"job unknown field", JobInput{Job: json.RawMessage(`{"schema":1,"colour":"red"}`)}, "job.colour", "unknown field"},
 		{"job schema", JobInput{Job: json.RawMessage(`{"schema":2}`)}, "job.schema", "want 1"},
 		{"job not JSON", JobInput{Job: json.RawMessage(`{"schema":`)}, "job", "not JSON"},
+		{"unknown device", JobInput{Dirs: []string{dir}, BootInput: BootInput{Devices: []string{"nvme"}}}, "devices (devices)", "nvme"},
+		{"device on uml", JobInput{Dirs: []string{dir}, KernelInput: KernelInput{Arch: "um"}, BootInput: BootInput{Devices: []string{"pci-testdev"}}}, "devices (devices)", "um"},
+		{"fail-nth with job", JobInput{BootInput: BootInput{FailNth: true}, Job: json.RawMessage(`{"schema":1}`)}, "job", "drop fail_nth"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -250,7 +254,7 @@ func TestToolsListed(t *testing.T) {
 		ToolNew:    {"name", "dir", "lang", "author", "profile"},
 		ToolBuild:  {"dirs", "kernel", "arch", "profile", "toolchain"},
 		ToolTest: {"dirs", "kernel", "arch", "profile", "fragments", "source", "toolchain", "accel", "timeout", "memory_mb",
-			"cpus", "append", "params", "kmemleak", "console_limit_mb", "job"},
+			"cpus", "append", "params", "kmemleak", "console_limit_mb", "devices", "fail_nth", "job"},
 		ToolTriage:     {"path", "text", "modules"},
 		ToolLint:       {"paths", "config"},
 		ToolDoc:        {"query", "crates", "limit", "kernel"},
