@@ -60,7 +60,7 @@ session and the guest.`,
 	}
 	fl.add(c, bootDefaults{timeoutHelp: "the longest the guest may take to boot (default 3m)"})
 	c.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object per cycle, one per line (docs/schemas.md)")
-	c.Flags().DurationVar(&o.Debounce, "debounce", 50*time.Millisecond, "wait this long after the last file event before a cycle")
+	c.Flags().DurationVar(&o.Debounce, "debounce", 0, "wait this long after the last file event before a cycle (0: start at the first event; a build whose sources change meanwhile is done again, and a save that changes nothing runs no cycle)")
 	c.Flags().IntVar(&o.Cycles, "cycles", 0, "stop after this many cycles (0: until Ctrl-C)")
 	return c
 }

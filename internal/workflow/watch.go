@@ -3,9 +3,12 @@ package workflow
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,7 +47,9 @@ type WatchCycle struct {
 // happen; they add up to edit_to_verdict_s (docs/schemas.md).
 type Phases struct {
 	// WaitS is from the save to the start of the build: the debounce's
-	// quiet after the last file event, and a cycle still running.
+	// quiet after the last file event (none by default), a cycle still
+	// running, and a build thrown away because a save landed while it
+	// ran.
 	WaitS float64 `json:"wait_s"`
 	// CompileS is the compile commands of the module's changed sources
 	// (compiler, objtool, fixdep) when the build replayed them; 0 when
@@ -85,7 +90,9 @@ type BuildFailure struct {
 
 // WatchOptions configure Watch.
 type WatchOptions struct {
-	// Debounce is the quiet after the last file event before a cycle.
+	// Debounce is the quiet after the last file event before a cycle; 0
+	// starts the cycle at the first event (a build whose sources changed
+	// meanwhile is done again).
 	Debounce time.Duration
 	// Cycles stops after this many cycles (0: until ctx ends).
 	Cycles int
@@ -134,19 +141,33 @@ func Watch(ctx context.Context, r *Resolved, o WatchOptions) error {
 			fw.Add(sub) // tests/ may not exist; the parent tells when d is deleted or made again
 		}
 	}
-	triggers := make(chan time.Time, 1)
-	trigger := func(at time.Time) {
+	// A trigger waiting in the channel keeps its time (the burst's
+	// first event); a forced one (the first cycle, Enter) runs even when
+	// no source changed.
+	triggers := make(chan watchTrigger, 1)
+	trigger := func(t watchTrigger) {
 		select {
-		case triggers <- at:
+		case triggers <- t:
 		default:
+			if t.force {
+				select {
+				case old := <-triggers:
+					t.at = old.at
+				default:
+				}
+				select {
+				case triggers <- t:
+				default:
+				}
+			}
 		}
 	}
-	go watchFiles(ctx, fw, abs, o.Debounce, trigger)
+	go watchFiles(ctx, fw, abs, o.Debounce, func(at time.Time) { trigger(watchTrigger{at: at}) })
 	if o.Enter != nil {
 		go func() { // Enter runs a cycle too
 			sc := bufio.NewScanner(o.Enter)
 			for sc.Scan() {
-				trigger(time.Now())
+				trigger(watchTrigger{at: time.Now(), force: true})
 			}
 		}()
 	}
@@ -156,27 +177,71 @@ func Watch(ctx context.Context, r *Resolved, o WatchOptions) error {
 	s := &watchSession{env: r.Env, k: r.Kernel, dirs: abs, opts: r.BootOpts(), p: r.Env.UI, print: o.OnCycle}
 	defer s.stop()
 	s.bootAhead(ctx)
-	trigger(time.Now())
-	for n := 1; o.Cycles == 0 || n <= o.Cycles; n++ {
-		var at time.Time
+	trigger(watchTrigger{at: time.Now(), force: true})
+	var built string // the sources the last cycle built
+	for n := 1; o.Cycles == 0 || n <= o.Cycles; {
+		var t watchTrigger
 		select {
-		case at = <-triggers:
+		case t = <-triggers:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if err := s.cycle(ctx, n, at); err != nil {
+		if !t.force && sourceSum(abs) == built {
+			// The rest of a burst the last cycle built already, or a
+			// save that changed nothing (Enter runs a cycle anyway).
+			continue
+		}
+		sum, err := s.cycle(ctx, n, t.at)
+		if err != nil {
 			return err
 		}
-		if n == 1 {
+		built = sum
+		n++
+		if n == 2 {
 			s.p.Logf("watching %s: save a file or press Enter to run again; Ctrl-C to stop", strings.Join(abs, ", "))
 		}
 	}
 	return nil
 }
 
+// watchTrigger asks for a cycle: at is the edit (the first file event of
+// its burst) or the Enter; force runs it even when no source changed.
+type watchTrigger struct {
+	at    time.Time
+	force bool
+}
+
+// sourceSum is a digest of what the module directories are built and
+// tested from: the name and content of each module source (isModuleSource)
+// and of each file of tests/. A cycle compares it before and after its
+// build: a save that lands while the build runs (or an editor's save in
+// two writes, the first seen alone) changes it, and the build is done
+// again before anything is loaded.
+func sourceSum(dirs []string) string {
+	h := sha256.New()
+	for _, d := range dirs {
+		for _, sub := range []string{d, filepath.Join(d, "tests")} {
+			ents, _ := os.ReadDir(sub)
+			for _, e := range ents {
+				name := e.Name()
+				if e.IsDir() || strings.HasPrefix(name, ".") || sub == d && !isModuleSource(name) {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(sub, name))
+				if err != nil {
+					data = []byte("\x00unreadable: " + err.Error())
+				}
+				fmt.Fprintf(h, "%s\x00%d\x00", filepath.Join(sub, name), len(data))
+				h.Write(data)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // watchFiles turns file events in the module directories into cycle
-// triggers, after debounce of quiet. Build products (and editors' swap
-// files) are not edits.
+// triggers: at once (debounce 0, the default), or after debounce of quiet.
+// Build products (and editors' swap files) are not edits.
 func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, debounce time.Duration, trigger func(time.Time)) {
 	// Every event restarts the quiet timer; the cycle's edit time is the
 	// first event of the burst. gen tells a stale timer from the last one.
@@ -202,6 +267,13 @@ func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, deboun
 						fw.Add(filepath.Join(d, "tests"))
 					}
 				}
+			}
+			if debounce <= 0 {
+				// The leading edge: the cycle starts at the first
+				// event, and checks the sources did not change while
+				// it built (Watch's sourceSum).
+				trigger(time.Now())
+				continue
 			}
 			if !pending {
 				first, pending = time.Now(), true
@@ -334,14 +406,32 @@ func (s *watchSession) stop() {
 
 // cycle runs one edit: build, then the plan on the guest, then the
 // verdict, printed.
-func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
+// It returns the sources it built (sourceSum).
+func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, error) {
 	out := WatchCycle{Cycle: n}
 	ph := &Phases{}
 	out.Phases = ph
-	buildStart := time.Now()
+	var (
+		buildStart time.Time
+		buildTime  time.Duration
+		b          *cycleBuild
+		err        error
+		sum        string
+	)
+	for try := 0; ; try++ {
+		sum = sourceSum(s.dirs)
+		buildStart = time.Now()
+		b, err = s.env.buildCycle(ctx, s.k, s.dirs)
+		buildTime = time.Since(buildStart)
+		// Sources that changed while they were built are built again
+		// (the first build's time counts as the wait): what is loaded
+		// and reported is what is saved. After a few tries (a file
+		// rewritten all the time) the last build stands.
+		if errors.Is(err, context.Canceled) || try == 4 || sourceSum(s.dirs) == sum {
+			break
+		}
+	}
 	ph.WaitS = seconds(buildStart.Sub(at))
-	b, err := s.env.buildCycle(ctx, s.k, s.dirs)
-	buildTime := time.Since(buildStart)
 	if b != nil {
 		out.Build = &b.path
 		ph.CompileS = seconds(b.compile)
@@ -351,7 +441,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return err
+			return sum, err
 		}
 		var be *kbuild.Error
 		reason := err.Error()
@@ -367,13 +457,13 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 		out.EditToVerdictS = seconds(time.Since(at))
 		ph.VerdictS = seconds(time.Since(buildStart.Add(buildTime)))
 		s.print(out, err)
-		return nil
+		return sum, nil
 	}
 	mods := b.mods
 	waitStart := time.Now()
 	g, err := s.take(ctx)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	ph.BootWaitS = seconds(time.Since(waitStart))
 	out.Rebooted = s.fresh
@@ -382,7 +472,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 	c, err := s.env.RunCycle(ctx, g, mods, s.opts)
 	runTime := time.Since(runStart)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	rep := NewReport(ctx, s.k, mods, c.Run)
 	// boot_s is the time on the guest: sending the modules and running
@@ -414,5 +504,5 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) error {
 		s.guest = nil
 		s.bootAhead(ctx)
 	}
-	return nil
+	return sum, nil
 }
