@@ -59,7 +59,7 @@ rko could not run (bad input: nothing is built or booted).`,
 		},
 	}
 	fl.add(c, bootDefaults{gdb: true, keep: true})
-	c.Flags().BoolVar(&fl.failNth, "fail-nth", false, "before the clean load, load each module (and probe its devices) with its 1st, 2nd, ... fault-injectable call failing until one load injects nothing; a crash, WARN or leak on an error path fails the run (a kernel with fault injection: --profile debug; docs/fail-nth.md)")
+	c.Flags().BoolVar(&fl.failNth, "fail-nth", false, "before the clean load, load each module (and probe its devices) with its 1st, 2nd, ... own slab allocation failing until one load injects nothing; a crash, WARN or leak on an error path fails the run (a kernel with fault injection: --profile debug; docs/fail-nth.md)")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print the report as JSON (docs/schemas.md)")
 	c.Flags().StringVar(&o.JUnit, "junit", "", "also write the KUnit results and crashes as JUnit XML to this file")
 	return c

@@ -60,8 +60,9 @@ type FailNthFinding struct {
 }
 
 var (
-	failNthTry  = regexp.MustCompile(`^` + proto.FailNthLine + `n=(\d+) pid=(\d+) result=(\S+) injected=(\w+)`)
-	failNthDone = regexp.MustCompile(`^fail-nth: done: (\d+) fault-injectable calls tried`)
+	failNthTry   = regexp.MustCompile(`^` + proto.FailNthLine + `n=(\d+) pid=(\d+) result=(\S+) injected=(\w+)`)
+	failNthStart = regexp.MustCompile(`^` + proto.FailNthStartLine + `n=(\d+) pid=(\d+)$`)
+	failNthDone  = regexp.MustCompile(`^fail-nth: done: (\d+) fault-injectable calls tried`)
 	// The task line of a stack dump: "CPU: 0 UID: 0 PID: 123 Comm: ..."
 	// (7.x) or "CPU: 0 PID: 123 Comm: ..." (older).
 	dumpPID = regexp.MustCompile(`CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm:`)
@@ -88,8 +89,14 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 			continue
 		}
 		sw := FailNthSweep{Module: strings.TrimPrefix(st.Name, "fail-nth "), Results: map[string]int{}, Seconds: float64(st.Ms) / 1000}
+		started := 0 // the last try that began its load
 		for _, l := range st.Output {
-			if m := failNthTry.FindStringSubmatch(l); m != nil {
+			if m := failNthStart.FindStringSubmatch(l); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				pid, _ := strconv.Atoi(m[2])
+				started = n
+				byPID[pid] = try{sweep: len(sweeps), n: n}
+			} else if m := failNthTry.FindStringSubmatch(l); m != nil {
 				n, _ := strconv.Atoi(m[1])
 				pid, _ := strconv.Atoi(m[2])
 				sw.Calls = max(sw.Calls, n)
@@ -106,7 +113,7 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 		if st.Status != "passed" {
 			// The try after the last one reported is the one that
 			// crashed (its line never came) or tainted the kernel.
-			n := sw.Calls + 1
+			n := max(sw.Calls+1, started)
 			if m := regexp.MustCompile(`call (\d+) failing tainted`).FindStringSubmatch(st.Error + strings.Join(st.Output, "\n")); m != nil {
 				n, _ = strconv.Atoi(m[1])
 			}

@@ -16,29 +16,7 @@ import (
 // the C twin's forgotten kfree, found by kmemleak and tied to its N by
 // the loading task's pid.
 func TestFailNthSweepsGolden(t *testing.T) {
-	f, err := os.Open("testdata/failnth/failnth_c.console.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	console, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("testdata/failnth/failnth_c.plan.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan guest.Plan
-	if err := json.Unmarshal(data, &plan); err != nil {
-		t.Fatal(err)
-	}
-	s := guest.ReadSession(console, &plan)
-	sweeps := FailNthSweeps(context.Background(), s.Steps, console, nil)
+	sweeps := goldenSweeps(t, "failnth_c")
 	if len(sweeps) != 1 {
 		t.Fatalf("%d sweeps, want 1", len(sweeps))
 	}
@@ -63,4 +41,58 @@ func TestFailNthSweepsGolden(t *testing.T) {
 	if !inModule {
 		t.Errorf("the injected call's stack lacks the module's frame: %q", fd.Stack)
 	}
+}
+
+// TestFailNthCrashGolden reads a real sweep that crashed the kernel
+// (testdata/failnth/README.md): the try's own line never came, and its
+// start line ties the injected call's stack to N.
+func TestFailNthCrashGolden(t *testing.T) {
+	sweeps := goldenSweeps(t, "failnth_crash")
+	if len(sweeps) != 1 {
+		t.Fatalf("%d sweeps, want 1", len(sweeps))
+	}
+	sw := sweeps[0]
+	if sw.Module != "failnth_crash" || sw.Complete || sw.Calls != 2 || len(sw.Findings) != 1 {
+		t.Fatalf("sweep %+v: want 2 calls tried, then the crash", sw)
+	}
+	fd := sw.Findings[0]
+	if fd.N != 3 || fd.Kind != "crash" || fd.Result != "" {
+		t.Errorf("finding %+v: want the crash of the load with call 3 failing", fd)
+	}
+	var inModule bool
+	for _, fr := range fd.Stack {
+		inModule = inModule || bytes.Contains([]byte(fr), []byte("init_module+0x95/0x1000 [failnth_crash]"))
+	}
+	if !inModule {
+		t.Errorf("the injected call's stack lacks the module's frame: %q", fd.Stack)
+	}
+}
+
+// goldenSweeps are the sweeps of testdata/failnth/NAME.console.gz, read
+// with its plan (whose token signs the frames).
+func goldenSweeps(t *testing.T, name string) []FailNthSweep {
+	t.Helper()
+	f, err := os.Open("testdata/failnth/" + name + ".console.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/failnth/" + name + ".plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan guest.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
+		t.Fatal(err)
+	}
+	s := guest.ReadSession(console, &plan)
+	return FailNthSweeps(context.Background(), s.Steps, console, nil)
 }

@@ -45,6 +45,12 @@ const (
 // kmemleak reports later (with the allocating pid) is traced to its N.
 const FailNthLine = "fail-nth "
 
+// FailNthStartLine starts the line a try prints before its load:
+// "fail-nth try n=N pid=PID". A load that crashes the kernel never prints
+// its FailNthLine; this one ties the crash's injected call (its stack,
+// printed with the pid) to N.
+const FailNthStartLine = "fail-nth try "
+
 // Step is one entry of a plan, or the step of a "step" command.
 type Step struct {
 	Name       string   `json:"name"`
