@@ -313,7 +313,7 @@ func benchWatch(b *testing.B) {
 				os.Remove(filepath.Join(dir, f))
 			}
 			orig, _ = os.ReadFile(filepath.Join(dir, "hello.rs"))
-			s := &benchSession{prefix: x.prefix, dir: dir, w: startWatchBin(b, x.bin, dir, "--accel", "tcg")}
+			s := &benchSession{prefix: x.prefix, dir: dir, w: startWatchBin(b, x.bin, dir, benchArgs()...)}
 			if first := s.w.next(b, 5*time.Minute); !first.Verdict.Passed {
 				b.Fatalf("%sfirst cycle failed: %+v\n%s", x.prefix, first.Verdict, s.w.errs.String())
 			}
@@ -405,6 +405,58 @@ func benchWatch(b *testing.B) {
 			b.Logf("%sedit-to-verdict (s), sorted: %v", s.prefix, sorted)
 		}
 		b.Logf("compiler alone (s): %v", floors)
+	}
+}
+
+// benchArgs are the benchmarks' rko flags: TCG, and the architecture
+// RKO_BENCH_ARCH names (default the host's).
+func benchArgs() []string {
+	args := []string{"--accel", "tcg"}
+	if a := os.Getenv("RKO_BENCH_ARCH"); a != "" {
+		args = append(args, "--arch", a)
+	}
+	return args
+}
+
+// BenchmarkTestWarm: a warm rko test of examples/hello/rust (kernel
+// cached, module built once before): what one run costs beside a watch
+// cycle, the boot included. 10 runs; medians of the total and its parts
+// (RKO_BENCH_ARCH for another architecture).
+func BenchmarkTestWarm(b *testing.B) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		b.Skip("needs QEMU")
+	}
+	dir := filepath.Join(b.TempDir(), "hello")
+	if out, err := exec.Command("cp", "-r", "../examples/hello/rust", dir).CombinedOutput(); err != nil {
+		b.Fatalf("%v %s", err, out)
+	}
+	run := func() (t struct{ Build, Boot, Total float64 }) {
+		var rep struct {
+			Verdict struct{ Passed bool } `json:"verdict"`
+			Timings struct {
+				Build float64 `json:"build_s"`
+				Boot  float64 `json:"boot_s"`
+				Total float64 `json:"total_s"`
+			} `json:"timings"`
+		}
+		out, err := exec.Command(rkoBin, append(append([]string{"test", "--json"}, benchArgs()...), dir)...).Output()
+		if err != nil || json.Unmarshal(out, &rep) != nil || !rep.Verdict.Passed {
+			b.Fatalf("rko test: %v\n%s", err, out)
+		}
+		t.Build, t.Boot, t.Total = rep.Timings.Build, rep.Timings.Boot, rep.Timings.Total
+		return t
+	}
+	for n := 0; n < b.N; n++ {
+		run() // the module's first build, and the kernel found
+		var total, build, boot []float64
+		for i := 0; i < 10; i++ {
+			t := run()
+			total, build, boot = append(total, t.Total), append(build, t.Build), append(boot, t.Boot)
+		}
+		b.ReportMetric(median(total), "total_median_s")
+		b.ReportMetric(median(build), "build_median_s")
+		b.ReportMetric(median(boot), "boot_median_s")
+		b.Logf("warm rko test totals (s): %v", total)
 	}
 }
 
