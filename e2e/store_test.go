@@ -14,7 +14,8 @@ import (
 // TestKernelStore pushes the UML kernel (which CI builds anyway) to a
 // registry on loopback, then runs rko test --kernel-store as another
 // machine would: another cache root ($RKO_CACHE, with the same toolchain
-// rootfs linked into it so that nothing is installed) and no kernel. A
+// rootfs and source linked into it so that nothing is installed) and no
+// kernel. A
 // kernel key holds no path, so the key is the same there: the kernel is
 // pulled, the Rust module is built against the pulled build tree inside
 // the toolchain sandbox, and it boots and passes.
@@ -37,8 +38,12 @@ func TestKernelStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := t.TempDir()
-	if err := os.Symlink(filepath.Join(root, "toolchain"), filepath.Join(other, "toolchain")); err != nil {
-		t.Fatal(err)
+	// The toolchain rootfs and the extracted linux-source are linked in
+	// (nothing to install or extract); the kernels are not.
+	for _, sub := range []string{"toolchain", "src"} {
+		if err := os.Symlink(filepath.Join(root, sub), filepath.Join(other, sub)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Setenv("RKO_CACHE", other)
 	r := rko(t, coldTimeout, "test", "--kernel-store", repo, "--arch", "um", "--toolchain", "rootfs", "--accel", "tcg", dir)
