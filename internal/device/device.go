@@ -9,8 +9,6 @@
 package device
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -19,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rkodev/rko/internal/kbuilddecl"
 	"github.com/rkodev/rko/internal/target"
 )
 
@@ -272,51 +271,31 @@ func (s Spec) Form(t *target.Target) (Form, error) {
 // (not known yet) takes the lines for every architecture only. A
 // directory without a Kbuild, or without such lines, asks for none.
 func Declared(dir, arch string) ([]Spec, error) {
-	path := filepath.Join(dir, "Kbuild")
-	data, err := os.ReadFile(path)
+	decls, err := kbuilddecl.Read(dir, declWord, "# rko-device(ARCH,...): NAME")
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
 		return nil, err
 	}
 	var out []Spec
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		rest, ok := strings.CutPrefix(line, "#")
-		if !ok {
-			continue
-		}
-		val, ok := strings.CutPrefix(strings.TrimSpace(rest), declWord)
-		if !ok {
-			continue
-		}
-		if q, ok := strings.CutPrefix(val, "("); ok {
-			arches, after, closed := strings.Cut(q, "):")
-			if !closed {
-				return nil, fmt.Errorf("%s:%d: want # rko-device(ARCH,...): NAME", path, n)
-			}
-			for _, a := range strings.Split(arches, ",") {
+	for _, d := range decls {
+		if d.Qualifier != "" {
+			arches := strings.Split(d.Qualifier, ",")
+			for _, a := range arches {
 				if target.Known(strings.TrimSpace(a)) == nil {
-					return nil, fmt.Errorf("%s:%d: unknown architecture %q in rko-device(...), want one of %s", path, n, strings.TrimSpace(a), strings.Join(target.Names(), ", "))
+					return nil, fmt.Errorf("%s: unknown architecture %q in rko-device(...), want one of %s", d.Where, strings.TrimSpace(a), strings.Join(target.Names(), ", "))
 				}
 			}
-			if !slices.ContainsFunc(strings.Split(arches, ","), func(a string) bool { return arch != "" && target.Known(strings.TrimSpace(a)) == target.Known(arch) }) {
+			if !slices.ContainsFunc(arches, func(a string) bool { return arch != "" && target.Known(strings.TrimSpace(a)) == target.Known(arch) }) {
 				continue
 			}
-			val = after
-		} else if val, ok = strings.CutPrefix(val, ":"); !ok {
-			continue
 		}
-		val = strings.TrimSpace(val)
+		val := d.Value
 		name, file, hasFile := strings.Cut(val, "=")
 		if hasFile && file != "" && !filepath.IsAbs(file) {
 			val = name + "=" + filepath.Join(dir, file)
 		}
 		sp, err := Parse(val)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, n, err)
+			return nil, fmt.Errorf("%s: %v", d.Where, err)
 		}
 		out = append(out, sp)
 	}

@@ -1,14 +1,12 @@
 package kernel
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
+
+	"github.com/rkodev/rko/internal/kbuilddecl"
 )
 
 // Floor is the oldest kernel series a module directory builds on, as its
@@ -23,7 +21,7 @@ type Floor struct {
 }
 
 // floorWord starts the Kbuild comment that declares a Floor.
-const floorWord = "rko-kernel:"
+const floorWord = "rko-kernel"
 
 var floorRE = regexp.MustCompile(`^>=\s*(\d+)\.(\d+)$`)
 
@@ -31,33 +29,18 @@ var floorRE = regexp.MustCompile(`^>=\s*(\d+)\.(\d+)$`)
 // when there is none (or no Kbuild). A malformed line is an error naming
 // it.
 func DeclaredFloor(dir string) (*Floor, error) {
-	path := filepath.Join(dir, "Kbuild")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
+	decls, err := kbuilddecl.Read(dir, floorWord, "# rko-kernel: >=X.Y")
+	if err != nil || len(decls) == 0 {
 		return nil, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "#")
-		if !ok {
-			continue
-		}
-		val, ok := strings.CutPrefix(strings.TrimSpace(rest), floorWord)
-		if !ok {
-			continue
-		}
-		m := floorRE.FindStringSubmatch(strings.TrimSpace(val))
-		if m == nil {
-			return nil, fmt.Errorf("%s:%d: want # rko-kernel: >=X.Y (the oldest kernel series the module builds on, e.g. >=7.2), not %q", path, n, strings.TrimSpace(val))
-		}
-		major, _ := strconv.Atoi(m[1])
-		minor, _ := strconv.Atoi(m[2])
-		return &Floor{Major: major, Minor: minor, Where: fmt.Sprintf("%s:%d", path, n)}, nil
+	d := decls[0]
+	m := floorRE.FindStringSubmatch(d.Value)
+	if m == nil || d.Qualifier != "" || len(decls) > 1 {
+		return nil, fmt.Errorf("%s: want one # rko-kernel: >=X.Y (the oldest kernel series the module builds on, e.g. >=7.2), not %q", d.Where, d.Value)
 	}
-	return nil, nil
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return &Floor{Major: major, Minor: minor, Where: d.Where}, nil
 }
 
 // Admits returns an error when a kernel of version (a release or

@@ -21,8 +21,10 @@ func TestDeclaredFloor(t *testing.T) {
 		{"older minor", "# rko-kernel: >=7.3\n", "7.2", "the kernel is 7.2: use --kernel 7.3 or newer"},
 		{"a release", "# rko-kernel: >=7.3\n", "6.12.57+deb13-amd64", "6.12.57+deb13-amd64"},
 		{"unreadable version", "# rko-kernel: >=7.3\n", "", ""},
-		{"malformed", "# rko-kernel: 7.2\n", "7.3.4", "Kbuild:1: want # rko-kernel: >=X.Y"},
+		{"malformed", "# rko-kernel: 7.2\n", "7.3.4", "Kbuild:1: want one # rko-kernel: >=X.Y"},
 		{"malformed bound", "# rko-kernel: <=7.2\n", "7.3.4", "not \"<=7.2\""},
+		{"two lines", "# rko-kernel: >=7.2\n# rko-kernel: >=7.3\n", "7.3.4", "want one # rko-kernel"},
+		{"qualified", "# rko-kernel(arm64): >=7.2\n", "7.3.4", "want one # rko-kernel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testutil.WriteTree(t, map[string]string{"Kbuild": tc.kbuild})
