@@ -178,14 +178,14 @@ func Build(ctx context.Context, p Params) (*Kernel, error) {
 		// the boot needs is checked after the build (BootNeeds).
 		var kept []kconfig.Dropped
 		for _, d := range dropped {
-			if d.Unknown && !userSyms[d.Symbol] {
+			if _, lax := bestEffortOptions[d.Symbol]; (d.Unknown || lax) && !userSyms[d.Symbol] {
 				k.Skipped = append(k.Skipped, "CONFIG_"+d.Symbol)
 				continue
 			}
 			kept = append(kept, d)
 		}
 		if len(k.Skipped) > 0 {
-			p.Progress("options of rko's profile that Linux %s does not have, left out: %s", p.Source.Version, strings.Join(k.Skipped, ", "))
+			p.Progress("options of rko's profile that Linux %s does not have on %s, left out: %s", p.Source.Version, p.Target.Name, strings.Join(k.Skipped, ", "))
 		}
 		if dropped = kept; len(dropped) > 0 {
 			de := &DroppedError{Dropped: dropped}
@@ -376,4 +376,14 @@ func ToolchainFits(ctx context.Context, tc *toolchain.Toolchain, src *Source, t 
 		return nil
 	}
 	return &ToolchainError{Kernel: src.Version, Toolchain: tc.Describe(), Failed: failed}
+}
+
+// bestEffortOptions are options of rko's profiles that some kernels
+// cannot have, with the reason: where olddefconfig drops one, it is left
+// out and said, like an option the version does not define at all,
+// instead of failing the build. (Kept here, not in the fragments, whose
+// bytes are part of every kernel's key.)
+var bestEffortOptions = map[string]string{
+	"SMP":     "UML has SMP from 6.15 on; on older versions a UML guest has one CPU",
+	"NR_CPUS": "depends on SMP",
 }
