@@ -17,6 +17,10 @@ import (
 type BuildPath struct {
 	Path   string `json:"path"`
 	Reason string `json:"reason"`
+	// Discarded are the builds of the same cycle thrown away because the
+	// sources changed while they ran (rko watch builds again before
+	// loading anything), first first; the cycle's path is its last build.
+	Discarded []BuildPath `json:"discarded,omitempty"`
 }
 
 // cycleBuild is the build of one rko watch cycle.

@@ -418,6 +418,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		err        error
 		sum        string
 	)
+	var discarded []BuildPath
 	for try := 0; ; try++ {
 		sum = sourceSum(s.dirs)
 		buildStart = time.Now()
@@ -430,6 +431,12 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		if errors.Is(err, context.Canceled) || try == 4 || sourceSum(s.dirs) == sum {
 			break
 		}
+		if b != nil {
+			discarded = append(discarded, b.path)
+		}
+	}
+	if b != nil && len(discarded) > 0 {
+		b.path.Discarded = discarded
 	}
 	ph.WaitS = seconds(buildStart.Sub(at))
 	if b != nil {
