@@ -204,6 +204,21 @@ func Watch(ctx context.Context, r *Resolved, o WatchOptions) error {
 	return nil
 }
 
+// builtBy is how a cycle's build went (nil when it failed before make
+// ran): the build's own path, or make's with the reason it ran, for a
+// build that failed.
+func builtBy(b *cycleBuild, err error) *BuildPath {
+	if b != nil {
+		p := b.path
+		return &p
+	}
+	var be *kbuild.Error
+	if errors.As(err, &be) {
+		return &BuildPath{Path: kbuild.PathMake, Reason: be.Reason}
+	}
+	return nil
+}
+
 // watchTrigger asks for a cycle: at is the edit (the first file event of
 // its burst) or the Enter; force runs it even when no source changed.
 type watchTrigger struct {
@@ -431,16 +446,16 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		if errors.Is(err, context.Canceled) || try == 4 || sourceSum(s.dirs) == sum {
 			break
 		}
-		if b != nil {
-			discarded = append(discarded, b.path)
+		if bp := builtBy(b, err); bp != nil {
+			discarded = append(discarded, *bp)
 		}
 	}
-	if b != nil && len(discarded) > 0 {
-		b.path.Discarded = discarded
-	}
 	ph.WaitS = seconds(buildStart.Sub(at))
+	out.Build = builtBy(b, err)
+	if out.Build != nil && len(discarded) > 0 {
+		out.Build.Discarded = discarded
+	}
 	if b != nil {
-		out.Build = &b.path
 		ph.CompileS = seconds(b.compile)
 		ph.BuildRestS = seconds(buildTime - b.compile)
 	} else {
@@ -455,7 +470,6 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		out.BuildError = &BuildFailure{Error: err.Error()}
 		if errors.As(err, &be) {
 			out.BuildError.Dir, out.BuildError.Diagnostics = be.Dir, be.Diagnostics
-			out.Build = &BuildPath{Path: kbuild.PathMake, Reason: be.Reason}
 			if len(be.Diagnostics) > 0 {
 				reason = "module build failed: " + be.Diagnostics[0].String()
 			}
