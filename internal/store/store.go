@@ -191,8 +191,10 @@ func Push(ctx context.Context, r Ref, k *kernel.Kernel, progress func(string, ..
 	// Two pushes of one kernel at once upload the same blobs; the
 	// registry may then not know a blob for a moment (the other upload's
 	// commit replacing it), and refuse the manifest naming it: the blobs
-	// are checked and the manifest sent again.
+	// are checked and the manifest sent again, for up to 20 s (a loaded
+	// registry host took more than the 1.5 s of four quick tries once).
 	var man ocispec.Descriptor
+	retryUntil := time.Now().Add(20 * time.Second)
 	for attempt := 1; ; attempt++ {
 		if err := pushIfMissing(ctx, repo, cfg, bytes.NewReader(cfgJSON)); err != nil {
 			return nil, registryError(ref, err)
@@ -213,10 +215,10 @@ func Push(ctx context.Context, r Ref, k *kernel.Kernel, progress func(string, ..
 		if err == nil {
 			break
 		}
-		if attempt == 4 || !strings.Contains(err.Error(), "blob unknown") || ctx.Err() != nil {
+		if time.Now().After(retryUntil) || !strings.Contains(err.Error(), "blob unknown") || ctx.Err() != nil {
 			return nil, registryError(ref, err)
 		}
-		time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+		time.Sleep(time.Duration(min(attempt, 8)) * 250 * time.Millisecond)
 	}
 	if err := repo.Tag(ctx, man, ref.Reference.Reference); err != nil {
 		return nil, registryError(ref, err)
