@@ -283,13 +283,6 @@ func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, deboun
 					}
 				}
 			}
-			if debounce <= 0 {
-				// The leading edge: the cycle starts at the first
-				// event, and checks the sources did not change while
-				// it built (Watch's sourceSum).
-				trigger(time.Now())
-				continue
-			}
 			if !pending {
 				first, pending = time.Now(), true
 			}
@@ -297,8 +290,23 @@ func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, deboun
 			if timer != nil {
 				timer.Stop()
 			}
+			wait := debounce
+			if debounce <= 0 {
+				if !truncated(ev) {
+					// The leading edge: the cycle starts at the first
+					// event, and checks the sources did not change
+					// while it built (Watch's sourceSum).
+					pending = false
+					trigger(first)
+					continue
+				}
+				// An editor's save that truncates the file, then
+				// writes it: the write's event follows at once. (A
+				// file really emptied gets its cycle after the wait.)
+				wait = truncateWait
+			}
 			g := gen
-			timer = time.AfterFunc(debounce, func() {
+			timer = time.AfterFunc(wait, func() {
 				select {
 				case fire <- g:
 				default:
@@ -312,6 +320,22 @@ func watchFiles(ctx context.Context, fw *fsnotify.Watcher, dirs []string, deboun
 		case <-fw.Errors:
 		}
 	}
+}
+
+// truncateWait is how long a leading-edge watch waits after an event
+// that left its file empty (truncated before it is written) for the next.
+const truncateWait = 20 * time.Millisecond
+
+// truncated reports whether ev is a write that left its file empty: the
+// first half of a save that truncates, then writes. Starting the cycle
+// there would build the empty file, find the sources changed after the
+// build, and build again.
+func truncated(ev fsnotify.Event) bool {
+	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+		return false
+	}
+	st, err := os.Stat(ev.Name)
+	return err == nil && st.Mode().IsRegular() && st.Size() == 0
 }
 
 // isSourceEvent reports whether ev is an edit of a module's sources: a

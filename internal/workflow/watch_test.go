@@ -139,3 +139,56 @@ func TestWatchFilesLeadingEdge(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchFilesTruncateThenWrite: a save that truncates the file, then
+// writes it a moment later, starts no cycle on the empty file: the first
+// trigger comes with the content there.
+func TestWatchFilesTruncateThenWrite(t *testing.T) {
+	dir := testutil.WriteTree(t, map[string]string{"Kbuild": "obj-m := hello.o\n", "hello.rs": "// v1\n"})
+	src := filepath.Join(dir, "hello.rs")
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	if err := fw.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sizes := make(chan int64, 10)
+	go watchFiles(ctx, fw, []string{dir}, 0, func(time.Time) {
+		st, _ := os.Stat(src)
+		sizes <- st.Size()
+	})
+	if err := os.Truncate(src, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(truncateWait / 4)
+	if err := os.WriteFile(src, []byte("// v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-sizes:
+		if n == 0 {
+			t.Error("a cycle was triggered on the truncated, empty file")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no trigger")
+	}
+	// A file that stays empty gets its cycle once the wait is over.
+	if err := os.Truncate(src, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case n := <-sizes:
+			if n == 0 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no trigger for a file emptied for good")
+		}
+	}
+}
