@@ -98,18 +98,8 @@ func TestWatchFilesLeadingEdge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testutil.WriteTree(t, map[string]string{"Kbuild": "obj-m := hello.o\n", "hello.rs": "// v1\n"})
-			fw, err := fsnotify.NewWatcher()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fw.Close()
-			if err := fw.Add(dir); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			got := make(chan time.Time, 10)
-			go watchFiles(ctx, fw, []string{dir}, tc.debounce, func(at time.Time) { got <- at })
+			startWatchFiles(t, dir, tc.debounce, func(at time.Time) { got <- at })
 			start := time.Now()
 			for i := 0; i < 3; i++ {
 				os.WriteFile(filepath.Join(dir, "hello.rs"), []byte(fmt.Sprintf("// v%d\n", i+2)), 0o644)
@@ -146,18 +136,8 @@ func TestWatchFilesLeadingEdge(t *testing.T) {
 func TestWatchFilesTruncateThenWrite(t *testing.T) {
 	dir := testutil.WriteTree(t, map[string]string{"Kbuild": "obj-m := hello.o\n", "hello.rs": "// v1\n"})
 	src := filepath.Join(dir, "hello.rs")
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Close()
-	if err := fw.Add(dir); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	sizes := make(chan int64, 10)
-	go watchFiles(ctx, fw, []string{dir}, 0, func(time.Time) {
+	startWatchFiles(t, dir, 0, func(time.Time) {
 		st, _ := os.Stat(src)
 		sizes <- st.Size()
 	})
@@ -191,4 +171,19 @@ func TestWatchFilesTruncateThenWrite(t *testing.T) {
 			t.Fatal("no trigger for a file emptied for good")
 		}
 	}
+}
+
+// startWatchFiles runs watchFiles on dir until the test ends.
+func startWatchFiles(t *testing.T, dir string, debounce time.Duration, trigger func(time.Time)) {
+	t.Helper()
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); fw.Close() })
+	go watchFiles(ctx, fw, []string{dir}, debounce, trigger)
 }
