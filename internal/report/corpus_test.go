@@ -133,7 +133,7 @@ func corpusDir() string {
 	}
 	out, err := exec.Command("git", "config", "--get", "remote.origin.url").Output()
 	if origin := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(origin) {
-		if d := filepath.Join(filepath.Dir(origin), rel); d != dir {
+		if d := filepath.Join(filepath.Dir(filepath.Clean(origin)), rel); d != dir { // "git clone . DIR" records "/path/repo/."
 			if _, err := os.Stat(d); err == nil {
 				return d
 			}
