@@ -219,6 +219,11 @@ func moduleAddress(name string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseModuleAddress(data, name)
+}
+
+// parseModuleAddress reads a module's address from /proc/modules' text.
+func parseModuleAddress(data []byte, name string) (uint64, error) {
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 6 && f[0] == name {
@@ -239,6 +244,11 @@ func kernelText() (stext, etext uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	return parseKernelText(data)
+}
+
+// parseKernelText reads _stext and _etext from /proc/kallsyms' text.
+func parseKernelText(data []byte) (stext, etext uint64, err error) {
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 || (f[2] != "_stext" && f[2] != "_etext") {
