@@ -91,9 +91,9 @@ type watchLine struct {
 		Boot  float64 `json:"boot_s"`
 	} `json:"timings"`
 	Build struct {
-		Path      string               `json:"path"`
-		Reason    string               `json:"reason"`
-		Discarded []workflow.BuildPath `json:"discarded"`
+		Path      string                    `json:"path"`
+		Reason    string                    `json:"reason"`
+		Discarded []workflow.DiscardedBuild `json:"discarded"`
 	} `json:"build"`
 	Phases watchPhases `json:"phases"`
 	testReport
@@ -737,8 +737,8 @@ func TestReplayFallsBack(t *testing.T) {
 			// A cycle may have thrown a build away (the files of one
 			// edit were saved while it ran): the slow path taken by any
 			// of its builds counts.
-			builds := append([]workflow.BuildPath{{Path: l.Build.Path, Reason: l.Build.Reason}}, l.Build.Discarded...)
-			took := slices.ContainsFunc(builds, func(b workflow.BuildPath) bool {
+			builds := append([]workflow.DiscardedBuild{{Path: l.Build.Path, Reason: l.Build.Reason}}, l.Build.Discarded...)
+			took := slices.ContainsFunc(builds, func(b workflow.DiscardedBuild) bool {
 				return b.Path == path && strings.Contains(b.Reason, reason) && (path == "make" || len(builds) == 1)
 			})
 			if took && l.Verdict.Passed == passed && (ok == nil || ok(l)) {

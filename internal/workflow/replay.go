@@ -20,7 +20,14 @@ type BuildPath struct {
 	// Discarded are the builds of the same cycle thrown away because the
 	// sources changed while they ran (rko watch builds again before
 	// loading anything), first first; the cycle's path is its last build.
-	Discarded []BuildPath `json:"discarded,omitempty"`
+	Discarded []DiscardedBuild `json:"discarded,omitempty"`
+}
+
+// DiscardedBuild is a build of a watch cycle thrown away because the
+// sources changed while it ran: how it went (BuildPath's fields).
+type DiscardedBuild struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // cycleBuild is the build of one rko watch cycle.

@@ -457,7 +457,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		err        error
 		sum        string
 	)
-	var discarded []BuildPath
+	var discarded []DiscardedBuild
 	for try := 0; ; try++ {
 		sum = sourceSum(s.dirs)
 		buildStart = time.Now()
@@ -471,7 +471,7 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 			break
 		}
 		if bp := builtBy(b, err); bp != nil {
-			discarded = append(discarded, *bp)
+			discarded = append(discarded, DiscardedBuild{Path: bp.Path, Reason: bp.Reason})
 		}
 	}
 	ph.WaitS = seconds(buildStart.Sub(at))
