@@ -384,6 +384,6 @@ func ToolchainFits(ctx context.Context, tc *toolchain.Toolchain, src *Source, t 
 // instead of failing the build. (Kept here, not in the fragments, whose
 // bytes are part of every kernel's key.)
 var bestEffortOptions = map[string]string{
-	"SMP":     "UML has SMP from 6.15 on; on older versions a UML guest has one CPU",
+	"SMP":     "6.12's UML has no SMP (7.2's has): a UML guest of such a version has one CPU",
 	"NR_CPUS": "depends on SMP",
 }
