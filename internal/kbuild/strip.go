@@ -280,4 +280,3 @@ const shtLLVMAddrsig = elf.SectionType(0x6fff4c03)
 func isDebugSection(name string) bool {
 	return strings.HasPrefix(name, ".debug") || strings.HasPrefix(name, ".zdebug") || name == ".gdb_index"
 }
-
