@@ -262,13 +262,11 @@ func (f *jobFlags) toJob(c *cobra.Command, dirs []string, in io.Reader) (*job.Jo
 	for _, d := range dirs {
 		j.Modules = append(j.Modules, job.AbsPath(d))
 	}
-	for _, d := range f.devices {
-		sp, err := device.Parse(d)
-		if err != nil {
-			return nil, &job.Error{Field: "--device (devices)", Msg: err.Error()}
-		}
-		j.Devices = append(j.Devices, sp)
+	devices, err := job.ParseDevices(f.devices)
+	if err != nil {
+		return nil, err
 	}
+	j.Devices = devices
 	j.Defaults()
 	return j, j.Check()
 }

@@ -107,6 +107,20 @@ type Kernel struct {
 // (acpi-ssdt, dt-node), the file.
 type Device = device.Spec
 
+// ParseDevices reads --device values (NAME or NAME=FILE, device.Parse)
+// into the job's devices; a bad one is an error on --device.
+func ParseDevices(specs []string) ([]Device, error) {
+	var out []Device
+	for _, d := range specs {
+		sp, err := device.Parse(d)
+		if err != nil {
+			return nil, &Error{Field: "--device (devices)", Msg: err.Error()}
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
 // AllDevices are the job's devices and those its module directories
 // declare for the architecture arch ("" for the lines of every
 // architecture only), each once, in order: what the guest gets.

@@ -153,3 +153,14 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDevices(t *testing.T) {
+	got, err := ParseDevices([]string{"pci-testdev", "rust-test-platform"})
+	if err != nil || len(got) != 2 || got[0].Name != "pci-testdev" || got[1].Name != "rust-test-platform" {
+		t.Errorf("ParseDevices = %+v, %v", got, err)
+	}
+	var je *Error
+	if _, err := ParseDevices([]string{"pci-testdev", "nvme"}); !errors.As(err, &je) || !strings.HasPrefix(je.Field, "--device") || !strings.Contains(je.Msg, "nvme") {
+		t.Errorf("unknown device: %v, want an error on --device naming it", err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rkodev/rko/internal/device"
 	"github.com/rkodev/rko/internal/job"
 )
 
@@ -200,12 +199,8 @@ func (in JobInput) makeJob() (*job.Job, error) {
 	}
 	j := &job.Job{Kernel: in.KernelInput.request(), Toolchain: in.Toolchain, Boot: b,
 		Plan: job.Plan{Params: in.BootInput.params(), FailNth: in.FailNth}}
-	for _, d := range in.Devices {
-		sp, err := device.Parse(d)
-		if err != nil {
-			return nil, &job.Error{Field: "devices (devices)", Msg: err.Error()}
-		}
-		j.Devices = append(j.Devices, sp)
+	if j.Devices, err = job.ParseDevices(in.Devices); err != nil {
+		return nil, err
 	}
 	for _, d := range in.Dirs {
 		j.Modules = append(j.Modules, absPath(d))
