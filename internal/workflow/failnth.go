@@ -60,9 +60,10 @@ type FailNthFinding struct {
 }
 
 var (
-	failNthTry   = regexp.MustCompile(`^` + proto.FailNthLine + `n=(\d+) pid=(\d+) result=(\S+) injected=(\w+)`)
-	failNthStart = regexp.MustCompile(`^` + proto.FailNthStartLine + `n=(\d+) pid=(\d+)$`)
-	failNthDone  = regexp.MustCompile(`^fail-nth: done: (\d+) fault-injectable calls tried`)
+	failNthTry     = regexp.MustCompile(`^` + proto.FailNthLine + `n=(\d+) pid=(\d+) result=(\S+) injected=(\w+)`)
+	failNthStart   = regexp.MustCompile(`^` + proto.FailNthStartLine + `n=(\d+) pid=(\d+)$`)
+	failNthDone    = regexp.MustCompile(`^fail-nth: done: (\d+) fault-injectable calls tried`)
+	failNthTainted = regexp.MustCompile(`call (\d+) failing tainted`)
 	// The task line of a stack dump: "CPU: 0 UID: 0 PID: 123 Comm: ..."
 	// (7.x) or "CPU: 0 PID: 123 Comm: ..." (older).
 	dumpPID = regexp.MustCompile(`CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm:`)
@@ -114,7 +115,7 @@ func FailNthSweeps(ctx context.Context, steps []guest.StepResult, console []byte
 			// The try after the last one reported is the one that
 			// crashed (its line never came) or tainted the kernel.
 			n := max(sw.Calls+1, started)
-			if m := regexp.MustCompile(`call (\d+) failing tainted`).FindStringSubmatch(st.Error + strings.Join(st.Output, "\n")); m != nil {
+			if m := failNthTainted.FindStringSubmatch(st.Error + strings.Join(st.Output, "\n")); m != nil {
 				n, _ = strconv.Atoi(m[1])
 			}
 			sw.Findings = append(sw.Findings, FailNthFinding{N: n, Kind: "crash"})

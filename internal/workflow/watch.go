@@ -186,12 +186,13 @@ func Watch(ctx context.Context, r *Resolved, o WatchOptions) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if !t.force && sourceSum(abs) == built {
+		sum := sourceSum(abs)
+		if !t.force && sum == built {
 			// The rest of a burst the last cycle built already, or a
 			// save that changed nothing (Enter runs a cycle anyway).
 			continue
 		}
-		sum, err := s.cycle(ctx, n, t.at)
+		sum, err := s.cycle(ctx, n, t.at, sum)
 		if err != nil {
 			return err
 		}
@@ -445,8 +446,9 @@ func (s *watchSession) stop() {
 
 // cycle runs one edit: build, then the plan on the guest, then the
 // verdict, printed.
-// It returns the sources it built (sourceSum).
-func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, error) {
+// sum is the sources' digest as the cycle begins (sourceSum); it returns
+// the digest of the sources it built.
+func (s *watchSession) cycle(ctx context.Context, n int, at time.Time, sum string) (string, error) {
 	out := WatchCycle{Cycle: n}
 	ph := &Phases{}
 	out.Phases = ph
@@ -455,11 +457,9 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		buildTime  time.Duration
 		b          *cycleBuild
 		err        error
-		sum        string
 	)
 	var discarded []DiscardedBuild
 	for try := 0; ; try++ {
-		sum = sourceSum(s.dirs)
 		buildStart = time.Now()
 		b, err = s.env.buildCycle(ctx, s.k, s.dirs)
 		buildTime = time.Since(buildStart)
@@ -467,12 +467,14 @@ func (s *watchSession) cycle(ctx context.Context, n int, at time.Time) (string, 
 		// (the first build's time counts as the wait): what is loaded
 		// and reported is what is saved. After a few tries (a file
 		// rewritten all the time) the last build stands.
-		if errors.Is(err, context.Canceled) || try == 4 || sourceSum(s.dirs) == sum {
+		after := sourceSum(s.dirs)
+		if errors.Is(err, context.Canceled) || try == 4 || after == sum {
 			break
 		}
 		if bp := builtBy(b, err); bp != nil {
 			discarded = append(discarded, DiscardedBuild{Path: bp.Path, Reason: bp.Reason})
 		}
+		sum = after
 	}
 	ph.WaitS = seconds(buildStart.Sub(at))
 	out.Build = builtBy(b, err)
