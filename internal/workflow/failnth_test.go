@@ -1,12 +1,13 @@
 package workflow
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rkodev/rko/internal/guest"
@@ -34,11 +35,7 @@ func TestFailNthSweepsGolden(t *testing.T) {
 	if fd.N != 259 || fd.Kind != "leak" || fd.Result != "ENOMEM" || len(fd.Stack) == 0 {
 		t.Errorf("finding %+v, want the leak of the load with call 259 failing", fd)
 	}
-	var inModule bool
-	for _, fr := range fd.Stack {
-		inModule = inModule || bytes.Contains([]byte(fr), []byte("init_module+0xdd/0x1000 [failnth_c]"))
-	}
-	if !inModule {
+	if !slices.ContainsFunc(fd.Stack, func(fr string) bool { return strings.Contains(fr, "init_module+0xdd/0x1000 [failnth_c]") }) {
 		t.Errorf("the injected call's stack lacks the module's frame: %q", fd.Stack)
 	}
 }
@@ -59,11 +56,7 @@ func TestFailNthCrashGolden(t *testing.T) {
 	if fd.N != 3 || fd.Kind != "crash" || fd.Result != "" {
 		t.Errorf("finding %+v: want the crash of the load with call 3 failing", fd)
 	}
-	var inModule bool
-	for _, fr := range fd.Stack {
-		inModule = inModule || bytes.Contains([]byte(fr), []byte("init_module+0x95/0x1000 [failnth_crash]"))
-	}
-	if !inModule {
+	if !slices.ContainsFunc(fd.Stack, func(fr string) bool { return strings.Contains(fr, "init_module+0x95/0x1000 [failnth_crash]") }) {
 		t.Errorf("the injected call's stack lacks the module's frame: %q", fd.Stack)
 	}
 }
