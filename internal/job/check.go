@@ -97,11 +97,18 @@ func (j *Job) Check() error {
 			return err
 		}
 	}
-	if j.Kernel.Kind == KindRko && j.Kernel.Version != "" {
-		// Refused before the kernel is built (a version's build takes
-		// minutes); other kernels are checked when a module is built.
-		if err := kernel.CheckFloors(j.Modules, j.Kernel.Version); err != nil {
-			return bad("kernel", "%v", err)
+	for _, m := range j.Modules {
+		// A module's "# rko-kernel: >=X.Y" is read (and a malformed one
+		// refused) before anything is built; a version is compared now
+		// (its build takes minutes), other kernels when a module is built.
+		f, err := kernel.DeclaredFloor(m)
+		if err != nil {
+			return bad("modules", "%v", err)
+		}
+		if j.Kernel.Kind == KindRko && j.Kernel.Version != "" {
+			if err := f.Admits(filepath.Base(m), j.Kernel.Version); err != nil {
+				return bad("kernel", "%v", err)
+			}
 		}
 	}
 	if err := j.checkDevices(t); err != nil {

@@ -91,6 +91,7 @@ func TestReadErrors(t *testing.T) {
 func TestCheck(t *testing.T) {
 	m := module(t)
 	floored := testutil.WriteTree(t, map[string]string{"Kbuild": "# rko-kernel: >=7.2\nobj-m := d.o\n", "d.rs": "// SPDX-License-Identifier: GPL-2.0\n"})
+	badFloor := testutil.WriteTree(t, map[string]string{"Kbuild": "# rko-kernel: 7.2\nobj-m := d.o\n", "d.rs": "// SPDX-License-Identifier: GPL-2.0\n"})
 	foreign := "arm64"
 	if target.Host().Name == "arm64" {
 		foreign = "x86_64"
@@ -130,6 +131,7 @@ func TestCheck(t *testing.T) {
 		{"version", func(j *Job) { j.Kernel.Version = "6.12" }, ""},
 		{"version under a module's floor", func(j *Job) { j.Kernel.Version, j.Modules = "6.12", []string{floored} }, "--kernel"},
 		{"version at a module's floor", func(j *Job) { j.Kernel.Version, j.Modules = "7.2", []string{floored} }, ""},
+		{"malformed floor", func(j *Job) { j.Modules = []string{badFloor} }, "module directory"},
 		{"full version", func(j *Job) { j.Kernel.Version = "6.12.117" }, ""},
 		{"bad version", func(j *Job) { j.Kernel.Version = "6.12-rc1" }, "--kernel"},
 		{"version and source", func(j *Job) { j.Kernel.Version, j.Kernel.Source = "6.12", m }, "--source"},
